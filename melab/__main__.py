@@ -1,0 +1,3 @@
+from melab.cli import main
+
+raise SystemExit(main())

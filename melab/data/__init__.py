@@ -1,0 +1,1 @@
+"""Data: the synthetic corpus, video reading, annotation readers, datasets and splits."""
