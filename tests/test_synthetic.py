@@ -54,7 +54,7 @@ def _plans(n_subjects=12, fps=30.0):
 @pytest.mark.parametrize("fps", [30.0, 200.0])
 def test_expression_durations_and_amplitudes_within_bounds(fps):
     n_me = 0
-    for subject, basis, plan in _plans(4 if fps == 200 else 12, fps):
+    for _subject, basis, plan in _plans(4 if fps == 200 else 12, fps):
         for ev in plan.events.itertuples():
             seconds = (ev.offset - ev.onset + 1) / fps
             lo, hi = S.ME_DURATION_S if ev.kind == "micro" else S.MAE_DURATION_S

@@ -24,7 +24,7 @@ def subject_gallery(seed: int = 0, n: int = 8, *, size: int = 128) -> plt.Figure
     fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.6 * rows + 0.3), dpi=DPI, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for i, ax in zip(range(n), axes.ravel()):
+    for i, ax in zip(range(n), axes.ravel(), strict=False):
         subject = S.make_subject(seed, i, size=size)
         ax.imshow(S.render_neutral(subject).astype(np.uint8))
         ax.plot(*subject.landmarks.T, ".", ms=1.5, color="cyan")
@@ -44,7 +44,7 @@ def contact_sheet(corpus: str | Path, *, n_subjects: int = 8, kind: str = "micro
     fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.95 * rows), dpi=DPI, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, ev in zip(axes.ravel(), picks.itertuples()):
+    for ax, ev in zip(axes.ravel(), picks.itertuples(), strict=False):
         img = plt.imread(corpus / ev.subject / ev.video / f"img_{ev.apex:05d}.jpg")
         ax.imshow(img)
         ax.set_title(f"{ev.subject}: {ev.emotion}\n{ev.amplitude_px:.2f} px at apex", fontsize=7)
@@ -68,7 +68,7 @@ def plot_au_field(subject: S.SubjectStyle, codes, *, step: int = 6, scale_px: fl
     yy, xx = np.mgrid[step // 2:n:step, step // 2:n:step]
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, code in zip(axes.ravel(), codes):
+    for ax, code in zip(axes.ravel(), codes, strict=False):
         f = basis[S.AU_CODES.index(code)][yy, xx] * scale_px
         keep = np.linalg.norm(f, axis=-1) > 0.05 * scale_px
         ax.imshow(neutral)
@@ -121,7 +121,7 @@ def plot_frames(frames: np.ndarray, indices, *, labels=None, title: str = "") ->
     indices = list(indices)
     fig, axes = plt.subplots(1, len(indices), figsize=(FIG_WIDTH, FIG_WIDTH / len(indices) + 0.4), dpi=DPI,
                              squeeze=False)
-    for ax, i, lab in zip(axes[0], indices, labels or [f"frame {i}" for i in indices]):
+    for ax, i, lab in zip(axes[0], indices, labels or [f"frame {i}" for i in indices], strict=False):
         ax.imshow(frames[i])
         ax.set_title(lab, fontsize=7)
         ax.axis("off")

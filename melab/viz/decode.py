@@ -1,0 +1,122 @@
+"""Plots for interval decoding: a score timeline with intervals, and a threshold sensitivity map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from melab.metrics import match_intervals
+from melab.viz._style import new_figure
+
+__all__ = ["plot_timeline", "plot_sensitivity"]
+
+TRUE_COLOURS = {"micro": "tab:blue", "macro": "tab:purple"}
+TP_COLOUR, FP_COLOUR = "tab:green", "tab:red"
+
+
+def _truth_rows(truth) -> pd.DataFrame:
+    if isinstance(truth, pd.DataFrame):
+        rows = truth[["onset", "offset"]].copy()
+        rows["kind"] = truth["kind"] if "kind" in truth.columns else "micro"
+        return rows
+    return pd.DataFrame(list(truth), columns=["onset", "offset"]).assign(kind="micro")
+
+
+def plot_timeline(
+    scores,
+    truth,
+    intervals: Sequence[tuple[int, int]],
+    *,
+    is_tp: Sequence[bool] | None = None,
+    threshold: float | Sequence[float] | None = None,
+    fps: float | None = None,
+    title: str = "Spotting scores and decoded intervals",
+):
+    """Draw a score curve with the true expressions and the decoded intervals.
+
+    Parameters
+    ----------
+    scores : array_like, shape (T,)
+        Spotting scores in [0, 1].
+    truth : pandas.DataFrame or sequence of (onset, offset)
+        True expressions; a ``kind`` column colours MEs (blue) and MaEs (purple).
+    intervals : sequence of (onset, offset)
+        Decoded intervals, 0-based inclusive.
+    is_tp : sequence of bool, optional
+        Whether each interval is a TP (green) or a FP (red). Default: matched one-to-one
+        against the micro expressions of ``truth`` at IoU 0.5.
+    threshold : float or sequence of float, optional
+        Score level(s) to draw as dashed lines.
+    fps : float, optional
+        Shown in the x label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    s = np.asarray(scores, dtype=float)
+    true = _truth_rows(truth)
+    intervals = [(int(a), int(b)) for a, b in intervals]
+    if is_tp is None:
+        micro = true[true["kind"] == "micro"][["onset", "offset"]].to_numpy()
+        matched = {i for i, _, _ in match_intervals(intervals, micro)}
+        is_tp = [i in matched for i in range(len(intervals))]
+
+    fig, ax = new_figure(height=2.8)
+    ax.plot(np.arange(s.size), s, color="black", lw=1, label="score")
+    for onset, offset, kind in true.itertuples(index=False):
+        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.0, ymax=0.06, color=TRUE_COLOURS.get(kind, "grey"))
+        ax.axvspan(onset - 0.5, offset + 0.5, color=TRUE_COLOURS.get(kind, "grey"), alpha=0.12, lw=0)
+    for (onset, offset), tp in zip(intervals, is_tp, strict=True):
+        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.07, ymax=0.13, color=TP_COLOUR if tp else FP_COLOUR)
+    for level in np.atleast_1d(threshold) if threshold is not None else []:
+        ax.axhline(level, color="grey", ls="--", lw=0.8)
+    ax.set_xlim(-0.5, s.size - 0.5)
+    ax.set_ylim(-0.15, 1.05)
+    ax.set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
+    ax.set_ylabel("spotting score")
+    ax.set_title(title)
+    handles = [
+        Patch(color=TRUE_COLOURS["micro"], label="true ME"),
+        Patch(color=TRUE_COLOURS["macro"], label="true MaE"),
+        Patch(color=TP_COLOUR, label="predicted TP"),
+        Patch(color=FP_COLOUR, label="predicted FP"),
+    ]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=4, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sensitivity(grid: pd.DataFrame, *, value: str = "f1", title: str = "SISS spotting F1 by threshold"):
+    """Heat map of a score over a (low, high) threshold grid.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        Columns ``low``, ``high`` and ``value``, e.g. from :func:`melab.metrics.sensitivity_grid`.
+        Missing pairs (``low > high``) are left blank.
+    value : str
+        Column to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table = grid.pivot(index="low", columns="high", values=value).sort_index(ascending=False)
+    fig, ax = new_figure(height=4.0)
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto", vmin=0.0)
+    for (r, c), v in np.ndenumerate(table.to_numpy(dtype=float)):
+        if np.isfinite(v):
+            colour = "white" if v < 0.5 else "black"
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(table.shape[1]), [f"{h:g}" for h in table.columns])
+    ax.set_yticks(range(table.shape[0]), [f"{lo:g}" for lo in table.index])
+    ax.set_xlabel("high threshold (relative)")
+    ax.set_ylabel("low threshold (relative)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=value)
+    fig.tight_layout()
+    return fig
