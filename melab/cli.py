@@ -42,6 +42,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from melab.data.check import check_dataset
+
+    report = check_dataset(args.kind, args.path, preset=args.preset, seed=args.seed)
+    print(report, end="")
+    return 0 if report.ok else 1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from melab.metrics import evaluate_csv
+
+    labels = args.labels.split(",") if args.labels else None
+    print(evaluate_csv(args.pred, args.truth, iou=args.iou, labels=labels).report())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="melab", description="Micro-expression analysis lab: synthetic data, "
                                      "optical flow, Mamba models, interval decoding and metrics.")
@@ -62,6 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="build/demo", help="output folder (default: build/demo)")
     p.set_defaults(func=_cmd_demo)
+
+    from melab.data.check import CHECK_KINDS
+
+    p = sub.add_parser("data", help="check a dataset copy", description="Dataset utilities.")
+    data_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = data_sub.add_parser("check", help="read a dataset and print counts per subject and emotion",
+                            description="Read a dataset's annotations (and frames), print counts per subject and "
+                            "emotion and every rejected row. Exit status 1 if any row was rejected.")
+    p.add_argument("--kind", choices=CHECK_KINDS, required=True)
+    p.add_argument("path", nargs="?", default=None,
+                   help="dataset root (default: $MELAB_DATA/<kind>, or the synthetic corpus of --preset)")
+    p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab", help="synthetic preset")
+    p.add_argument("--seed", type=int, default=0, help="synthetic seed")
+    p.set_defaults(func=_cmd_data_check)
+
+    p = sub.add_parser("evaluate", help="MEGC spotting/recognition metrics and STRS from two CSVs",
+                       description="Score PRED.csv against TRUTH.csv (MEGC columns subject, video, onset, offset, "
+                       "emotion): spotting P/R/F1, recognition UF1/UAR/ACC/F1, STRS and boundary errors. "
+                       "See melab.metrics for how melab differs from the official STRS script.")
+    p.add_argument("pred", help="predictions CSV")
+    p.add_argument("truth", help="ground-truth CSV")
+    p.add_argument("--iou", type=float, default=0.5, help="IoU needed for a true positive (default 0.5)")
+    p.add_argument("--labels", default=None, help="comma-separated emotions (default: those in TRUTH)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

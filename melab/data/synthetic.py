@@ -38,10 +38,10 @@ from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter
 from tqdm.auto import tqdm
 
-GENERATOR_VERSION = 1
+from melab.data.annotations import EVENT_COLUMNS
+from melab.data.splits import SEVEN_CLASSES
 
-SEVEN_CLASSES = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
-EVENT_COLUMNS = ("subject", "video", "onset", "apex", "offset", "emotion", "kind", "fps")
+GENERATOR_VERSION = 1
 
 # --------------------------------------------------------------------------------------------------
 # Geometry: a neutral iBUG-68 template in "g" units (g = half the inner-eye-corner distance, the unit of

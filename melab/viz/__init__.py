@@ -2,3 +2,4 @@
 
 from melab.viz._style import new_figure, setup_notebook  # noqa: F401
 from melab.viz.synthetic import *  # noqa: F403
+from melab.viz.decode import *  # noqa: F403

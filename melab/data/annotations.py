@@ -1,0 +1,843 @@
+"""Annotation readers: every micro-expression dataset's spreadsheet -> melab's one events table.
+
+The events table (``DESIGN.md``) is a DataFrame with one row per annotated expression and the columns
+``subject, video, onset, apex, offset, emotion, kind, fps``; extra columns (``aus``, ...) may follow.
+Inside melab frames are **0-based and inclusive**: an expression covers frames ``onset..offset``.
+Each reader below says how its dataset numbers frames and how it converts them.
+
+Rules shared by every reader
+----------------------------
+- **Header rows.** The header is the first row (of the first sheet that has one, within 30 rows) that
+  holds the reader's required column names. Names match without regard to case, spaces or punctuation
+  (``Onset Frame`` = ``OnsetFrame`` = ``onset frame``), so notes above the header and small spelling
+  differences between releases do not matter. Blank rows are skipped.
+- **Frame numbers.** Spreadsheets number frames like their image files, counting from 1; melab's frame
+  is that number minus 1. A cell holding 0 for the onset is an error (no image 0 exists).
+- **Offset = 0 or blank** (SAMM-LV marks an unknown offset so): the apex is used as the offset, and an
+  :class:`AnnotationWarning` names the file and row. This is what the reference code does; it keeps the
+  expression (dropping it would score a correct detection of it as a false positive).
+- **Missing apex** (blank, ``/``, ``-`` or 0): the apex becomes the middle frame
+  ``(onset + offset) // 2``, with an :class:`AnnotationWarning` naming the file and row. The middle frame
+  always lies inside the interval, and is what published pipelines use where no apex is known.
+- **Emotions** are normalised by :func:`normalize_emotion`: case and spaces are ignored and spelling
+  variants mapped (``Happy`` -> happiness, ``sad`` -> sadness, ``Other``/``Others`` -> others,
+  ``repression`` stays repression). Datasets that only label valence (SMIC) keep ``negative`` /
+  ``positive``: :data:`EMOTIONS` lists the whole vocabulary.
+- **Validation** (:func:`validate_events`): onset <= apex <= offset, frames >= 0, a known subject,
+  a known emotion and kind. A malformed row raises a ValueError naming the file, the 1-based
+  spreadsheet row and the column. Pass ``rejected=[]`` to a reader to skip malformed rows instead: each
+  is appended to that list as a :class:`Rejection` (``melab data check`` prints them).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EVENT_COLUMNS", "EMOTIONS", "KINDS", "FPS", "MEGC_COLUMNS", "SUBJECT_PATTERNS",
+    "AnnotationWarning", "Rejection", "normalize_emotion", "validate_events",
+    "read_casme3", "read_samm_lv", "read_casme2", "read_samm", "read_smic",
+    "read_megc_csv", "write_megc_csv", "read_events_csv",
+]
+
+EVENT_COLUMNS = ("subject", "video", "onset", "apex", "offset", "emotion", "kind", "fps")
+# The seven basic emotions, "others", CASME II's "repression", and SMIC's valence-only labels.
+EMOTIONS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise", "others",
+            "repression", "negative", "positive")
+KINDS = ("micro", "macro")
+FPS = {"casme3": 30.0, "samm_lv": 200.0, "casme2": 200.0, "samm": 200.0, "smic": 100.0}
+MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion")
+# Subjects each dataset has (the released participant numbers), in melab's spelling.
+SUBJECT_PATTERNS = {
+    "casme3": re.compile(r"spNO\.[1-9]\d{0,2}"),
+    "samm_lv": re.compile(r"0(0[6-9]|[12]\d|3[0-7])"),
+    "samm": re.compile(r"0(0[6-9]|[12]\d|3[0-7])"),
+    "casme2": re.compile(r"[1-9]|1\d|2[0-6]"),
+    "smic": re.compile(r"s([1-9]|1\d|20)"),
+}
+
+_EMOTION_SPELLINGS = {
+    "anger": "anger", "angry": "anger",
+    "contempt": "contempt",
+    "disgust": "disgust", "disgusted": "disgust",
+    "fear": "fear", "fearful": "fear",
+    "happiness": "happiness", "happy": "happiness",
+    "sadness": "sadness", "sad": "sadness",
+    "surprise": "surprise", "surprised": "surprise", "suprise": "surprise", "sur": "surprise",
+    "others": "others", "other": "others",
+    "repression": "repression", "repressed": "repression",
+    "negative": "negative", "ne": "negative",
+    "positive": "positive", "po": "positive",
+}
+_NO_FRAME = {"", "/", "-", "–", "—", "n/a", "na", "nan", "none"}
+_HEADER_SEARCH_ROWS = 30
+
+
+class AnnotationWarning(UserWarning):
+    """A row was read with a documented repair (offset = 0, missing apex, missing emotion)."""
+
+
+class Rejection(NamedTuple):
+    """One malformed row: where it is, the offending cell, and why it was rejected."""
+
+    file: str
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
+def normalize_emotion(label: object) -> str:
+    """Map a dataset's emotion label to melab's vocabulary (:data:`EMOTIONS`).
+
+    Case, surrounding spaces and repeated spaces are ignored; spelling variants map to one name
+    (``"Happy"`` -> ``"happiness"``, ``"Others"`` -> ``"others"``, ``" Sad "`` -> ``"sadness"``).
+
+    Raises
+    ------
+    ValueError : the label is blank or not a known spelling.
+    """
+    key = re.sub(r"\s+", " ", str(label)).strip().lower()
+    if key not in _EMOTION_SPELLINGS:
+        raise ValueError(f"unknown emotion {label!r}; melab knows {', '.join(EMOTIONS)} "
+                         f"(and the spellings {', '.join(sorted(set(_EMOTION_SPELLINGS) - set(EMOTIONS)))})")
+    return _EMOTION_SPELLINGS[key]
+
+
+def _normalize_kind(label: object) -> str:
+    key = str(label).strip().lower()
+    for kind in KINDS:
+        if key.startswith(kind):
+            return kind
+    raise ValueError(f"unknown expression type {label!r}; expected micro or macro "
+                     "(e.g. 'Micro - 1/2', 'Macro')")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cells
+# ---------------------------------------------------------------------------------------------------
+
+
+def _blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: object) -> str:
+    """A cell as text: '' for blank; whole floats lose their '.0' (Excel stores 6 as 6.0)."""
+    if _blank(value):
+        return ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _frame(value: object) -> int | None:
+    """A frame-number cell as int; None for blank or a 'no value' mark; ValueError for anything else."""
+    text = _text(value)
+    if text.lower() in _NO_FRAME:
+        return None
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{value!r} is not a frame number")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a frame number") from None
+    if not math.isfinite(number) or not number.is_integer():
+        raise ValueError(f"{text!r} is not a whole frame number")
+    return int(number)
+
+
+class _Problems:
+    """Raise on the first malformed row, or collect every one into ``rejected``."""
+
+    def __init__(self, source: str, rejected: list | None):
+        self.source, self.rejected = source, rejected
+
+    def __call__(self, row: int, column: str, value: object, reason: str) -> None:
+        if self.rejected is None:
+            raise ValueError(f"{self.source}, row {row}, column {column!r}: {reason}. Fix that cell, or skip "
+                             "malformed rows (readers: rejected=[]; Dataset: drop_malformed=True); "
+                             "`melab data check` lists them all")
+        self.rejected.append(Rejection(self.source, int(row), column, _text(value), reason))
+
+
+def _warn(source: str, row: int, message: str) -> None:
+    warnings.warn(f"{source}, row {row}: {message}", AnnotationWarning, stacklevel=4)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The events table
+# ---------------------------------------------------------------------------------------------------
+
+
+def _empty_events() -> pd.DataFrame:
+    return _typed(pd.DataFrame({c: [] for c in EVENT_COLUMNS}))
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    return table.astype({"subject": str, "video": str, "onset": "int64", "apex": "int64", "offset": "int64",
+                         "emotion": str, "kind": str, "fps": "float64"})
+
+
+def validate_events(events: pd.DataFrame, *, source: str = "events table",
+                    subjects: Collection[str] | re.Pattern | None = None,
+                    columns: Mapping[str, str] | None = None, frame_base: int = 0,
+                    min_frame: int | None = 0, rejected: list | None = None) -> pd.DataFrame:
+    """Check an events table row by row and return it with canonical types and column order.
+
+    Parameters
+    ----------
+    events : DataFrame with at least :data:`EVENT_COLUMNS`. An optional ``_row`` column gives each
+        row's 1-based spreadsheet row for messages; without it, row = position + 2 (the line of that
+        row in a CSV file with one header line).
+    source : the file name, quoted in every message.
+    subjects : the known subjects: a collection of names, or a regex a name must match in full.
+        None accepts any non-empty name.
+    columns : for messages, the source file's name of each canonical column (e.g. ``{"apex": "ApexFrame"}``).
+    frame_base : what the source file calls melab's frame 0 (1 for spreadsheets counting from 1);
+        messages quote frame values as the file writes them.
+    min_frame : smallest allowed frame (0); None allows negative frames (predictions may start early).
+    rejected : None to raise on the first malformed row; a list to drop malformed rows and append a
+        :class:`Rejection` for each.
+
+    Returns
+    -------
+    DataFrame : :data:`EVENT_COLUMNS` first (subject, video, emotion, kind as str; onset, apex, offset
+        int64; fps float64, NaN when unknown), then the extra columns; emotions normalised, kind
+        ``"micro"`` or ``"macro"``, index 0..n-1.
+
+    Raises
+    ------
+    ValueError : a column is missing, or (``rejected`` is None) a row is malformed; the message names
+        the file, the row and the column.
+    """
+    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; an events table needs "
+                         f"{', '.join(EVENT_COLUMNS)}")
+    names = {c: c for c in EVENT_COLUMNS} | dict(columns or {})
+    report = _Problems(source, rejected)
+    rows = events["_row"].tolist() if "_row" in events.columns else range(2, len(events) + 2)
+    kept, clean = [], []
+    for position, (row, record) in enumerate(zip(rows, events.to_dict("records"), strict=True)):
+        problem, values = _check_row(record, subjects, frame_base, min_frame)
+        if problem:
+            column, value, reason = problem
+            report(row, names[column], value, reason)
+            continue
+        kept.append(position)
+        clean.append(values)
+    table = _typed(pd.DataFrame(clean, columns=list(EVENT_COLUMNS))) if clean else _empty_events()
+    extras = [c for c in events.columns if c not in EVENT_COLUMNS and c != "_row"]
+    if extras:
+        table = pd.concat([table, events.iloc[kept][extras].reset_index(drop=True)], axis=1)
+    return table
+
+
+def _check_row(record: dict, subjects, frame_base: int, min_frame: int | None):
+    """Return ``(None, values)`` for a good row, else ``((column, value, reason), None)``."""
+    subject, video = _text(record["subject"]), _text(record["video"])
+    if not subject:
+        return ("subject", record["subject"], "the subject is blank"), None
+    if isinstance(subjects, re.Pattern):
+        if not subjects.fullmatch(subject):
+            return ("subject", subject, f"unknown subject {subject!r} (expected a name matching "
+                                        f"{subjects.pattern})"), None
+    elif subjects is not None and subject not in subjects:
+        known = ", ".join(sorted(subjects))
+        return ("subject", subject, f"unknown subject {subject!r} (known: {known})"), None
+    if not video:
+        return ("video", record["video"], "the video name is blank"), None
+    frames = {}
+    for name in ("onset", "offset", "apex"):
+        try:
+            frames[name] = _frame(record[name])
+        except ValueError as err:
+            return (name, record[name], str(err)), None
+        if frames[name] is None:
+            return (name, record[name], f"the {name} frame is missing"), None
+        if min_frame is not None and frames[name] < min_frame:
+            return (name, frames[name] + frame_base, f"{name} {frames[name] + frame_base} is before the "
+                                                     f"first frame ({min_frame + frame_base})"), None
+    # Frames as the source file writes them, for messages.
+    onset, apex, offset = (frames[name] + frame_base for name in ("onset", "apex", "offset"))
+    if offset < onset:
+        return ("offset", offset, f"offset {offset} is before onset {onset}"), None
+    if not onset <= apex <= offset:
+        return ("apex", apex, f"apex {apex} lies outside onset..offset {onset}..{offset}"), None
+    try:
+        emotion = normalize_emotion(record["emotion"])
+    except ValueError as err:
+        return ("emotion", record["emotion"], str(err)), None
+    try:
+        kind = _normalize_kind(record["kind"])
+    except ValueError as err:
+        return ("kind", record["kind"], str(err)), None
+    try:
+        fps = float(record["fps"]) if not _blank(record["fps"]) else math.nan
+    except (TypeError, ValueError):
+        return ("fps", record["fps"], f"fps {record['fps']!r} is not a number"), None
+    if fps <= 0 or math.isinf(fps):
+        return ("fps", record["fps"], f"fps must be positive, got {fps}"), None
+    return None, (subject, video, frames["onset"], frames["apex"], frames["offset"], emotion, kind, fps)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Spreadsheets
+# ---------------------------------------------------------------------------------------------------
+
+
+def _key(name: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", _text(name).lower())
+
+
+class _Table(NamedTuple):
+    source: str
+    headers: dict[str, str]  # field -> the header text in the file
+    rows: list[tuple[int, dict[str, object]]]  # (1-based spreadsheet row, field -> cell)
+
+
+def _grids(path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(sheet name, raw cells) of every sheet; row i of a grid is spreadsheet row i + 1."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield path.name, pd.read_csv(path, header=None, dtype=object, skip_blank_lines=False)
+    elif suffix in (".xlsx", ".xlsm"):
+        yield from pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="openpyxl").items()
+    else:
+        raise ValueError(f"{path}: melab reads annotation spreadsheets as .xlsx or .csv; "
+                         f"open this {suffix or 'file'} in a spreadsheet program and save it as .xlsx")
+
+
+def _read_table(path: str | os.PathLike, fields: Mapping[str, tuple[str, ...]], required: tuple[str, ...], *,
+                dataset: str, sheet: str | None = None) -> _Table:
+    """Find the header row holding ``required`` fields and return every non-blank row below it.
+
+    ``fields`` maps a field name to its accepted header spellings (compared by :func:`_key`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no annotation file {path}; pass the path of the {dataset} spreadsheet")
+    source = str(path)
+    grids = sorted(_grids(path), key=lambda item: item[0] != sheet)
+    for _, grid in grids:
+        for r in range(min(_HEADER_SEARCH_ROWS, len(grid))):
+            keys = [_key(cell) for cell in grid.iloc[r]]
+            where = {}
+            for name, spellings in fields.items():
+                hits = [keys.index(_key(s)) for s in spellings if _key(s) in keys]
+                if hits:
+                    where[name] = hits[0]
+            if all(name in where for name in required):
+                headers = {name: _text(grid.iat[r, col]) for name, col in where.items()}
+                rows = []
+                for i in range(r + 1, len(grid)):
+                    cells = grid.iloc[i]
+                    if all(_blank(c) for c in cells):
+                        continue
+                    rows.append((i + 1, {name: cells.iloc[col] for name, col in where.items()}))
+                return _Table(source, headers, rows)
+    wanted = "; ".join(f"{name} ({' / '.join(fields[name])})" for name in required)
+    raise ValueError(f"{source}: no header row with the {dataset} columns {wanted} in the first "
+                     f"{_HEADER_SEARCH_ROWS} rows of sheet(s) {', '.join(name for name, _ in grids)}; "
+                     f"is this the {dataset} annotation file?")
+
+
+def _frames(table: _Table, row: int, cells: dict, report: _Problems, *, base: int = 1,
+            apex_known: bool = True, onset: str = "onset",
+            offset: str = "offset") -> tuple[int, int, int] | None:
+    """Onset, apex, offset of one row in melab's 0-based numbering, with the offset and apex rules."""
+    numbers = {}
+    for name in (onset, "apex", offset) if apex_known else (onset, offset):
+        try:
+            numbers[name] = _frame(cells[name])
+        except ValueError as err:
+            report(row, table.headers[name], cells[name], str(err))
+            return None
+    first, peak, last = numbers[onset], numbers.get("apex"), numbers[offset]
+    if first is None:
+        report(row, table.headers[onset], cells[onset], "the onset frame is missing")
+        return None
+    if first < base:
+        report(row, table.headers[onset], cells[onset], f"onset {first} is not a frame: this file counts "
+                                                        f"frames from {base}")
+        return None
+    if peak is not None and peak < base:
+        peak = None
+    if not last:
+        if peak is None:
+            report(row, table.headers[offset], cells[offset],
+                   "the offset is missing (or 0) and so is the apex that would replace it")
+            return None
+        written = _text(cells[offset]) or "blank"
+        _warn(table.source, row, f"offset is {written}; using the apex {peak} as offset")
+        last = peak
+    if last < first:
+        report(row, table.headers[offset], cells[offset], f"offset {last} is before onset {first}")
+        return None
+    if peak is None:
+        peak = (first + last) // 2
+        if apex_known:
+            _warn(table.source, row, f"apex is missing; using the middle frame {peak} of {first}..{last}")
+    return first - base, peak - base, last - base
+
+
+def _record(row: int, subject: str, video: str, frames: tuple[int, int, int], emotion: object, kind: object,
+            fps: float, **extra: object) -> dict:
+    onset, apex, offset = frames
+    return dict(_row=row, subject=subject, video=video, onset=onset, apex=apex, offset=offset,
+                emotion=emotion, kind=kind, fps=fps, **extra)
+
+
+def _finish(records: list[dict], table: _Table, *, dataset: str, rejected: list | None) -> pd.DataFrame:
+    """Validate the converted rows; messages quote the file's own column names and frame numbers."""
+    if not records:
+        return _empty_events()
+    columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
+    return validate_events(pd.DataFrame(records), source=table.source, subjects=SUBJECT_PATTERNS[dataset],
+                           columns=columns, frame_base=1, rejected=rejected)
+
+
+def _subject_number(text: str, prefix: str = "") -> int | None:
+    m = re.fullmatch(rf"(?:{prefix})?\s*0*(\d+)", text, flags=re.IGNORECASE)
+    return int(m[1]) if m else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# CAS(ME)^3
+# ---------------------------------------------------------------------------------------------------
+
+_CASME3_FIELDS = {
+    "subject": ("Subject", "sub"), "video": ("Filename", "seq"),
+    "onset": ("Onset", "Onset Frame"), "apex": ("Apex", "Apex Frame"), "offset": ("Offset", "Offset Frame"),
+    "emotion": ("emotion", "Estimated Emotion"), "aus": ("AU", "Action Units"),
+    "objective_class": ("Objective class", "Objective classes"), "kind": ("Expression type", "Type"),
+}
+
+
+def read_casme3(path: str | os.PathLike, *, macro_path: str | os.PathLike | None = None,
+                rejected: list | None = None) -> pd.DataFrame:
+    """Read CAS(ME)^3 part A labels (``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx``).
+
+    Columns expected
+        ``Subject`` (``spNO.1``), ``Filename`` (the video letter, ``a`` ... ``m``), ``Onset``, ``Apex``,
+        ``Offset``, ``emotion``; optional ``AU`` and ``Objective class`` (kept as ``aus`` and
+        ``objective_class``) and ``Expression type``. The macro-expression file
+        (``cas(me)3_part_A_MaE_label_JpgIndex_v2_emotion.xlsx``, columns ``sub, seq, onset, apex, offset,
+        emotion``) is read too when ``macro_path`` is given.
+    Subjects and videos
+        ``subject`` is ``spNO.<n>`` (``spno.7`` and ``7`` are accepted). Video letters are lower-cased,
+        because the folders are, and ``video`` is ``<subject>_<letter>`` (``spNO.1_a``): letters repeat
+        across subjects, and melab needs video names unique in a dataset. The frames live in
+        ``<subject>/<letter>/color/``.
+    Frames
+        The *JpgIndex* numbers are the names of the ``color/<n>.jpg`` images, counting from 1:
+        melab frame = number - 1.
+    fps
+        30.
+    Micro or macro
+        Rows of ``path`` are micro-expressions, rows of ``macro_path`` macro-expressions, unless an
+        ``Expression type`` column says otherwise (its text starts with "micro" or "macro").
+    Emotions
+        ``happy`` -> happiness, ``sad`` -> sadness, ``Others`` -> others; the others as written
+        (anger, disgust, fear, surprise), any case.
+    Missing apex / offset = 0
+        Apex -> middle frame; offset -> apex; each with an :class:`AnnotationWarning` naming file and row.
+
+    Returns the events table (see the module docstring for ``rejected`` and the errors raised).
+    """
+    parts = [_read_casme3_file(path, "micro", rejected)]
+    if macro_path is not None:
+        parts.append(_read_casme3_file(macro_path, "macro", rejected))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _read_casme3_file(path, kind: str, rejected: list | None) -> pd.DataFrame:
+    table = _read_table(path, _CASME3_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
+                        dataset="CAS(ME)^3", sheet="label")
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells in table.rows:
+        raw = _text(cells["subject"])
+        number = _subject_number(raw, r"spno\.?")
+        subject = f"spNO.{number}" if number else raw
+        letter = _text(cells["video"]).lower()
+        frames = _frames(table, row, cells, report)
+        if frames is None:
+            continue
+        video = f"{subject}_{letter}" if letter else ""
+        records.append(_record(row, subject, video, frames, cells["emotion"],
+                               _text(cells.get("kind")) or kind, FPS["casme3"], aus=_text(cells.get("aus")),
+                               objective_class=_text(cells.get("objective_class"))))
+    return _finish(records, table, dataset="casme3", rejected=rejected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SAMM and SAMM Long Videos
+# ---------------------------------------------------------------------------------------------------
+
+_SAMM_FIELDS = {
+    "subject": ("Subject",), "video": ("Filename",),
+    "onset": ("Onset Frame", "Onset"), "apex": ("Apex Frame", "Apex"), "offset": ("Offset Frame", "Offset"),
+    "emotion": ("Estimated Emotion", "Emotion"), "aus": ("Action Units",),
+    "objective_class": ("Objective Classes", "Classes"),
+}
+_SAMM_LV_FIELDS = {
+    "subject": ("Subject",), "video": ("Filename",),
+    "onset": ("Onset", "Onset Frame"), "apex": ("Apex", "Apex Frame"), "offset": ("Offset", "Offset Frame"),
+    "kind": ("Type",), "aus": ("Action Units",),
+}
+
+
+def _samm_subject(text: str) -> str:
+    number = _subject_number(text)
+    return f"{number:03d}" if number is not None else text
+
+
+def _samm_name(table: _Table, row: int, cells: dict, subject: str, report: _Problems) -> str | None:
+    """Check that a SAMM file name (``006_1_2``) has three fields and belongs to its subject."""
+    name = _text(cells["video"])
+    fields = name.split("_")
+    if len(fields) < 3 or _samm_subject(fields[0]) != subject:
+        report(row, table.headers["video"], name, f"file name {name!r} does not look like "
+                                                  f"{subject}_<session>_<n> for subject {subject}")
+        return None
+    return name
+
+
+def read_samm_lv(path: str | os.PathLike, facs_path: str | os.PathLike | None = None, *,
+                 rejected: list | None = None) -> pd.DataFrame:
+    """Read SAMM Long Videos labels (``SAMM_LongVideos_V3_Release.xlsx``), emotions from SAMM's FACS codes.
+
+    Columns expected
+        A block of title and notes rows, then the header ``Subject, Filename, Inducement Code, Onset,
+        Apex, Offset, Duration, Type, Action Units, Notes``. ``Filename`` names the expression
+        (``006_1_2``: subject 006, video ``006_1``, expression 2); it is kept as column ``filename``,
+        ``Action Units`` as ``aus``.
+    Emotions
+        The long-video sheet has none. They come from SAMM's ``SAMM_Micro_FACS_Codes_v2.xlsx``
+        (``facs_path``; read like :func:`read_samm`), merged on ``Filename``. Macro-expressions, which
+        SAMM does not label, get ``others``; so does a micro-expression missing from the FACS sheet
+        (with an :class:`AnnotationWarning`), and every row when ``facs_path`` is None (one warning).
+        SAMM writes ``Happiness``, ``Anger``, ``Other``, ...: normalised to lower case, ``Other`` -> others.
+    Subjects
+        ``006`` (3 digits, as in the file names); ``Subject`` 6 is read as ``006``. The file name must
+        start with the subject.
+    Frames
+        Image numbers of the long video (``006_1_0001.jpg`` ...), counting from 1: melab frame = number - 1.
+    fps
+        200.
+    Micro or macro
+        ``Type``: text starting with "Micro" (``Micro - 1/2``) is micro, "Macro" is macro; anything else
+        is an error.
+    Missing apex / offset = 0
+        Offset 0 (used in SAMM-LV for an unknown offset) -> the apex; missing apex -> middle frame; each
+        with an :class:`AnnotationWarning` naming file and row.
+    """
+    emotions: dict[str, object] = {}
+    if facs_path is not None:
+        facs = read_samm(facs_path, rejected=rejected)
+        emotions = dict(zip(facs["video"], facs["emotion"], strict=True))
+    table = _read_table(path, _SAMM_LV_FIELDS, ("subject", "video", "onset", "apex", "offset", "kind"),
+                        dataset="SAMM Long Videos")
+    if facs_path is None:
+        warnings.warn(f"{table.source}: no SAMM FACS code sheet given, so every emotion is 'others'; pass "
+                      "facs_path='SAMM_Micro_FACS_Codes_v2.xlsx' to read SAMM's estimated emotions",
+                      AnnotationWarning, stacklevel=2)
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells in table.rows:
+        subject = _samm_subject(_text(cells["subject"]))
+        name = _samm_name(table, row, cells, subject, report)
+        frames = _frames(table, row, cells, report) if name else None
+        if frames is None:
+            continue
+        micro = _text(cells["kind"]).lower().startswith("micro")
+        emotion = emotions.get(name, "others")
+        if micro and facs_path is not None and name not in emotions:
+            _warn(table.source, row, f"micro-expression {name} is not in {facs_path}; emotion 'others'")
+        video = "_".join(name.split("_")[:2])
+        records.append(_record(row, subject, video, frames, emotion, cells["kind"], FPS["samm_lv"],
+                               filename=name, aus=_text(cells.get("aus"))))
+    return _finish(records, table, dataset="samm_lv", rejected=rejected)
+
+
+def read_samm(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
+    """Read SAMM labels (``SAMM_Micro_FACS_Codes_v2.xlsx``).
+
+    Columns expected
+        Some title and notes rows, then the header ``Subject, Filename, Inducement Code, Onset Frame,
+        Apex Frame, Offset Frame, Duration, Micro, Action Units, Estimated Emotion, Objective Classes,
+        Notes`` (``Onset``/``Apex``/``Offset``/``Emotion`` are accepted too). ``Action Units`` is kept as
+        ``aus``, ``Objective Classes`` as ``objective_class``.
+    Subjects and videos
+        ``subject`` is ``006`` (3 digits); ``video`` is the clip's ``Filename`` (``006_1_2``), which must
+        start with the subject.
+    Frames
+        Numbers of the clip's images (``006_05562.jpg``: frame numbers of the whole recording), counting
+        from 1: melab frame = number - 1. :class:`melab.data.Dataset` shifts them to the clip's first image.
+    fps
+        200.
+    Micro or macro
+        All micro: the sheet lists SAMM's micro-movements only.
+    Emotions
+        ``Anger``, ``Contempt``, ``Disgust``, ``Fear``, ``Happiness``, ``Sadness``, ``Surprise`` -> lower
+        case; ``Other`` -> others.
+    Missing apex / offset = 0
+        Apex -> middle frame; offset -> apex; each with an :class:`AnnotationWarning` naming file and row.
+    """
+    table = _read_table(path, _SAMM_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
+                        dataset="SAMM")
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells in table.rows:
+        subject = _samm_subject(_text(cells["subject"]))
+        name = _samm_name(table, row, cells, subject, report)
+        frames = _frames(table, row, cells, report) if name else None
+        if frames is None:
+            continue
+        records.append(_record(row, subject, name, frames, cells["emotion"], "micro", FPS["samm"],
+                               aus=_text(cells.get("aus")),
+                               objective_class=_text(cells.get("objective_class"))))
+    return _finish(records, table, dataset="samm", rejected=rejected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# CASME II
+# ---------------------------------------------------------------------------------------------------
+
+_CASME2_FIELDS = {
+    "subject": ("Subject",), "video": ("Filename",),
+    "onset": ("OnsetFrame", "Onset"), "apex": ("ApexFrame", "Apex"), "offset": ("OffsetFrame", "Offset"),
+    "emotion": ("Estimated Emotion", "Emotion"), "aus": ("Action Units",),
+}
+
+
+def read_casme2(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
+    """Read CASME II labels (``CASME2-coding-20140508.xlsx``).
+
+    Columns expected
+        ``Subject`` (1 ... 26), ``Filename`` (``EP02_01f``), ``OnsetFrame``, ``ApexFrame``,
+        ``OffsetFrame``, ``Action Units`` (kept as ``aus``), ``Estimated Emotion``; unnamed columns are
+        ignored.
+    Subjects and videos
+        ``subject`` is the spreadsheet's number as text, ``"1"`` ... ``"26"`` (the MEGC ground-truth
+        files write it so; the frame folders are ``sub01`` ...); ``sub01`` is accepted too. ``video`` is
+        ``Filename``. CASME II reuses file names across subjects (EP02_01f exists for several), so a
+        video is identified by (subject, video), as :mod:`melab.metrics` and
+        :class:`melab.data.Dataset` do.
+    Frames
+        Numbers of the ``img<n>.jpg`` images (frame numbers of the whole recording), counting from 1:
+        melab frame = number - 1. This matches the MEGC ground truth (EP02_01f of subject 1: OnsetFrame
+        46 -> onset 45). :class:`melab.data.Dataset` shifts them to the clip's first image.
+    fps
+        200.
+    Micro or macro
+        All micro.
+    Emotions
+        happiness, surprise, disgust, fear, sadness, repression, others (any case).
+    Missing apex / offset = 0
+        An apex written ``/`` (the 2014 release has one) -> middle frame; offset 0 -> apex; each with
+        an :class:`AnnotationWarning` naming file and row.
+    """
+    table = _read_table(path, _CASME2_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
+                        dataset="CASME II")
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells in table.rows:
+        raw = _text(cells["subject"])
+        number = _subject_number(raw, "sub")
+        subject = str(number) if number is not None else raw
+        frames = _frames(table, row, cells, report)
+        if frames is None:
+            continue
+        records.append(_record(row, subject, _text(cells["video"]), frames, cells["emotion"], "micro",
+                               FPS["casme2"], aus=_text(cells.get("aus"))))
+    return _finish(records, table, dataset="casme2", rejected=rejected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SMIC-E
+# ---------------------------------------------------------------------------------------------------
+
+_SMIC_FIELDS = {
+    "subject": ("Subject",), "video": ("Filename",),
+    "onset": ("OnsetF", "Onset", "Onset Frame"), "offset": ("OffsetF", "Offset", "Offset Frame"),
+    "onset2": ("Onset2F",), "offset2": ("Offset2F",), "onset3": ("Onset3F",), "offset3": ("Offset3F",),
+    "emotion": ("Emotion",),
+}
+
+
+def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
+    """Read SMIC-E labels (the high-speed ``HS`` sheet of the SMIC-E annotation workbook).
+
+    Columns expected
+        ``Subject`` (1 ... 20), ``Filename`` (``s1_ne_01``), ``OnsetF``, ``OffsetF``, optionally a second
+        and third expression of the same clip in ``Onset2F``/``Offset2F`` and ``Onset3F``/``Offset3F``,
+        ``Emotion``; the other columns (``TotalMF1``, ``FirstF``, ``LastF``, ``TotalVL``, ...) are
+        ignored. A sheet named ``HS`` is preferred; the plain SMIC-HS sheet (one interval per row) reads
+        the same way.
+    Subjects and videos
+        ``subject`` is ``s<n>`` (``s1`` ... ``s20``); ``video`` is ``Filename``. A row with a second or
+        third interval gives one event per interval.
+    Frames
+        Image numbers of the recording (``image<n>.bmp``), counting from 1: melab frame = number - 1.
+        :class:`melab.data.Dataset` shifts them to the clip's first image.
+    fps
+        100 (SMIC-HS; the VIS and NIR parts run at 25 fps and are not read).
+    Micro or macro
+        All micro.
+    Emotions
+        SMIC labels valence only: ``negative``, ``positive``, ``surprise`` (any case), kept as they are.
+    Missing apex / offset = 0
+        SMIC has no apex: it is the middle frame ``(onset + offset) // 2`` for every row, silently (it is
+        the dataset's design, not a gap). Offset 0 is an error, since there is no apex to use.
+    """
+    table = _read_table(path, _SMIC_FIELDS, ("subject", "video", "onset", "offset", "emotion"),
+                        dataset="SMIC-E", sheet="HS")
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells in table.rows:
+        raw = _text(cells["subject"])
+        number = _subject_number(raw, "s")
+        subject = f"s{number}" if number is not None else raw
+        for onset, offset in (("onset", "offset"), ("onset2", "offset2"), ("onset3", "offset3")):
+            if onset not in cells or (onset != "onset" and _blank(cells[onset]) and _blank(cells[offset])):
+                continue
+            frames = _frames(table, row, cells, report, apex_known=False, onset=onset, offset=offset)
+            if frames is not None:
+                records.append(_record(row, subject, _text(cells["video"]), frames, cells["emotion"], "micro",
+                                       FPS["smic"]))
+    return _finish(records, table, dataset="smic", rejected=rejected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# CSV files: MEGC ground truth / predictions, and melab's own events.csv
+# ---------------------------------------------------------------------------------------------------
+
+
+def _read_csv(path: str | os.PathLike, what: str) -> tuple[str, pd.DataFrame]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} file {path}")
+    table = pd.read_csv(path, dtype=object, skip_blank_lines=False, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
+    table.insert(0, "_row", np.arange(2, len(table) + 2))
+    blank = table.drop(columns="_row").map(_blank).all(axis=1)
+    return str(path), table[~blank].reset_index(drop=True)
+
+
+def read_megc_csv(path: str | os.PathLike, *, fps: float | None = None, kind: str = "micro",
+                  rejected: list | None = None) -> pd.DataFrame:
+    """Read a MEGC spot-then-recognise CSV (ground truth or predictions) as an events table.
+
+    Columns expected
+        ``subject, video, onset, offset, emotion`` (those the official STRS script reads), in any order;
+        optional ``apex``, ``kind``, ``fps``; any other column (e.g. ``score``) is kept.
+    Frames
+        Already 0-based and inclusive (the MEGC sample ground truth of CASME II EP02_01f is 45..85, its
+        OnsetFrame 46 minus 1): kept as written. Negative frames are allowed, because predictions may
+        start before the video (the public STRS sample has onset -3) and must be scored as written.
+    Defaults for missing columns
+        apex: the middle frame ``(onset + offset) // 2``; kind: ``kind`` (``"micro"``: MEGC spots
+        micro-expressions); fps: ``fps``, or NaN (unknown) when None.
+    Emotions
+        Normalised like every reader (``Others`` -> others, ...); MEGC's 3-class names negative /
+        positive / surprise are in the vocabulary.
+    Subjects
+        Read as text (``1`` stays ``"1"``); any non-blank name is accepted.
+    """
+    source, table = _read_csv(path, "MEGC CSV")
+    missing = [c for c in MEGC_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; a MEGC CSV has the columns "
+                         f"{', '.join(MEGC_COLUMNS)}")
+    if "apex" not in table.columns:
+        table["apex"] = [_middle(a, b) for a, b in zip(table["onset"], table["offset"], strict=True)]
+    if "kind" not in table.columns:
+        table["kind"] = kind
+    if "fps" not in table.columns:
+        table["fps"] = math.nan if fps is None else float(fps)
+    return validate_events(table, source=source, min_frame=None, rejected=rejected)
+
+
+def _middle(onset: object, offset: object) -> object:
+    """The middle frame, or the onset cell as is when either cell is not a number (validation reports it)."""
+    try:
+        first, last = _frame(onset), _frame(offset)
+    except ValueError:
+        return onset
+    return onset if first is None or last is None else (first + last) // 2
+
+
+def read_events_csv(path: str | os.PathLike, *, subjects: Collection[str] | re.Pattern | None = None,
+                    rejected: list | None = None) -> pd.DataFrame:
+    """Read melab's own events CSV (e.g. the synthetic corpus's ``events.csv``): canonical columns, 0-based.
+
+    Extra columns are kept; ``aus`` stays text (``"12"`` is not turned into a number).
+    ``subjects`` and ``rejected`` work as in :func:`validate_events`.
+    """
+    source, table = _read_csv(path, "events CSV")
+    events = validate_events(table, source=source, subjects=subjects, rejected=rejected)
+    for column in events.columns[len(EVENT_COLUMNS):]:
+        events[column] = events[column].astype(str) if column == "aus" else _maybe_numeric(events[column])
+    return events
+
+
+def _maybe_numeric(values: pd.Series) -> pd.Series:
+    """A CSV text column as numbers when every non-blank value is one, else as text."""
+    numbers = pd.to_numeric(values.replace("", np.nan), errors="coerce")
+    return numbers if numbers.notna().sum() == (values != "").sum() else values.astype(str)
+
+
+def write_megc_csv(events: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write events as a MEGC CSV: ``subject, video, onset, offset, emotion``, one row per expression.
+
+    Those are the columns the official STRS script reads; frames are written as they are (0-based,
+    inclusive) and emotions normalised. The file is written to a temporary sibling and renamed into
+    place, so a reader never sees half a file.
+
+    Raises
+    ------
+    ValueError : a column is missing, a frame is not a whole number, offset < onset, or an emotion is
+        unknown; the message names the row (0-based position in ``events``) and the column.
+    """
+    missing = [c for c in MEGC_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"write_megc_csv: events lack column(s) {', '.join(missing)}; "
+                         f"a MEGC CSV needs {', '.join(MEGC_COLUMNS)}")
+    rows = []
+    for position, record in enumerate(events[list(MEGC_COLUMNS)].to_dict("records")):
+        try:
+            onset, offset = _frame(record["onset"]), _frame(record["offset"])
+            if onset is None or offset is None or offset < onset:
+                raise ValueError(f"onset..offset {record['onset']}..{record['offset']} is not an interval")
+            emotion = normalize_emotion(record["emotion"])
+        except ValueError as err:
+            raise ValueError(f"write_megc_csv: events row {position} (0-based): {err}") from None
+        rows.append((_text(record["subject"]), _text(record["video"]), onset, offset, emotion))
+    table = pd.DataFrame(rows, columns=list(MEGC_COLUMNS))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     delete=False, newline="") as handle:
+        table.to_csv(handle, index=False, lineterminator="\n")
+    os.replace(handle.name, path)
+    return path
