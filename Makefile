@@ -7,7 +7,7 @@ STAMP := $(VENV)/.melab-installed
 MEDIAPIPE := mediapipe==0.10.14
 MAMBA_SSM := mamba-ssm==2.3.2.post1
 
-.PHONY: install demo test lint pytest nbval notebooks lab clean
+.PHONY: install browser demo test lint pytest nbval notebooks lab clean
 
 install: $(STAMP)
 
@@ -22,6 +22,15 @@ $(STAMP): pyproject.toml constraints.txt Makefile | $(PY)
 	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE \
 	  $(PIP) install --quiet --no-build-isolation --no-deps $(MAMBA_SSM)
 	touch $@
+
+# The browser test drives Debian's chromium. Install it when we can (root with apt-get, as in CI);
+# elsewhere the test is skipped with a visible reason.
+browser:
+	@if command -v chromium >/dev/null; then true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "chromium not found and cannot install it here: the browser test will be skipped"; fi
 
 demo: $(STAMP)
 	$(PY) -m melab demo
@@ -41,7 +50,7 @@ notebooks: $(STAMP)
 	  TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
 	done
 
-test: lint pytest nbval
+test: browser lint pytest nbval
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
