@@ -1,5 +1,5 @@
 """Every plot the notebooks show. Each function returns a matplotlib Figure with a title, labels and units."""
 
 from melab.viz._style import new_figure, setup_notebook  # noqa: F401
-from melab.viz.synthetic import *  # noqa: F403
 from melab.viz.decode import *  # noqa: F403
+from melab.viz.synthetic import *  # noqa: F403
