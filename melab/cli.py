@@ -42,6 +42,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_flow(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from melab.flow import channel_names, extract_roi_series
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items, names = [], []
+    for raw in args.inputs:
+        path = Path(raw)
+        if (path / "videos.csv").exists():  # a synthetic corpus: every video, with its true landmarks
+            from melab.data.dataset import Dataset
+
+            for item in Dataset(path, kind="synthetic"):
+                items.append(item)
+                names.append(item.video)
+        else:
+            items.append(path if args.landmarks == "auto" else (path, "mediapipe"))
+            names.append(path.stem if path.is_file() else path.name)
+    series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride, method=args.method,
+                                size=args.size, processes=args.processes)
+    for name, s in zip(names, series, strict=True):
+        np.save(out / f"{name}.npy", s)
+    (out / "channels.txt").write_text("\n".join(channel_names()) + "\n")
+    print(f"wrote {len(series)} ROI series ({series[0].shape[1]} channels) to {out}")
+    return 0
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from melab.data.check import check_dataset
 
@@ -78,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="build/demo", help="output folder (default: build/demo)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("flow", help="ROI optical-flow series of videos (cached)",
+                       description="Compute the (T, C) ROI flow series of each input (a video file, an image folder, "
+                       "or a synthetic corpus directory) and write OUT/<video>.npy plus OUT/channels.txt. "
+                       "Results are cached under OUT/cache; a rerun resumes.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--k", type=int, default=50, help="window length in frames (default 50, 30 fps)")
+    p.add_argument("--stride", type=int, default=None, help="window stride (default k/2)")
+    p.add_argument("--method", choices=["farneback", "tvl1", "dis"], default="farneback")
+    p.add_argument("--size", type=int, default=128, help="face crop size in pixels")
+    p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--landmarks", choices=["auto", "mediapipe"], default="auto",
+                   help="auto: a synthetic folder's truth.npz if present, else MediaPipe")
+    p.set_defaults(func=_cmd_flow)
 
     from melab.data.check import CHECK_KINDS
 
