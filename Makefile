@@ -33,7 +33,9 @@ browser:
 	else echo "chromium not found and cannot install it here: the browser test will be skipped"; fi
 
 demo: $(STAMP)
-	$(PY) -m melab demo
+	$(PY) -m melab demo --out build/demo
+	TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+	@echo "demo outputs: build/demo/ (contact sheet, corpus summary, sample spots) and build/notebooks/*.html"
 
 lint: $(STAMP)
 	$(PY) -m ruff check melab tests benchmarks

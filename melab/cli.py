@@ -39,6 +39,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(counts.to_string())
     print("median apex amplitude (px): " + ", ".join(f"{k} {v:.2f}" for k, v in amplitude.items()))
     print(f"wrote {out / 'contact_sheet.png'} and {out / 'corpus_summary.csv'}")
+
+    from melab.spot import spot
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    if (sample / "sample.mp4").exists():
+        print(f"\nmelab spot on the bundled sample video {sample / 'sample.mp4'}:")
+        result = spot(sample / "sample.mp4", out / "sample_spots.csv", plot=out / "sample_spots.png",
+                      truth=sample / "sample_events.csv")
+        print(result.report(sample / "sample_events.csv"))
+        print(f"wrote {out / 'sample_spots.csv'} and {out / 'sample_spots.png'}")
     return 0
 
 
@@ -86,6 +96,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_spot(args: argparse.Namespace) -> int:
+    from melab.spot import spot
+
+    result = spot(args.video, args.out, checkpoint=args.checkpoint, plot=args.plot, truth=args.truth,
+                  landmarks=args.landmarks or "mediapipe", fps=args.fps)
+    print(result.report(args.truth))
+    print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="melab", description="Micro-expression analysis lab: synthetic data, "
                                      "optical flow, Mamba models, interval decoding and metrics.")
@@ -101,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic default, headless",
-                       description="Generate the lab corpus, write a contact sheet and a summary table.")
+                       description="Generate the lab corpus, write a contact sheet and a summary table, "
+                       "and spot the micro-expressions of the bundled sample video.")
     p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="build/demo", help="output folder (default: build/demo)")
@@ -145,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=float, default=0.5, help="IoU needed for a true positive (default 0.5)")
     p.add_argument("--labels", default=None, help="comma-separated emotions (default: those in TRUTH)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("spot", help="find micro-expressions in a face video",
+                       description="Find micro-expression intervals in a face video: MediaPipe landmarks, face crop, "
+                       "ROI optical flow, the spotter, SISS decoding and an emotion per interval. Writes one CSV row "
+                       "per interval (video, onset, offset, emotion, score; 0-based frames of the video). A video at "
+                       "another frame rate is resampled to the model's by nearest timestamp (see melab.spot).")
+    p.add_argument("video", help="video file (mp4, avi, ...) or image folder (then pass --fps)")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--checkpoint", default=None, help="spotter checkpoint (default: the shipped data/spotter_lab.pt)")
+    p.add_argument("--plot", default=None, help="timeline PNG to write")
+    p.add_argument("--truth", default=None, help="events CSV (video, onset, offset[, kind, emotion]) to compare with")
+    p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")
+    p.add_argument("--fps", type=float, default=None, help="the video's frame rate (image folders, or to override)")
+    p.set_defaults(func=_cmd_spot)
     return parser
 
 

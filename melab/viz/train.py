@@ -1,0 +1,158 @@
+"""Plots of training: windows and their targets, loss curves, spot scores against the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from melab.data.splits import str3_classes
+from melab.flow import window_starts
+from melab.train import frame_targets
+from melab.viz._style import new_figure
+
+__all__ = ["plot_history", "plot_spot_scores", "plot_windows"]
+
+
+def _shade_events(ax, events: pd.DataFrame, *, fps: float | None, kinds: Sequence[str] = ("micro", "macro")):
+    """Shade annotated expressions: MEs in orange, macro-expressions in grey."""
+    colours = {"micro": "tab:orange", "macro": "0.6"}
+    scale = 1 / fps if fps else 1
+    for kind in kinds:
+        for i, ev in enumerate(events[events["kind"] == kind].itertuples()):
+            ax.axvspan(ev.onset * scale, (ev.offset + 1) * scale, color=colours.get(kind, "tab:green"), alpha=0.25,
+                       lw=0, label=f"{kind} (truth)" if i == 0 else None)
+
+
+def plot_windows(series: np.ndarray, events: pd.DataFrame, *, k: int, stride: int | None = None,
+                 channels: Sequence[int] = (0, 1), first: int = 0, n_windows: int = 6,
+                 dataset: str = "synthetic", title: str = "Windows and targets"):
+    """ROI series cut into windows (top), with the spotting box and class targets (bottom).
+
+    Parameters
+    ----------
+    series : np.ndarray
+        (T, C) ROI series of one video, pixels.
+    events : pd.DataFrame
+        Events of this video.
+    k, stride : int
+        Window length and step in frames.
+    channels : sequence of int
+        Channels to draw.
+    first, n_windows : int
+        Draw windows ``first .. first + n_windows - 1`` and the frames they span.
+    dataset : str
+        Class protocol of :func:`melab.train.frame_targets`.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    starts = window_starts(len(series), k, stride)[first:first + n_windows]
+    lo, hi = int(starts[0]), int(starts[-1]) + k
+    frames = np.arange(lo, hi)
+    spot, label = frame_targets(len(series), events, dataset=dataset)
+    fig, (ax, bx) = new_figure(2, 1, height=4.2, sharex=True)
+    for c in channels:
+        ax.plot(frames, series[lo:hi, c], lw=1, label=f"channel {c}")
+    for i, s in enumerate(starts):
+        y = ax.get_ylim()[1] * (0.9 - 0.12 * (i % 2))  # alternate rows so overlapping windows stay visible
+        ax.plot([s, s + k - 1], [y, y], color=f"C{2 + i % 2}", lw=3, solid_capstyle="butt")
+    ax.set_ylabel("flow (px)")
+    ax.set_title(f"{title}: k = {k}, stride = {stride or k // 2} (bars = windows)")
+    ax.legend(loc="lower right", fontsize=7)
+    classes = str3_classes(dataset)
+    bx.fill_between(frames, spot[lo:hi], step="mid", alpha=0.4, label="spot target (0/1 box)")
+    inside = label[lo:hi] < len(classes)
+    for c, name in enumerate(classes):
+        mask = inside & (label[lo:hi] == c)
+        if mask.any():
+            bx.scatter(frames[mask], np.full(mask.sum(), 0.5), s=6, color=f"C{4 + c}", label=name)
+    bx.set_ylim(-0.05, 1.1)
+    bx.set_xlabel("frame")
+    bx.set_ylabel("target")
+    bx.legend(loc="upper right", fontsize=7, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: pd.DataFrame, *, columns: Sequence[str] | None = None, title: str = "Training loss"):
+    """Loss curves per epoch; with a ``subject`` column (LOSO), one thin line per fold and their mean.
+
+    Parameters
+    ----------
+    history : pd.DataFrame
+        Output of :func:`melab.train.fit` (``epoch``, ``loss`` and loss parts).
+    columns : sequence of str, optional
+        Columns to draw; default ``loss`` and every loss part present (mse, ce, coarse, fine).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    columns = list(columns or [c for c in ("loss", "mse", "ce", "coarse", "fine") if c in history])
+    fig, axes = new_figure(1, len(columns), height=2.6)
+    axes = np.atleast_1d(axes)
+    for ax, col in zip(axes, columns, strict=True):
+        if "subject" in history:
+            for _, fold in history.groupby("subject"):
+                ax.plot(fold["epoch"], fold[col], color="0.7", lw=0.8)
+            mean = history.groupby("epoch")[col].mean()
+            ax.plot(mean.index, mean.values, color="C0", lw=2, label="mean over folds")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(history["epoch"], history[col], marker="o", ms=3)
+        ax.set_title(col)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (a.u.)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spot_scores(spot: np.ndarray, events: pd.DataFrame, *, fps: float | None = None,
+                     others: dict[str, np.ndarray] | None = None,
+                     intervals: Sequence[tuple[int, int]] | None = None, title: str = "Spot scores vs truth"):
+    """Per-frame spotting scores over a whole video, on the annotated MEs and macro-expressions.
+
+    Parameters
+    ----------
+    spot : np.ndarray
+        (T,) scores in [0, 1].
+    events : pd.DataFrame
+        Events of this video (shaded: MEs orange, macro-expressions grey).
+    fps : float, optional
+        Frame rate: the x axis is in seconds when given, else in frames.
+    others : dict, optional
+        More (T,) curves to compare, by label (e.g. a baseline, rescaled to [0, 1]).
+    intervals : sequence of (onset, offset), optional
+        Decoded intervals, drawn as bars under the curve.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = new_figure(1, 1, height=2.8)
+    t = np.arange(len(spot)) / (fps or 1)
+    _shade_events(ax, events, fps=fps)
+    ax.plot(t, spot, color="C0", lw=1, label="spotter")
+    for i, (name, curve) in enumerate((others or {}).items()):
+        ax.plot(t, curve, color=f"C{i + 2}", lw=0.8, alpha=0.8, label=name)
+    for j, (on, off) in enumerate(intervals or []):
+        scale = 1 / (fps or 1)
+        ax.plot([on * scale, (off + 1) * scale], [-0.05, -0.05], color="C3", lw=4, solid_capstyle="butt",
+                label="decoded" if j == 0 else None)
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlabel("time (s)" if fps else "frame")
+    ax.set_ylabel("ME score")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
