@@ -7,7 +7,7 @@ STAMP := $(VENV)/.melab-installed
 MEDIAPIPE := mediapipe==0.10.14
 MAMBA_SSM := mamba-ssm==2.3.2.post1
 
-.PHONY: install browser demo test lint pytest nbval notebooks lab clean
+.PHONY: install browser demo test lint pytest nbval notebooks artefacts lab clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ notebooks: $(STAMP)
 	done
 
 test: browser lint pytest nbval
+
+# Rebuild the shipped checkpoints and LOSO scores in data/ (about 25 min here; see data/artefacts.json).
+artefacts: $(STAMP)
+	$(PY) -c "from melab.train import build_artefacts; build_artefacts('data')"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -96,6 +96,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from melab.train import run
+
+    folds = int(args.folds) if args.folds.isdigit() else args.folds
+    result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
+                 preset=args.config)
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    return 0
+
+
 def _cmd_spot(args: argparse.Namespace) -> int:
     from melab.spot import spot
 
@@ -166,6 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=float, default=0.5, help="IoU needed for a true positive (default 0.5)")
     p.add_argument("--labels", default=None, help="comma-separated emotions (default: those in TRUTH)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("train", help="train the spotter or MERba (LOSO by default)",
+                       description="Train a fresh model per held-out subject (LOSO) and write per-epoch checkpoints, "
+                       "the history and the held-out scores to OUT; --resume continues interrupted folds "
+                       "bit-identically.")
+    p.add_argument("model", choices=["spotter", "merba"])
+    p.add_argument("--data", default="synthetic:lab",
+                   help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default synthetic:lab)")
+    p.add_argument("--folds", default="all", help="all, N (the first N subjects) or none (one model on all data)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    p.add_argument("--resume", action="store_true", help="continue interrupted folds from their checkpoints")
+    p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",
                        description="Find micro-expression intervals in a face video: MediaPipe landmarks, face crop, "

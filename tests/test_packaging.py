@@ -37,7 +37,8 @@ def test_exactly_one_opencv_package():
     assert [n for n in names if "opencv" in n] == ["opencv-contrib-python-headless"]
 
 
-@pytest.mark.parametrize("args", [[], ["synth"], ["demo"]])
+@pytest.mark.parametrize("args", [[], ["synth"], ["demo"], ["flow"], ["train"], ["spot"], ["evaluate"],
+                                  ["data", "check"]])
 def test_cli_help(args):
     out = subprocess.run([sys.executable, "-m", "melab", *args, "--help"], capture_output=True, text=True,
                          check=True)
