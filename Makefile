@@ -45,7 +45,7 @@ pytest: $(STAMP)
 
 # Notebooks are executed and checked with progress bars off, so their stored outputs are deterministic.
 nbval: $(STAMP)
-	TQDM_DISABLE=1 $(PY) -m pytest -q --nbval --sanitize-with tests/nbval_sanitize.cfg notebooks/
+	TQDM_DISABLE=1 $(PY) -m pytest -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
 
 notebooks: $(STAMP)
 	for nb in notebooks/*.ipynb; do \
