@@ -1,0 +1,418 @@
+"""Recognition experiments: DFME-style subject split, MERba evaluation and DGCM confusion matrices.
+
+The glue between :mod:`melab.train` (onset-apex flow samples, :func:`~melab.train.train_merba`) and the
+metrics of :mod:`melab.metrics`, for the confusion-matrix lesson (notebook 05) and
+``benchmarks/recognition_quality.py``:
+
+- :func:`dfme_split`: a training set and two test sets (A and B) of disjoint subjects, as DFME-public
+  (the paper's 7-class benchmark) is split.
+- :func:`shared_aus` / :func:`emotion_similarity`: why the synthetic negatives are confusable.
+- :func:`clip_samples`: onset-apex flow of fresh single-expression clips of subjects no shipped model has
+  seen (held-out data that the notebook can make in seconds).
+- :func:`evaluate_merba`: the 7-class decision of a single-head or DGCM MERba with what each head said.
+- :func:`coarse_confusion` / :func:`fine_confusion` / :func:`per_class_recall`: the DGCM views of a
+  confusion matrix; :func:`scores_table`: UF1, UAR and ACC of several models.
+- :data:`SCAN_VARIANTS` and :data:`PAPER_SCAN_ABLATION`: the scan-set ablation (paper's Table VII).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from melab.data.splits import COARSE_CLASSES, FINE_CLASSES, SEVEN_CLASSES, to_coarse
+from melab.data.synthetic import (
+    AU_CODES,
+    EMOTION_AUS,
+    ME_AMPLITUDE_PX,
+    ME_DURATION_S,
+    PRESETS,
+    au_basis,
+    generate_clip,
+    make_subject,
+)
+from melab.flow import onset_apex_flow
+from melab.metrics import confusion, recognition_scores
+from melab.models.merba import ASYMMETRIC_SCANS, MERba, dgcm_predict
+
+__all__ = [
+    "SCAN_VARIANTS",
+    "PAPER_SCAN_ABLATION",
+    "DfmeSplit",
+    "dfme_split",
+    "clip_samples",
+    "shared_aus",
+    "emotion_similarity",
+    "MerbaOutputs",
+    "evaluate_merba",
+    "coarse_confusion",
+    "fine_confusion",
+    "per_class_recall",
+    "scores_table",
+]
+
+# Scan sets of the ablation, in the paper's order (Table VII); the last is MERba's own.
+SCAN_VARIANTS: dict[str, tuple[str, ...]] = {
+    "1 direction": ("h_raster",),
+    "2 directions": ("h_raster", "v_raster"),
+    "2 + reversed": ("h_raster", "v_raster", "h_raster_rev", "v_raster_rev"),
+    "2 + mirrored": ("h_raster", "v_raster", "h_raster_mirror", "v_raster_mirror"),
+    "4 asymmetric": ASYMMETRIC_SCANS,
+}
+
+# Table VII of the MERba paper (DFME-public Test B, DGCM head). Our copy of the paper lost the direction
+# symbols of the row labels; the labels below follow the order of the text (one, a pair, more, then
+# the pair plus its bi-directional and its mirrored counterparts, then the four asymmetric scans).
+# Row 3's set cannot be recovered from the text. The last row equals MERba-DGCM on Test B (Table IV).
+PAPER_SCAN_ABLATION = pd.DataFrame(
+    [("1 direction", 0.3814, 0.3713, 0.3746),
+     ("2 directions", 0.3849, 0.3810, 0.3946),
+     ("(label lost in our copy)", 0.3929, 0.3939, 0.4147),
+     ("2 + reversed", 0.4102, 0.4020, 0.4147),
+     ("2 + mirrored", 0.4076, 0.4051, 0.4181),
+     ("4 asymmetric", 0.4302, 0.4263, 0.4415)],
+    columns=["variant", "uf1", "uar", "acc"],
+).set_index("variant")
+
+
+# ---- the DFME-style split -------------------------------------------------------------------------
+
+class DfmeSplit(NamedTuple):
+    """Subjects of the training set and of the two test sets (sorted, pairwise disjoint)."""
+
+    train: tuple[str, ...]
+    test_a: tuple[str, ...]
+    test_b: tuple[str, ...]
+
+    def masks(self, subjects: Sequence[str]) -> dict[str, np.ndarray]:
+        """Boolean masks ``{"train", "test_a", "test_b"}`` over per-sample subject names (N,)."""
+        subjects = np.asarray([str(s) for s in subjects])
+        return {name: np.isin(subjects, part) for name, part in self._asdict().items()}
+
+
+def dfme_split(subjects: Sequence[str], *, seed: int = 0, test_a: float = 0.2, test_b: float = 0.2) -> DfmeSplit:
+    """Split subjects into a training set and two disjoint test sets, DFME-public style.
+
+    DFME-public is split subject-independently into a fixed training set and two test sets (A: 474
+    samples, B: 299, training: 1856). Here each test set takes ``round(test_x * n)`` subjects (at least
+    one), drawn at random with ``seed``; the rest train.
+
+    Parameters
+    ----------
+    subjects : sequence of str
+        Subject names, one per sample or one per subject (duplicates are merged).
+    seed : int
+        Seed of the draw.
+    test_a, test_b : float
+        Fractions of the subjects in test sets A and B.
+
+    Returns
+    -------
+    DfmeSplit
+        Sorted subject names of ``train``, ``test_a`` and ``test_b``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 subjects, or fractions that leave no subject to train on.
+
+    Examples
+    --------
+    >>> dfme_split([f"sub{i:02d}" for i in range(1, 11)], seed=0).test_a
+    ('sub05', 'sub07')
+    """
+    names = sorted({str(s) for s in subjects})
+    n = len(names)
+    n_a, n_b = max(1, round(test_a * n)), max(1, round(test_b * n))
+    if n - n_a - n_b < 1:
+        raise ValueError(f"{n} subjects cannot fill a training set and two test sets of {n_a} and {n_b} "
+                         "subjects; use more subjects or smaller test_a / test_b")
+    order = np.random.default_rng(seed).permutation(n)
+    picked = [names[i] for i in order]
+    return DfmeSplit(tuple(sorted(picked[n_a + n_b:])), tuple(sorted(picked[:n_a])),
+                     tuple(sorted(picked[n_a:n_a + n_b])))
+
+
+# ---- why classes are confusable --------------------------------------------------------------------
+
+def shared_aus(emotions: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
+    """The action units each pair of emotions shares in the synthetic generator (``EMOTION_AUS``).
+
+    Parameters
+    ----------
+    emotions : sequence of str
+        Emotions of :data:`melab.data.synthetic.EMOTION_AUS`.
+
+    Returns
+    -------
+    pd.DataFrame
+        (K, K) strings such as ``"1+4"`` (AU numbers, "" when none); the diagonal holds each emotion's own AUs.
+    """
+    unknown = sorted(set(emotions) - set(EMOTION_AUS))
+    if unknown:
+        raise ValueError(f"no AUs for {unknown}; choose from {sorted(EMOTION_AUS)}")
+    cells = [["+".join(au[2:] for au in EMOTION_AUS[a] if au in EMOTION_AUS[b]) for b in emotions] for a in emotions]
+    return pd.DataFrame(cells, index=pd.Index(emotions, name="emotion"), columns=list(emotions))
+
+
+def emotion_similarity(subject_index: int = 0, *, seed: int = 0,
+                       emotions: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
+    """Cosine similarity of the emotions' apex displacement fields on one synthetic face.
+
+    An emotion's field is the sum of its AUs' dense fields at equal weight (what
+    :func:`melab.data.synthetic.generate_clip` renders, up to the amplitude, which cosine ignores). Two
+    emotions whose fields point the same way at the same places give similar onset-apex flow: 1 means
+    identical motion up to scale, 0 unrelated motion.
+
+    Parameters
+    ----------
+    subject_index, seed : int
+        The face (:func:`melab.data.synthetic.make_subject`).
+    emotions : sequence of str
+        Emotions of :data:`melab.data.synthetic.EMOTION_AUS`.
+
+    Returns
+    -------
+    pd.DataFrame
+        (K, K) float64 in [-1, 1], symmetric, 1 on the diagonal.
+    """
+    shared_aus(emotions)  # checks the names
+    basis = au_basis(make_subject(seed, subject_index))  # (n_AU, H, W, 2) pixels per unit intensity
+    fields = np.stack([basis[[AU_CODES.index(au) for au in EMOTION_AUS[e]]].sum(axis=0).ravel()
+                       for e in emotions]).astype(np.float64)
+    fields /= np.linalg.norm(fields, axis=1, keepdims=True)
+    return pd.DataFrame(fields @ fields.T, index=pd.Index(emotions, name="emotion"), columns=list(emotions))
+
+
+# ---- held-out clips -------------------------------------------------------------------------------
+
+def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, corpus_seed: int = 0,
+                 size: int = 96, emotions: Sequence[str] = SEVEN_CLASSES) -> tuple[np.ndarray, pd.DataFrame]:
+    """Onset-apex flow of fresh ME clips, one expression each, for held-out evaluation.
+
+    Each clip comes from :func:`melab.data.synthetic.generate_clip` (all AUs of the emotion, no nuisance
+    motion, JPEG quality of the ``lab`` preset) with an amplitude and a duration drawn uniformly from
+    the corpus' ME ranges. Its flow is made as :func:`melab.train.merba_corpus` makes it (TV-L1 from
+    onset to apex, cropped with the onset landmarks). Subject indices at or above a preset's
+    ``n_subjects`` are faces that preset's corpus (and a model trained on it) never saw.
+
+    Parameters
+    ----------
+    subjects : sequence of int
+        Subject indices of :func:`melab.data.synthetic.make_subject` (with ``corpus_seed``).
+    per_class : int
+        Clips per subject and emotion.
+    seed : int
+        Seed of the amplitudes and durations.
+    corpus_seed : int
+        Seed of the faces (0 = the faces of the default corpora).
+    size : int
+        Side S of the flow images (``MERbaConfig.img_size``).
+    emotions : sequence of str
+        Emotions to render, from :data:`~melab.data.splits.SEVEN_CLASSES`.
+
+    Returns
+    -------
+    flows : np.ndarray
+        (N, 3, S, S) float32: dx, dy (pixels of the S x S crop) and strain.
+    samples : pd.DataFrame
+        N rows: ``subject, emotion, label`` (index into SEVEN_CLASSES), ``amplitude_px``, ``duration_s``.
+    """
+    unknown = sorted(set(emotions) - set(SEVEN_CLASSES))
+    if unknown:
+        raise ValueError(f"emotions {unknown} are not among the seven classes {SEVEN_CLASSES}")
+    rng = np.random.default_rng(seed)
+    quality = PRESETS["lab"].jpeg_quality
+    flows, rows = [], []
+    for subject in subjects:
+        for emotion in emotions:
+            for _ in range(per_class):
+                amplitude, duration = rng.uniform(*ME_AMPLITUDE_PX), rng.uniform(*ME_DURATION_S)
+                # no padding: the onset is frame 0 and only onset..offset are rendered
+                clip = generate_clip(corpus_seed, int(subject), emotion, kind="micro", amplitude_px=amplitude,
+                                     duration_s=duration, pad_s=0.0, jpeg_quality=quality)
+                ev = clip.events.iloc[0]
+                flows.append(onset_apex_flow(clip.frames, int(ev.onset), int(ev.apex), size=size,
+                                             landmarks=clip.landmarks[int(ev.onset)]))
+                rows.append(dict(subject=str(ev.subject), emotion=emotion, label=SEVEN_CLASSES.index(emotion),
+                                 amplitude_px=round(amplitude, 3), duration_s=round(duration, 3)))
+    return np.stack(flows), pd.DataFrame(rows)
+
+
+# ---- evaluation -----------------------------------------------------------------------------------
+
+class MerbaOutputs(NamedTuple):
+    """What a MERba said about N samples.
+
+    Attributes
+    ----------
+    y_true, y_pred : np.ndarray
+        (N,) object: true and predicted SEVEN_CLASSES names.
+    coarse_pred : np.ndarray
+        (N,) object, COARSE_CLASSES names: the coarse head's argmax (DGCM), or the polarity of the
+        7-class prediction (single head).
+    fine_pred : np.ndarray
+        (N,) object, FINE_CLASSES names: the fine head's argmax (DGCM), or the single head's argmax over
+        its four negative logits. Defined for every sample; the final decision uses it only when the
+        coarse prediction is negative.
+    logits : np.ndarray or None
+        (N, 7) float32 of a single head, else None.
+    coarse_logits, fine_logits : np.ndarray or None
+        (N, 4) float32 of a DGCM, else None.
+    """
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    coarse_pred: np.ndarray
+    fine_pred: np.ndarray
+    logits: np.ndarray | None
+    coarse_logits: np.ndarray | None
+    fine_logits: np.ndarray | None
+
+
+def _names(indices, classes: Sequence[str]) -> np.ndarray:
+    return np.array([classes[i] for i in np.asarray(indices)], dtype=object)
+
+
+@torch.no_grad()
+def evaluate_merba(model: MERba, flows: np.ndarray, labels: Sequence[int] | Sequence[str], *,
+                   batch_size: int = 64) -> MerbaOutputs:
+    """Run a MERba (eval mode) on flow images and collect its decision and its heads' outputs.
+
+    Parameters
+    ----------
+    model : MERba
+        Single-head or DGCM model; the DGCM decides coarse-to-fine
+        (:func:`melab.models.merba.dgcm_predict`).
+    flows : np.ndarray
+        (N, C, S, S) float32 onset-apex flow images.
+    labels : sequence
+        (N,) true classes, as indices into SEVEN_CLASSES or as names.
+    batch_size : int
+        Samples per forward pass.
+
+    Returns
+    -------
+    MerbaOutputs
+    """
+    labels = list(labels)
+    if len(labels) != len(flows):
+        raise ValueError(f"{len(flows)} flow images but {len(labels)} labels")
+    y_true = np.array([lab if isinstance(lab, str) else SEVEN_CLASSES[int(lab)] for lab in labels], dtype=object)
+    model.eval()
+    x = torch.as_tensor(np.asarray(flows, np.float32))
+    outs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    if model.config.head == "single":
+        logits = torch.cat(outs)
+        negatives = [SEVEN_CLASSES.index(c) for c in FINE_CLASSES]
+        y_pred = _names(logits.argmax(dim=1).numpy(), SEVEN_CLASSES)
+        return MerbaOutputs(y_true, y_pred, np.array([to_coarse(p) for p in y_pred], dtype=object),
+                            _names(logits[:, negatives].argmax(dim=1).numpy(), FINE_CLASSES),
+                            logits.numpy(), None, None)
+    coarse, fine = (torch.cat(part) for part in zip(*outs, strict=True))
+    return MerbaOutputs(y_true, _names(dgcm_predict(coarse, fine).numpy(), SEVEN_CLASSES),
+                        _names(coarse.argmax(dim=1).numpy(), COARSE_CLASSES),
+                        _names(fine.argmax(dim=1).numpy(), FINE_CLASSES), None, coarse.numpy(), fine.numpy())
+
+
+# ---- DGCM views of a confusion matrix -------------------------------------------------------------
+
+def coarse_confusion(y_true: Sequence[str], coarse_pred: Sequence[str], *,
+                     normalize: str | None = None) -> pd.DataFrame:
+    """4 x 4 confusion of the coarse head: true seven-class names mapped to COARSE_CLASSES.
+
+    Parameters
+    ----------
+    y_true : sequence of str
+        (N,) true SEVEN_CLASSES names (mapped with :func:`melab.data.splits.to_coarse`).
+    coarse_pred : sequence of str
+        (N,) predicted COARSE_CLASSES names.
+    normalize : None or "true"
+        Counts, or each row divided by its class count.
+
+    Returns
+    -------
+    pd.DataFrame
+        Rows true, columns predicted, both COARSE_CLASSES.
+    """
+    return confusion([to_coarse(y) for y in y_true], list(coarse_pred), COARSE_CLASSES, normalize=normalize)
+
+
+def fine_confusion(y_true: Sequence[str], fine_pred: Sequence[str], *,
+                   normalize: str | None = None) -> pd.DataFrame:
+    """4 x 4 confusion of the fine head over the true negatives only (anger, disgust, fear, sadness).
+
+    Samples whose true class is not negative are dropped: the fine head is trained on negatives only
+    and speaks only when the coarse head says negative.
+
+    Parameters
+    ----------
+    y_true : sequence of str
+        (N,) true SEVEN_CLASSES names.
+    fine_pred : sequence of str
+        (N,) FINE_CLASSES names (what the fine head said for every sample).
+    normalize : None or "true"
+        Counts, or each row divided by its class count.
+
+    Returns
+    -------
+    pd.DataFrame
+        Rows true, columns predicted, both FINE_CLASSES.
+    """
+    y_true, fine_pred = list(y_true), list(fine_pred)
+    if len(y_true) != len(fine_pred):
+        raise ValueError(f"y_true has {len(y_true)} samples but fine_pred has {len(fine_pred)}")
+    keep = [i for i, y in enumerate(y_true) if y in FINE_CLASSES]
+    return confusion([y_true[i] for i in keep], [fine_pred[i] for i in keep], FINE_CLASSES, normalize=normalize)
+
+
+def per_class_recall(cm: pd.DataFrame | np.ndarray, labels: Sequence[str] | None = None) -> pd.Series:
+    """Recall of every class from a count confusion matrix (rows true): diagonal / row sum, 0 if empty.
+
+    Parameters
+    ----------
+    cm : pd.DataFrame or np.ndarray
+        (K, K) counts, rows true, columns predicted.
+    labels : sequence of str, optional
+        Class names (default: the DataFrame's index).
+
+    Returns
+    -------
+    pd.Series
+        (K,) float64 indexed by class.
+    """
+    labels = list(labels if labels is not None else cm.index)
+    m = np.asarray(cm, dtype=np.float64)
+    if m.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion matrix of shape {m.shape} does not fit {len(labels)} labels")
+    rows = m.sum(axis=1)
+    recall = np.divide(np.diag(m), rows, out=np.zeros(len(labels)), where=rows > 0)
+    return pd.Series(recall, index=pd.Index(labels, name="class"), name="recall")
+
+
+def scores_table(outputs: Mapping[str, MerbaOutputs | tuple[Sequence[str], Sequence[str]]], *,
+                 labels: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
+    """UF1, UAR and ACC (:func:`melab.metrics.recognition_scores`) of several models, one row each.
+
+    Parameters
+    ----------
+    outputs : mapping
+        Model name -> :class:`MerbaOutputs` or ``(y_true, y_pred)``.
+    labels : sequence of str
+        Classes to average over.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index model name; columns ``uf1, uar, acc, n``.
+    """
+    rows = {}
+    for name, out in outputs.items():
+        y_true, y_pred = out[:2]
+        s = recognition_scores(y_true, y_pred, labels)
+        rows[name] = {"uf1": s.uf1, "uar": s.uar, "acc": s.acc, "n": len(y_true)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
