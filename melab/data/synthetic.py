@@ -534,7 +534,7 @@ class SyntheticVideo:
     """
 
     def __init__(self, subject: SubjectStyle, timeline: Timeline, frames: np.ndarray | None = None,
-                 *, jpeg_quality: int | None = None, path: Path | None = None):
+                 *, jpeg_quality: int | None = None, path: Path | None = None, basis: np.ndarray | None = None):
         self.subject = subject
         self.timeline = timeline
         self.fps = timeline.fps
@@ -542,7 +542,7 @@ class SyntheticVideo:
         self.distractors = timeline.distractors
         self.jpeg_quality = jpeg_quality
         self.path = path
-        self._basis = au_basis(subject)
+        self._basis = au_basis(subject) if basis is None else basis  # the AU fields are costly: reuse them
         self._frames = frames
         self._centre = subject.landmarks[27:31].mean(axis=0).astype(np.float64)
         self.landmarks = self._landmarks()
@@ -675,7 +675,7 @@ def generate_video(seed: int = 0, subject_index: int = 0, video_index: int = 0, 
     timeline = plan_video(subject, basis, video_index=video_index, n_frames=int(round(duration_s * fps)),
                           fps=fps, n_me=n_me, n_mae=n_mae, blinks_per_minute=blinks_per_minute,
                           jerks_per_minute=jerks_per_minute, me_emotions=me_emotions)
-    video = SyntheticVideo(subject, timeline, jpeg_quality=jpeg_quality)
+    video = SyntheticVideo(subject, timeline, jpeg_quality=jpeg_quality, basis=basis)
     if render:
         video._frames = video.render()
     return video
@@ -714,7 +714,7 @@ def generate_clip(seed: int = 0, subject_index: int = 0, emotion: str = "surpris
     timeline = Timeline(video, 0, n_frames, float(fps), events, pd.DataFrame(), intensity.astype(np.float32),
                         np.zeros((n_frames, 4), np.float32), np.c_[np.ones(n_frames), np.zeros(n_frames)]
                         .astype(np.float32))
-    return SyntheticVideo(subject, timeline, jpeg_quality=jpeg_quality)
+    return SyntheticVideo(subject, timeline, jpeg_quality=jpeg_quality, basis=basis)
 
 
 # --------------------------------------------------------------------------------------------------
