@@ -55,8 +55,10 @@ notebooks: $(STAMP)
 test: browser lint pytest nbval
 
 # Rebuild the shipped checkpoints and LOSO scores in data/ (about 25 min here; see data/artefacts.json).
+# PARTS="merba" (or "spotter") rebuilds one family only.
+PARTS ?= spotter merba
 artefacts: $(STAMP)
-	$(PY) -c "from melab.train import build_artefacts; build_artefacts('data')"
+	$(PY) -c "from melab.train import build_artefacts; build_artefacts('data', parts='$(PARTS)'.split())"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -37,13 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from melab.data.splits import COARSE_CLASSES, FINE_CLASSES, SEVEN_CLASSES, class_weights, str3_classes, to_str3
+from melab.data.splits import SEVEN_CLASSES, class_weights, str3_classes, to_str3
 from melab.data.synthetic import load_video, recognition_samples
 from melab.data.video import read_frames
 from melab.flow import extract_roi_series, onset_apex_flow, window_starts
 from melab.models.merba import (
-    SEVEN_TO_COARSE,
-    SEVEN_TO_FINE,
     MERba,
     MERbaConfig,
     dgcm_alpha,
@@ -1017,30 +1015,50 @@ def train_merba(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
         s, total=train.epochs * steps, warmup=train.warmup_epochs * steps, cooldown=train.cooldown_epochs * steps,
         floor=train.min_lr / train.lr))
+    weights = _balanced(labels, len(SEVEN_CLASSES)) if train.balanced else None
     if config.head == "single":
-        weights = _balanced(labels, len(SEVEN_CLASSES)) if train.balanced else None
-
         def step(model, batch, epoch):
             x, y = batch
             loss = F.cross_entropy(model(x), y, weight=weights)
             return loss, {"ce": loss.item()}
     else:
-        coarse_w = _balanced(SEVEN_TO_COARSE.numpy()[labels], len(COARSE_CLASSES)) if train.balanced else None
-        fine = SEVEN_TO_FINE.numpy()[labels]
-        fine_w = _balanced(fine[fine >= 0], len(FINE_CLASSES)) if train.balanced and (fine >= 0).any() else None
-
         def step(model, batch, epoch):
             x, y = batch
             alpha = dgcm_alpha(epoch / max(train.epochs - 1, 1), start=train.alpha_start, end=train.alpha_end)
             coarse_logits, fine_logits = model(x)
-            loss, parts = dgcm_loss(coarse_logits, fine_logits, y, alpha=alpha, coarse_weights=coarse_w,
-                                    fine_weights=fine_w)
+            loss, parts = dgcm_loss(coarse_logits, fine_logits, y, alpha=alpha, class_weights=weights)
             return loss, {**parts, "alpha": alpha}
 
     history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=train.epochs,
                   checkpoint=checkpoint, resume=resume, seed=train.seed, config=train.to_dict(),
                   progress=progress, desc=desc)
+    recalibrate_batchnorm(model, flows, batch_size=train.batch_size)
     return model, history
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, flows: np.ndarray, *, batch_size: int = 32) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on ``flows`` with the final weights.
+
+    The running averages that training leaves behind mix statistics of weights from many steps ago;
+    after a short run (a LOSO fold of the lab corpus is 40 steps) they no longer match what the final
+    weights produce, and eval mode misclassifies even the training set. A pass of the (unaugmented)
+    training images with a cumulative average fixes that (:func:`torch.optim.swa_utils.update_bn`).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained model; left in eval mode.
+    flows : np.ndarray
+        (N, C, S, S) float32 training flow images.
+    batch_size : int
+        Images per forward pass.
+    """
+    x = torch.as_tensor(np.asarray(flows, np.float32))
+    device = next(model.parameters()).device
+    torch.optim.swa_utils.update_bn((x[i:i + batch_size] for i in range(0, len(x), batch_size)), model,
+                                    device=device)
+    return model.eval()
 
 
 @torch.no_grad()
@@ -1239,19 +1257,23 @@ def run(
     return {**written, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab", threads: int | None = 1,
-                    progress: bool = True) -> dict:
+ARTEFACT_PARTS = ("spotter", "merba")
+
+
+def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
+                    parts: Sequence[str] = ARTEFACT_PARTS, threads: int | None = 1, progress: bool = True) -> dict:
     """Train and write the shipped artefacts (what ``make artefacts`` runs).
 
     Files (plain state dicts + JSON-able config, loadable with ``weights_only=True``):
 
-    - ``roi_series_<preset>.npz``: the corpus' ROI series and tables (:func:`load_roi_corpus`), so
-      notebooks need neither the corpus nor the flow extraction;
-    - ``spotter_<preset>.pt``: tiny spotter trained on every video of the corpus;
-    - ``spotter_<preset>_loso.npz``: its LOSO per-frame scores (:func:`load_scores`);
-    - ``merba_single_<preset>.pt`` and ``merba_dgcm_<preset>.pt``: tiny MERba, both heads, on every ME;
-    - ``merba_<preset>_loso.csv``: LOSO predictions of both MERba heads (column ``head``);
-    - ``artefacts.json``: sizes in bytes, build seconds and the settings used.
+    - part ``spotter``: ``roi_series_<preset>.npz``, the corpus' ROI series and tables
+      (:func:`load_roi_corpus`), so notebooks need neither the corpus nor the flow extraction;
+      ``spotter_<preset>.pt``, a tiny spotter trained on every video of the corpus; and
+      ``spotter_<preset>_loso.npz``, its LOSO per-frame scores (:func:`load_scores`);
+    - part ``merba``: ``merba_single_<preset>.pt`` and ``merba_dgcm_<preset>.pt``, tiny MERba with
+      both heads on every ME; ``merba_<preset>_loso.csv``, LOSO predictions of both heads (column ``head``);
+    - ``artefacts.json``: sizes in bytes, build seconds and the settings used. Entries of parts not
+      rebuilt are kept from the existing manifest.
 
     Parameters
     ----------
@@ -1259,6 +1281,8 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
         Output folder (the repository's ``data/``).
     preset : str
         Synthetic corpus preset.
+    parts : sequence of str
+        Which of :data:`ARTEFACT_PARTS` to rebuild (the two are independent).
     threads : int, optional
         Torch threads while building (restored after). One thread trains these tiny models as fast
         as two and is far faster on a busy machine; the results do not depend on it.
@@ -1270,64 +1294,76 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
     dict
         The manifest written to ``artefacts.json``.
     """
+    unknown = set(parts) - set(ARTEFACT_PARTS)
+    if unknown or not parts:
+        raise ValueError(f"parts must be a non-empty subset of {ARTEFACT_PARTS}, got {tuple(parts)}")
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _build_artefacts(Path(out_dir), preset=preset, progress=progress)
+        return _build_artefacts(Path(out_dir), preset=preset, parts=tuple(parts), progress=progress)
     finally:
         torch.set_num_threads(previous)
 
 
-def _build_artefacts(out: Path, *, preset: str, progress: bool) -> dict:
+def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress: bool) -> dict:
     from melab.data.synthetic import make_corpus
 
     t0 = time.perf_counter()
     corpus = make_corpus(preset, progress=progress)
-    roi = roi_corpus(corpus, progress=progress)
-    fps = float(roi.videos["fps"].median())
     files: dict[str, dict] = {}
 
     def done(path: Path, started: float, **info):
         files[path.name] = {"bytes": path.stat().st_size, "seconds": round(time.perf_counter() - started, 1),
                             **info}
 
-    t = time.perf_counter()
-    done(save_roi_corpus(out / f"roi_series_{preset}.npz", roi), t)
-
-    t = time.perf_counter()
-    spot_train = SpotterTrainConfig(epochs=10)
-    model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
-    path = save_model(out / f"spotter_{preset}.pt", model, train={**spot_train.to_dict(), "k": default_k(fps)},
-                      history=history.to_dict("list"))
-    done(path, t, train=spot_train.to_dict())
-
-    t = time.perf_counter()
-    loso_train = SpotterTrainConfig()
-    result = loso(roi.series, roi.events, roi.videos, train=loso_train, progress=progress)
-    done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=loso_train.to_dict(), k=result.k)
-
-    flows, samples = merba_corpus(corpus, size=MERbaConfig.tiny().img_size, progress=progress)
-    merba_train = MERbaTrainConfig()
-    predictions, loso_seconds = [], 0.0
-    for head in ("single", "dgcm"):
+    if "spotter" in parts:
+        roi = roi_corpus(corpus, progress=progress)
+        fps = float(roi.videos["fps"].median())
         t = time.perf_counter()
-        config = MERbaConfig.tiny(head=head)
-        model, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=merba_train,
-                                     progress=progress)
-        path = save_model(out / f"merba_{head}_{preset}.pt", model, train=merba_train.to_dict(),
-                          history=history.to_dict("list"))
-        done(path, t, train=merba_train.to_dict())
+        done(save_roi_corpus(out / f"roi_series_{preset}.npz", roi), t)
+
         t = time.perf_counter()
-        pred, _ = loso_merba(flows, samples, config=config, train=merba_train, progress=progress)
-        predictions.append(pred.assign(head=head))
-        loso_seconds += time.perf_counter() - t
-    csv = out / f"merba_{preset}_loso.csv"
-    pd.concat(predictions, ignore_index=True).to_csv(csv, index=False)
-    done(csv, time.perf_counter() - loso_seconds)
-    manifest = {"preset": preset, "total_seconds": round(time.perf_counter() - t0, 1), "files": files,
+        spot_train = SpotterTrainConfig(epochs=10)
+        model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
+        path = save_model(out / f"spotter_{preset}.pt", model,
+                          train={**spot_train.to_dict(), "k": default_k(fps)}, history=history.to_dict("list"))
+        done(path, t, train=spot_train.to_dict())
+
+        t = time.perf_counter()
+        loso_train = SpotterTrainConfig()
+        result = loso(roi.series, roi.events, roi.videos, train=loso_train, progress=progress)
+        done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=loso_train.to_dict(), k=result.k)
+
+    if "merba" in parts:
+        flows, samples = merba_corpus(corpus, size=MERbaConfig.tiny().img_size, progress=progress)
+        merba_train = MERbaTrainConfig()
+        predictions, loso_seconds = [], 0.0
+        for head in ("single", "dgcm"):
+            t = time.perf_counter()
+            config = MERbaConfig.tiny(head=head)
+            model, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=merba_train,
+                                         progress=progress)
+            path = save_model(out / f"merba_{head}_{preset}.pt", model, train=merba_train.to_dict(),
+                              history=history.to_dict("list"))
+            done(path, t, train=merba_train.to_dict())
+            t = time.perf_counter()
+            pred, _ = loso_merba(flows, samples, config=config, train=merba_train, progress=progress)
+            predictions.append(pred.assign(head=head))
+            loso_seconds += time.perf_counter() - t
+        csv = out / f"merba_{preset}_loso.csv"
+        tmp_csv = csv.with_name(f".{csv.name}.tmp-{os.getpid()}")
+        pd.concat(predictions, ignore_index=True).to_csv(tmp_csv, index=False)
+        os.replace(tmp_csv, csv)
+        done(csv, time.perf_counter() - loso_seconds)
+
+    manifest_path = out / "artefacts.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    kept = old.get("files", {}) if old.get("preset") == preset else {}
+    manifest = {"preset": preset, "files": {**kept, **files},
+                "seconds": {**old.get("seconds", {}), **{p: round(time.perf_counter() - t0, 1) for p in parts}},
                 "torch": torch.__version__}
     tmp = out / f".artefacts.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / "artefacts.json")
+    os.replace(tmp, manifest_path)
     return manifest

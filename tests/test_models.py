@@ -167,6 +167,29 @@ def test_dgcm_fine_loss_ignores_non_negative_samples():
     assert parts["fine"] == 0.0
 
 
+def test_dgcm_loss_weighs_each_sample_by_its_seven_class_weight():
+    torch.manual_seed(1)
+    names = ("anger", "sadness", "contempt", "happiness", "fear")
+    labels = torch.tensor([SEVEN_CLASSES.index(e) for e in names])
+    coarse, fine = torch.randn(5, 4), torch.randn(5, 4)
+    weights = torch.arange(1.0, 8.0)  # (7,) one distinct weight per seven-class index
+    w = weights[labels]
+    coarse_t = torch.tensor([COARSE_CLASSES.index(c) for c in ("negative", "negative", "others", "positive",
+                                                               "negative")])
+    ce_c = torch.nn.functional.cross_entropy(coarse, coarse_t, reduction="none")
+    neg = torch.tensor([0, 1, 4])
+    fine_t = torch.tensor([FINE_CLASSES.index(e) for e in ("anger", "sadness", "fear")])
+    ce_f = torch.nn.functional.cross_entropy(fine[neg], fine_t, reduction="none")
+    loss, parts = dgcm_loss(coarse, fine, labels, alpha=0.3, class_weights=weights)
+    assert parts["coarse"] == pytest.approx(((w * ce_c).sum() / w.sum()).item(), rel=1e-6)
+    assert parts["fine"] == pytest.approx(((w[neg] * ce_f).sum() / w[neg].sum()).item(), rel=1e-6)
+    assert loss.item() == pytest.approx(0.7 * parts["coarse"] + 0.3 * parts["fine"], rel=1e-6)
+    # uniform weights are the unweighted loss
+    plain, _ = dgcm_loss(coarse, fine, labels, alpha=0.3)
+    assert dgcm_loss(coarse, fine, labels, alpha=0.3, class_weights=torch.full((7,), 2.5))[0].item() == \
+        pytest.approx(plain.item(), rel=1e-6)
+
+
 def test_dgcm_alpha_rises_from_start_to_end():
     alphas = [dgcm_alpha(p / 10) for p in range(11)]
     assert alphas[0] == pytest.approx(0.2) and alphas[-1] == pytest.approx(0.8)

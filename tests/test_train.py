@@ -248,6 +248,40 @@ def test_warmup_cosine_schedule():
     assert lr[16:] == pytest.approx([0.1] * 4)
 
 
+def test_batchnorm_recalibration_matches_the_data_statistics():
+    torch.manual_seed(0)
+    model = MERba(MINI)
+    flows = np.random.default_rng(1).normal(0.5, 2.0, size=(12, 3, 32, 32)).astype(np.float32)
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = bn.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    T.recalibrate_batchnorm(model, flows, batch_size=len(flows))  # one batch: the plain data statistics
+    hook.remove()
+    x = seen[-1]
+    assert not model.training and bn.momentum == 0.1
+    torch.testing.assert_close(bn.running_mean, x.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_var, x.var(dim=(0, 2, 3), unbiased=True), rtol=1e-4, atol=1e-5)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in weights.items())  # only the running statistics change
+
+
+def test_merba_in_eval_mode_agrees_with_training_mode_on_its_training_set():
+    # A short run leaves stale running statistics; after recalibration eval mode sees what training saw.
+    rng = np.random.default_rng(0)
+    labels = np.array([SEVEN_CLASSES.index(e) for e in ["anger", "happiness", "surprise", "fear"] * 6])
+    flows = rng.normal(0, 0.1, size=(len(labels), 3, 32, 32)).astype(np.float32)
+    flows[:, 1, :16] += labels[:, None, None] / 3
+    model, _ = T.train_merba(flows, labels, config=MERbaConfig(**{**MINI.to_dict(), "head": "single"}),
+                             train=T.MERbaTrainConfig(epochs=6, batch_size=8, lr=3e-3, warmup_epochs=1),
+                             progress=False)  # without recalibration only half agree
+    with torch.no_grad():
+        eval_logits = model(torch.tensor(flows))
+        model.train()
+        train_logits = model(torch.tensor(flows))
+    assert (eval_logits.argmax(1) == train_logits.argmax(1)).float().mean() >= 0.95
+
+
 @pytest.mark.parametrize("head", ["single", "dgcm"])
 def test_tiny_merba_training_reduces_loss(head):
     rng = np.random.default_rng(0)

@@ -390,14 +390,19 @@ def dgcm_alpha(progress: float, *, start: float = 0.2, end: float = 0.8) -> floa
     return start + (end - start) * (1 - math.cos(math.pi * progress)) / 2
 
 
+def _weighted_ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean CE with one weight per sample, normalised like ``F.cross_entropy(..., weight=...)``."""
+    ce = F.cross_entropy(logits, target, reduction="none")
+    return ce.mean() if weight is None else (weight * ce).sum() / weight.sum()
+
+
 def dgcm_loss(
     coarse_logits: torch.Tensor,
     fine_logits: torch.Tensor,
     labels: torch.Tensor,
     *,
     alpha: float,
-    coarse_weights: torch.Tensor | None = None,
-    fine_weights: torch.Tensor | None = None,
+    class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """DGCM loss ``(1 - alpha) * CE(coarse) + alpha * CE(fine)``, the fine term over negatives only.
 
@@ -409,8 +414,11 @@ def dgcm_loss(
         (B,) int64 indices into SEVEN_CLASSES.
     alpha : float
         Fine-loss weight, from :func:`dgcm_alpha`.
-    coarse_weights, fine_weights : Tensor, optional
-        (4,) CE class weights.
+    class_weights : Tensor, optional
+        (7,) weights over SEVEN_CLASSES; a sample weighs its seven-class weight in both terms.
+        Weighting the seven classes, not the four coarse ones, keeps the coarse head's prior on
+        "negative" at four classes' worth: balancing the coarse classes instead would weigh one
+        contempt sample like four negatives and push negatives into "others".
 
     Returns
     -------
@@ -422,10 +430,11 @@ def dgcm_loss(
     labels = labels.to(coarse_logits.device)
     coarse_target = SEVEN_TO_COARSE.to(labels.device)[labels]
     fine_target = SEVEN_TO_FINE.to(labels.device)[labels]
-    coarse = F.cross_entropy(coarse_logits, coarse_target, weight=coarse_weights)
+    weight = None if class_weights is None else class_weights.to(coarse_logits.device)[labels]
+    coarse = _weighted_ce(coarse_logits, coarse_target, weight)
     negative = fine_target >= 0
     if negative.any():
-        fine = F.cross_entropy(fine_logits[negative], fine_target[negative], weight=fine_weights)
+        fine = _weighted_ce(fine_logits[negative], fine_target[negative], None if weight is None else weight[negative])
     else:
         fine = fine_logits.sum() * 0.0  # keeps the graph; no negative sample, no fine signal
     loss = (1 - alpha) * coarse + alpha * fine
