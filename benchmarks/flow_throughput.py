@@ -36,6 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from melab.atomic import write_text
 from melab.data.synthetic import generate_video
 from melab.face import apply_crop, crop_affine
 from melab.flow import FARNEBACK_PARAMS, extract_roi_series, roi_flow_series, window_starts
@@ -132,10 +133,7 @@ def main() -> None:
             ratio_per_round=[round(x, 3) for x in raw_wall / pipe_wall],
             farneback_ms_per_call=round(1000 * raw_wall.min() * p / sum(calls), 3))
     result["goal"] = "ratio >= 0.8 (pipeline overhead around Farneback at most 25 %)"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, OUT)
+    write_text(OUT, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

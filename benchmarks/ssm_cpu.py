@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from einops import rearrange
 from mambapy.mamba import MambaBlock
 
+from melab.atomic import write_text
 from melab.ssm import FUSED_CHUNK, selective_scan
 
 OUT = Path(__file__).parent / "results" / "ssm_cpu.json"
@@ -158,11 +158,7 @@ def main(rounds: int, ref_rounds_large: int, threads: list[int]) -> dict:
 
 
 def write_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2)
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile creates 0600
-    os.replace(f.name, path)
+    write_text(path, json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

@@ -191,12 +191,13 @@ def emotion_similarity(subject_index: int = 0, *, seed: int = 0,
 # ---- held-out clips -------------------------------------------------------------------------------
 
 def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, corpus_seed: int = 0,
-                 size: int = 96, emotions: Sequence[str] = SEVEN_CLASSES) -> tuple[np.ndarray, pd.DataFrame]:
+                 size: int = 96, emotions: Sequence[str] = SEVEN_CLASSES,
+                 amplitude_px: tuple[float, float] = ME_AMPLITUDE_PX) -> tuple[np.ndarray, pd.DataFrame]:
     """Onset-apex flow of fresh ME clips, one expression each, for held-out evaluation.
 
     Each clip comes from :func:`melab.data.synthetic.generate_clip` (all AUs of the emotion, no nuisance
-    motion, JPEG quality of the ``lab`` preset) with an amplitude and a duration drawn uniformly from
-    the corpus' ME ranges. Its flow is made as :func:`melab.train.merba_corpus` makes it (TV-L1 from
+    motion, JPEG quality of the ``lab`` preset) with an amplitude drawn uniformly from ``amplitude_px`` and
+    a duration from the corpus' ME range. Its flow is made as :func:`melab.train.merba_corpus` makes it (TV-L1 from
     onset to apex, cropped with the onset landmarks). Subject indices at or above a preset's
     ``n_subjects`` are faces that preset's corpus (and a model trained on it) never saw.
 
@@ -214,6 +215,9 @@ def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, 
         Side S of the flow images (``MERbaConfig.img_size``).
     emotions : sequence of str
         Emotions to render, from :data:`~melab.data.splits.SEVEN_CLASSES`.
+    amplitude_px : (float, float)
+        Range of the apex amplitude in pixels (default: the corpora's ME range, 0.3-1.5). A range below
+        it tests motions fainter than any the models were trained on.
 
     Returns
     -------
@@ -225,13 +229,16 @@ def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, 
     unknown = sorted(set(emotions) - set(SEVEN_CLASSES))
     if unknown:
         raise ValueError(f"emotions {unknown} are not among the seven classes {SEVEN_CLASSES}")
+    low, high = amplitude_px
+    if not 0 < low <= high:
+        raise ValueError(f"amplitude_px must be a range 0 < low <= high in pixels, got {amplitude_px}")
     rng = np.random.default_rng(seed)
     quality = PRESETS["lab"].jpeg_quality
     flows, rows = [], []
     for subject in subjects:
         for emotion in emotions:
             for _ in range(per_class):
-                amplitude, duration = rng.uniform(*ME_AMPLITUDE_PX), rng.uniform(*ME_DURATION_S)
+                amplitude, duration = rng.uniform(low, high), rng.uniform(*ME_DURATION_S)
                 # no padding: the onset is frame 0 and only onset..offset are rendered
                 clip = generate_clip(corpus_seed, int(subject), emotion, kind="micro", amplitude_px=amplitude,
                                      duration_s=duration, pad_s=0.0, jpeg_quality=quality)

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from melab.atomic import atomic_path
 from melab.data.splits import str3_classes
 from melab.data.video import VideoError, list_images
 from melab.decode import assign_emotions, siss, smooth_scores
@@ -494,18 +495,6 @@ def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | Spott
                        video=Path(path).stem, **options)
 
 
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
          checkpoint: str | os.PathLike | None = None, plot: str | os.PathLike | None = None,
          truth: str | os.PathLike | pd.DataFrame | None = None, landmarks="mediapipe", fps: float | None = None,
@@ -530,14 +519,16 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
     """
     result = spot_video(video, checkpoint=checkpoint, landmarks=landmarks, fps=fps, **options)
     if out is not None:
-        _atomic_write(Path(out), lambda tmp: result.intervals.to_csv(tmp, index=False))
+        with atomic_path(out) as tmp:
+            result.intervals.to_csv(tmp, index=False)
     if plot is not None:
         import matplotlib.pyplot as plt
 
         from melab.viz.spot import plot_spotting
 
         fig = plot_spotting(result, truth=_read_truth(truth))
-        _atomic_write(Path(plot), lambda tmp: fig.savefig(tmp, format="png"))
+        with atomic_path(plot) as tmp:
+            fig.savefig(tmp, format="png")
         plt.close(fig)
     return result
 
@@ -580,6 +571,7 @@ def make_sample_video(path: str | os.PathLike, *, seed: int = 1, subject_index: 
                           n_mae=n_mae)
     write_video(clip.frames, path, fps)
     events = clip.events.assign(video=path.stem)
-    events_path = _atomic_write(path.with_name(f"{path.stem}_events.csv"),
-                                lambda tmp: events.to_csv(tmp, index=False))
+    events_path = path.with_name(f"{path.stem}_events.csv")
+    with atomic_path(events_path) as tmp:
+        events.to_csv(tmp, index=False)
     return path, events_path

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from melab.atomic import atomic_path, write_text
 from melab.data.splits import SEVEN_CLASSES, class_weights, str3_classes, to_str3
 from melab.data.synthetic import load_video, recognition_samples
 from melab.data.video import read_frames
@@ -65,11 +66,9 @@ def _bar(iterable: Iterable, progress: bool, **kwargs) -> Iterable:
 # ---- checkpoints ----------------------------------------------------------------------------------
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    """``torch.save`` to a temporary sibling, then ``os.replace``: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`melab.atomic.atomic_path`: a crash never leaves half a file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _model_kind(model: nn.Module) -> str:
@@ -345,13 +344,11 @@ def save_roi_corpus(path: str | os.PathLike, roi: RoiCorpus) -> Path:
     the file; :func:`load_roi_corpus` returns float32.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"series/{v}": np.asarray(x, np.float16) for v, x in roi.series.items()}
     arrays["events_csv"] = np.array(roi.events.to_csv(index=False))
     arrays["videos_csv"] = np.array(roi.videos.to_csv(index=False))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 
@@ -405,10 +402,8 @@ def merba_corpus(corpus: str | os.PathLike, *, size: int = 96, method: str = "tv
         flows.append(onset_apex_flow(frames, 0, ev.apex - ev.onset, size=size, method=method,
                                      landmarks=video.landmarks[ev.onset]))
     flows = np.stack(flows)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, flows=flows)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, flows=flows)
     return flows, samples
 
 
@@ -849,13 +844,11 @@ def magnitude_scores(series: np.ndarray) -> np.ndarray:
 def save_scores(path: str | os.PathLike, result: LosoResult) -> Path:
     """Write LOSO scores as npz (``spot/<video>``, ``probs/<video>`` and ``k``), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"k": np.int64(result.k)}
     for video, s in result.scores.items():
         arrays[f"spot/{video}"], arrays[f"probs/{video}"] = s.spot, s.probs
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 
@@ -1228,7 +1221,9 @@ def run(
             fps = float(roi.videos["fps"].median())
             net, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
                                          checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
-            written["model"] = str(save_model(out / "model.pt", net, train=train.to_dict()))
+            # spot() reads the training rate and window from here (a 200 fps corpus is not 30 fps)
+            written["model"] = str(save_model(out / "model.pt", net, train={
+                **train.to_dict(), "fps": fps, "k": train.k or default_k(fps)}))
         else:
             result = loso(roi.series, roi.events, roi.videos, folds=folds, config=config, train=train,
                           checkpoint_dir=out, resume=resume, progress=progress)
@@ -1250,9 +1245,11 @@ def run(
         else:
             predictions, history = loso_merba(flows, samples, folds=folds, config=config, train=train,
                                               checkpoint_dir=out, resume=resume, progress=progress)
-            predictions.to_csv(out / "predictions.csv", index=False)
+            with atomic_path(out / "predictions.csv") as tmp:
+                predictions.to_csv(tmp, index=False)
             written["predictions"] = str(out / "predictions.csv")
-    history.to_csv(out / "history.csv", index=False)
+    with atomic_path(out / "history.csv") as tmp:
+        history.to_csv(tmp, index=False)
     written["history"] = str(out / "history.csv")
     return {**written, "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -1327,7 +1324,8 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
         spot_train = SpotterTrainConfig(epochs=10)
         model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
         path = save_model(out / f"spotter_{preset}.pt", model,
-                          train={**spot_train.to_dict(), "k": default_k(fps)}, history=history.to_dict("list"))
+                          train={**spot_train.to_dict(), "fps": fps, "k": spot_train.k or default_k(fps)},
+                          history=history.to_dict("list"))
         done(path, t, train=spot_train.to_dict())
 
         t = time.perf_counter()
@@ -1352,9 +1350,8 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
             predictions.append(pred.assign(head=head))
             loso_seconds += time.perf_counter() - t
         csv = out / f"merba_{preset}_loso.csv"
-        tmp_csv = csv.with_name(f".{csv.name}.tmp-{os.getpid()}")
-        pd.concat(predictions, ignore_index=True).to_csv(tmp_csv, index=False)
-        os.replace(tmp_csv, csv)
+        with atomic_path(csv) as tmp:
+            pd.concat(predictions, ignore_index=True).to_csv(tmp, index=False)
         done(csv, time.perf_counter() - loso_seconds)
 
     manifest_path = out / "artefacts.json"
@@ -1363,7 +1360,5 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
     manifest = {"preset": preset, "files": {**kept, **files},
                 "seconds": {**old.get("seconds", {}), **{p: round(time.perf_counter() - t0, 1) for p in parts}},
                 "torch": torch.__version__}
-    tmp = out / f".artefacts.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)
+    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -417,7 +417,7 @@ def test_megc_csv_round_trip(casme2_xlsx, tmp_path):
     assert set(back["kind"]) == {"micro"} and set(back["fps"]) == {200.0}
     again = write_megc_csv(back, tmp_path / "again.csv")
     assert again.read_bytes() == out.read_bytes()
-    assert not list(tmp_path.glob("**/*.tmp"))
+    assert not list(tmp_path.glob("**/*.tmp*"))
 
 
 def test_write_megc_csv_rejects_reversed_interval(tmp_path):

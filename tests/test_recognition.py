@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import confusion_matrix, recall_score
@@ -166,6 +167,19 @@ def test_clip_samples_shapes_labels_and_seed():
     np.testing.assert_array_equal(flows, again)
     with pytest.raises(ValueError, match="seven classes"):
         R.clip_samples([0], emotions=("others",))
+    with pytest.raises(ValueError, match="amplitude_px"):
+        R.clip_samples([0], amplitude_px=(0.3, 0.1))
+
+
+def test_fainter_clips_move_the_face_less():
+    kwargs = dict(per_class=2, emotions=("happiness", "sadness"), size=32, seed=3)
+    strong, s = R.clip_samples([11], **kwargs)
+    faint, f = R.clip_samples([11], amplitude_px=(0.15, 0.3), **kwargs)
+    assert f["amplitude_px"].between(0.15, 0.3).all() and s["amplitude_px"].between(0.3, 1.5).all()
+    # same faces, emotions and durations; only the amplitude differs, and the flow follows it
+    pd.testing.assert_series_equal(s["duration_s"], f["duration_s"])
+    motion = [np.abs(x[:, :2]).mean(axis=(1, 2, 3)) for x in (strong, faint)]
+    assert (motion[1] < motion[0]).all()
 
 
 # ---- why classes are confusable ---------------------------------------------------------------------

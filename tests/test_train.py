@@ -308,6 +308,18 @@ def test_data_specs_and_cli_arguments(tmp_path):
         T.run("spotter", f"corpus:{tmp_path}", out=tmp_path, preset="huge")
 
 
+def test_a_trained_spotter_records_its_frame_rate_and_window(tiny_corpus, tmp_path):
+    from melab.spot import load_spotter
+
+    written = T.run("spotter", f"corpus:{tiny_corpus}", out=tmp_path, folds="none", epochs=1, progress=False)
+    train = T.read_checkpoint(written["model"])["train"]
+    fps = float(pd.read_csv(tiny_corpus / "videos.csv")["fps"].median())
+    assert train["fps"] == fps and train["k"] == T.default_k(fps)
+    spotter = load_spotter(written["model"])
+    assert (spotter.fps, spotter.k) == (fps, T.default_k(fps))
+    assert pd.read_csv(tmp_path / "history.csv").shape[0] == 1
+
+
 def test_magnitude_baseline_and_roi_corpus_roundtrip(tmp_path):
     series, events, videos = toy_corpus(n_subjects=2)
     x = np.zeros((5, 4), np.float32)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from melab.atomic import atomic_path
 
 __all__ = [
     "EVENT_COLUMNS", "EMOTIONS", "KINDS", "FPS", "MEGC_COLUMNS", "SUBJECT_PATTERNS",
@@ -835,9 +836,6 @@ def write_megc_csv(events: pd.DataFrame, path: str | os.PathLike) -> Path:
         rows.append((_text(record["subject"]), _text(record["video"]), onset, offset, emotion))
     table = pd.DataFrame(rows, columns=list(MEGC_COLUMNS))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False, newline="") as handle:
-        table.to_csv(handle, index=False, lineterminator="\n")
-    os.replace(handle.name, path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, lineterminator="\n")
     return path

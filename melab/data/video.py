@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from melab.atomic import atomic_path
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
@@ -116,15 +118,14 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float) -> Path
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3); got {frames.dtype} {frames.shape}")
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                             (frames.shape[2], frames.shape[1]))
-    if not writer.isOpened():
-        raise VideoError(f"cannot write video {path}: OpenCV has no MP4 encoder here")
-    try:
-        for frame in frames:
-            writer.write(np.ascontiguousarray(frame[..., ::-1]))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                 (frames.shape[2], frames.shape[1]))
+        if not writer.isOpened():
+            raise VideoError(f"cannot write video {path}: OpenCV has no MP4 encoder here")
+        try:
+            for frame in frames:
+                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        finally:
+            writer.release()
     return path
