@@ -6,8 +6,8 @@ fixed for all runs as DFME-public's split is fixed): a training set and two test
 disjoint subjects.
 
 Runs, each trained on the training set with the same epochs and schedule
-(:class:`melab.train.MERbaTrainConfig`, 10 epochs as the shipped models), once per training seed (model
-init, batch order, flips; 5 seeds by default):
+(:class:`melab.train.MERbaTrainConfig`), once per training budget (10 epochs as the shipped models, and 3, short
+enough that not every model is at the ceiling) and training seed (model init, batch order, flips; 5 seeds):
 
 - ``single``: one linear head over the seven classes, four asymmetric scans;
 - the scan sets of :data:`melab.recognition.SCAN_VARIANTS` with the DGCM head (as the paper's Table VII);
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="bench")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[10], help="training budgets to compare")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[3, 10], help="training budgets to compare")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="+", help="run only these variants (names of variants())")
