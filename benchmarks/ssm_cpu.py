@@ -165,8 +165,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per method")
     parser.add_argument("--ref-rounds-large", type=int, default=2, help="rounds of the slow ref loop at l=1024")
-    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
-                        help="torch intra-op thread counts to run with, e.g. 1 2 (default: torch's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch intra-op thread counts to run with")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     write_json(main(args.rounds, args.ref_rounds_large, args.threads), args.out)
