@@ -992,7 +992,7 @@ def train_merba(
     Returns
     -------
     model : MERba
-        Trained, in eval mode.
+        Trained, in eval mode, its BatchNorm statistics re-estimated on ``flows`` (:func:`recalibrate_batchnorm`).
     history : pd.DataFrame
         Per-epoch ``loss``, ``lr`` and ``coarse``/``fine``/``alpha`` (DGCM) or ``ce`` (single).
     """
