@@ -30,3 +30,14 @@ def tiny_corpus(melab_data) -> Path:
     from melab.data.synthetic import make_corpus
 
     return make_corpus("tiny", seed=0, root=melab_data, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module: tiny models train as fast on one, and far faster when the machine is busy."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

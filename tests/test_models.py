@@ -9,14 +9,7 @@ from melab.data.splits import COARSE_CLASSES, FINE_CLASSES, SEVEN_CLASSES
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
 from melab.models.spotter import Spotter, SpotterConfig, spotter_loss
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train as fast on one thread, and far faster when the machine is busy."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def n_params(model: torch.nn.Module) -> int:

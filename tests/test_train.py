@@ -12,14 +12,7 @@ from melab.data.splits import SEVEN_CLASSES, str3_classes
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train as fast on one thread, and far faster when the machine is busy."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 STR3 = str3_classes("synthetic")  # negative, positive, surprise, others
