@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from melab.face import roi_boxes
+from melab.flow import (
+    REFERENCE_NOSE_ROI,
+    REFERENCE_SERIES_OPTIONS,
+    REFERENCE_TOP_P,
+    channel_names,
+    reference_windows,
+    roi_series,
+)
 from melab.models.spotter import (
     DropPath,
     Spotter,
@@ -293,3 +304,62 @@ def test_init_from_official_weights_for_training(weights):
 def test_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="unknown spotter layout 'official'"):
         SpotterConfig(layout="official")
+
+
+# ---- input compatibility: the reference ROI-series settings -----------------------------------------
+
+
+def _textured_face(n: int, size: int = 128, seed: int = 1):
+    """A smooth random texture as an RGB video of n still frames, with a synthetic subject's landmarks."""
+    from melab.data.synthetic import make_subject
+
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), 1.5)
+    img = np.rint(40 + 175 * (img - img.min()) / (img.max() - img.min())).astype(np.uint8)
+    lm = make_subject(0, 0, size=size).landmarks.astype(np.float32)
+    return np.repeat(np.stack([img] * 3, axis=-1)[None], n, axis=0), np.repeat(lm[None], n, axis=0)
+
+
+def test_reference_windows_are_relative_to_their_first_frame():
+    track = np.cumsum(np.random.default_rng(0).normal(size=(40, 4)), axis=0).astype(np.float32)
+    windows, starts = reference_windows(track, 10)
+    assert starts.tolist() == [0, 5, 10, 15, 20, 25, 30]
+    assert windows.shape == (7, 10, 4) and np.all(windows[:, 0] == 0)
+    np.testing.assert_allclose(windows[3], track[15:25] - track[15], atol=1e-6)
+    with pytest.raises(ValueError, match=r"must be \(T, C\)"):
+        reference_windows(track[:, 0], 10)
+
+
+def test_reference_nose_box_is_the_official_pixel_box():
+    lm = np.zeros((68, 2))
+    lm[39], lm[42] = (160 - 320 / 9, 100), (160 + 320 / 9, 100)  # inner eye corners 2 g apart: g = 35.6 px
+    lm[29], lm[30] = (160, 150), (162, 175)
+    x0, y0, x1, y1 = roi_boxes(lm, (REFERENCE_NOSE_ROI,))[0]
+    assert (x0, y0, x1, y1) == (160 - 8, 150 + 2, 162 + 8, 175 + 3)  # official: 13 px out, then trimmed
+
+
+def test_reference_top_p_applies_per_roi():
+    n = 16
+    frames, lm = _textured_face(n)
+    x, y = np.rint(lm[0, 23]).astype(int)  # move half of the patch at brow point 23 (an official 0.3 patch)
+    moved = np.roll(frames[0], 2, axis=0)
+    frames[8:, y - 4:y + 1, x - 4:x + 5] = moved[y - 4:y + 1, x - 4:x + 5]
+    common = dict(k=8, detrend=None, size=128)
+    by_kind = roi_series(frames, lm, **common)
+    per_roi = roi_series(frames, lm, top_p=REFERENCE_TOP_P, **common)
+    names = channel_names()
+    changed = {names[c] for c in np.flatnonzero(np.abs(per_roi - by_kind).max(axis=0) > 1e-6)}
+    assert changed and changed <= {"brow_l_inner_dx", "brow_l_inner_dy", "brow_l_mid_dx", "brow_l_mid_dy",
+                                   "brow_l_outer_dx", "brow_l_outer_dy"}
+    with pytest.raises(ValueError, match="one fraction per ROI"):
+        roi_series(frames, lm, top_p=(0.3, 0.2, 0.2), **common)
+
+
+def test_reference_layout_settings_and_a_still_face():
+    frames, lm = _textured_face(12)
+    assert REFERENCE_SERIES_OPTIONS["size"] == 320 and REFERENCE_SERIES_OPTIONS["align"] is False
+    assert len(REFERENCE_TOP_P) == len(channel_names()) // 2 == 18
+    series = roi_series(frames, lm, k=6, layout="reference")
+    assert series.shape == (12, 36) and np.abs(series).max() < 0.05  # nothing moves
+    with pytest.raises(ValueError, match="unknown roi_series layout"):
+        roi_series(frames, lm, k=6, layout="official")
