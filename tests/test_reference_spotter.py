@@ -12,6 +12,7 @@ import math
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from melab.models.spotter import (
     Spotter,
     SpotterConfig,
     from_official,
+    init_config,
     init_from,
     load_official,
     melab_key,
@@ -230,6 +232,7 @@ def test_unmatched_keys_are_listed_both_ways(tmp_path):
     path = tmp_path / "wrong.pkl"
     del state["block2_fast.3.norm2.bias"]
     state["head.extra.weight"] = torch.zeros(3)
+    state["fc_spot.0.weight"] = torch.zeros(1, 7)
     torch.save(state, path)
     with pytest.raises(ValueError) as err:
         load_official(path)
@@ -237,7 +240,7 @@ def test_unmatched_keys_are_listed_both_ways(tmp_path):
     assert str(path) in message
     assert "1 keys in the file with no place in the reference model: head.extra.weight" in message
     assert "block2_fast.3.norm2.bias" in message  # given in the official spelling
-    assert "shape mismatches" in message  # width 16 is not the official 128
+    assert "1 shape mismatches: fc_spot.0.weight: file (1, 7) vs model (1, 48)" in message
 
 
 def test_me_tst_single_path_model_is_named(tmp_path):
@@ -363,3 +366,48 @@ def test_reference_layout_settings_and_a_still_face():
     assert series.shape == (12, 36) and np.abs(series).max() < 0.05  # nothing moves
     with pytest.raises(ValueError, match="unknown roi_series layout"):
         roi_series(frames, lm, k=6, layout="official")
+
+
+# ---- the official weights in `melab spot` and `melab train --init` ------------------------------------
+
+
+def test_cli_spot_runs_official_weights(weights, tmp_path):
+    from melab.cli import main
+    from melab.data.synthetic import generate_video
+    from melab.data.video import write_video
+    from melab.spot import OUTPUT_COLUMNS, load_spotter
+
+    spotter = load_spotter(weights[1], official="samm_lv")
+    assert (spotter.layout, spotter.k, spotter.labels) == ("reference", 30, (
+        "negative", "positive", "surprise", "others", "neutral"))
+    assert spotter.fps == pytest.approx(200 / 7)
+    clip = generate_video(1, 0, 0, duration_s=2.0, n_me=0, n_mae=0)
+    video = write_video(clip.frames, tmp_path / "clip.mp4", clip.fps)
+    np.save(tmp_path / "lm.npy", clip.landmarks)
+    out = tmp_path / "out.csv"
+    assert main(["spot", str(video), "--checkpoint", str(weights[1]), "--landmarks", str(tmp_path / "lm.npy"),
+                 "--out", str(out)]) == 0
+    assert list(pd.read_csv(out).columns) == OUTPUT_COLUMNS
+
+
+def test_train_init_starts_from_official_weights(tmp_path):
+    from melab.train import SpotterTrainConfig, train_spotter
+
+    small = dict(d_fast=16, d_slow=32)
+    state = official_state(seed=4, d=16)
+    path = tmp_path / "small.pkl"
+    torch.save(state, path)
+    assert init_config(path, SpotterConfig.tiny()) == SpotterConfig.reference(**small)
+    rng = np.random.default_rng(0)
+    series = {f"v{i}": rng.normal(size=(60, C)).astype(np.float32) for i in range(2)}
+    events = pd.DataFrame(dict(subject=["s0", "s1"], video=["v0", "v1"], onset=[20, 30], apex=[24, 34],
+                               offset=[28, 38], emotion=["happiness", "surprise"], kind="micro", fps=30.0))
+    model, _ = train_spotter(series, events, config=SpotterConfig.reference(**small), progress=False,
+                             train=SpotterTrainConfig(epochs=1, lr=0.0, k=16, batch_size=4, init=str(path)))
+    params = dict(model.named_parameters())
+    for k, v in state.items():  # lr 0: every parameter is still the file's (BatchNorm statistics move)
+        if melab_key(k) in params:
+            assert torch.equal(params[melab_key(k)], v), k
+    with pytest.raises(ValueError, match="reference layout only"):
+        train_spotter(series, events, config=SpotterConfig.tiny(), progress=False,
+                      train=SpotterTrainConfig(epochs=1, k=16, init=str(path)))

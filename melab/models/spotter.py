@@ -542,6 +542,29 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
+def official_config(state: Mapping[str, torch.Tensor]) -> SpotterConfig:
+    """The reference config whose sizes an official state dict has (official sizes where a tensor is absent):
+    channels and widths from the stem convs, classes from the recognition head, stages and depth from the
+    block names, and the Mamba sizes from the first fast block."""
+    sizes: dict = {}
+    if (stem := state.get("Stem.0.weight")) is not None and stem.ndim == 3:
+        sizes.update(d_fast=stem.shape[0], in_channels=stem.shape[1])
+    if (slow := state.get("Stem_slow.0.weight")) is not None and slow.ndim == 3:
+        sizes["d_slow"] = slow.shape[0]
+    if (head := state.get("fc_recog.0.weight")) is not None and head.ndim == 2:
+        sizes["n_classes"] = head.shape[0] - 1
+    blocks = [re.fullmatch(r"block(\d+)_fast\.(\d+)\..+", k) for k in state]
+    blocks = [(int(m[1]), int(m[2])) for m in blocks if m]
+    if blocks:
+        sizes.update(n_stages=max(s for s, _ in blocks), depth=max(j for _, j in blocks) + 1)
+    mamba = "block1_fast.0.attn.mamba."
+    if {f"{mamba}A_log", f"{mamba}in_proj.weight", f"{mamba}conv1d.weight"} <= set(state):
+        d_inner, d_model = state[f"{mamba}in_proj.weight"].shape[0] // 2, state[f"{mamba}in_proj.weight"].shape[1]
+        sizes.update(d_state=state[f"{mamba}A_log"].shape[1], d_conv=state[f"{mamba}conv1d.weight"].shape[-1],
+                     expand=max(1, d_inner // max(1, d_model)))
+    return SpotterConfig.reference(**sizes)
+
+
 def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> Spotter:
     """The reference spotter with an official ME-TST / BoostingVRME ``METST_SF`` weight file, in eval mode.
 
@@ -557,9 +580,10 @@ def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> S
     Returns
     -------
     Spotter
-        ``SpotterConfig.reference()`` model. Its ``forward`` takes (B, L, 36) where the official takes
-        (B, 36, L) (or (B, 1, 36, L)): pass ``x.transpose(1, 2)``. Inputs must be the official ROI series
-        (see :func:`melab.flow.roi_series` with ``layout="reference"``).
+        ``SpotterConfig.reference()`` model, sizes read from the file (:func:`official_config`). Its
+        ``forward`` takes (B, L, 36) where the official takes (B, 36, L) (or (B, 1, 36, L)): pass
+        ``x.transpose(1, 2)``. Inputs must be the official ROI series, window by window (see
+        :func:`melab.flow.roi_series` with ``layout="reference"`` and :func:`melab.flow.reference_windows`).
 
     Raises
     ------
@@ -567,10 +591,9 @@ def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> S
         The file is not a plain state dict, or not this model: the message lists the unmatched keys.
     """
     state = read_state_dict(path)
-    if n_classes is None:
-        head = state.get("fc_recog.0.weight")
-        n_classes = head.shape[0] - 1 if head is not None and head.ndim == 2 else 4
-    config = SpotterConfig.reference(n_classes=n_classes)
+    config = official_config(state)
+    if n_classes is not None:
+        config = SpotterConfig(**{**config.to_dict(), "n_classes": n_classes})
     model = Spotter(config)
     model.load_state_dict(from_official(state, config, source=str(path)))
     return model.eval()
@@ -590,3 +613,16 @@ def init_from(model: Spotter, path: str | os.PathLike) -> Spotter:
                          f"{', '.join(problems[:12])}); train with the config the weights were made with")
     model.load_state_dict(state)
     return model
+
+
+def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfig:
+    """The config a model must have to start from the weights in ``path`` (for ``--init``):
+    ``SpotterConfig.reference()`` for an official file, the stored config of a melab checkpoint, else
+    ``default``."""
+    state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
+    raw = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
+        return SpotterConfig(**raw["config"])
+    if any(melab_key(k) is not None for k in state):
+        return official_config(state)
+    return default
