@@ -7,7 +7,7 @@ STAMP := $(VENV)/.melab-installed
 MEDIAPIPE := mediapipe==0.10.14
 MAMBA_SSM := mamba-ssm==2.3.2.post1
 
-.PHONY: install browser demo test lint pytest nbval notebooks artefacts lab clean
+.PHONY: install browser demo test lint pytest nbval notebooks artefacts lab clean gpu-check
 
 install: $(STAMP)
 
@@ -53,6 +53,18 @@ notebooks: $(STAMP)
 	done
 
 test: browser lint pytest nbval
+
+# The GPU path: melab's scan and Mamba layer against mamba-ssm's CUDA kernels, and one epoch of a paper-size
+# spotter (melab and reference layouts) on CUDA. On a machine whose torch sees a GPU, mamba-ssm is first
+# rebuilt with its kernels (once; needs nvcc). Elsewhere every test is skipped with its reason.
+gpu-check: $(STAMP)
+	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+	  $(PY) -c "import selective_scan_cuda, causal_conv1d_cuda" 2>/dev/null || { \
+	    echo "building mamba-ssm and causal-conv1d with their CUDA kernels"; \
+	    MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE $(PIP) install --no-build-isolation --no-deps \
+	      --force-reinstall $(MAMBA_SSM) "causal-conv1d>=1.4.0"; }; \
+	else echo "no CUDA GPU visible to torch: the cuda tests will be skipped"; fi
+	$(PY) -m pytest -m cuda -v -rs tests/
 
 # Rebuild the shipped checkpoints and LOSO scores in data/ (about 25 min here; see data/artefacts.json).
 # PARTS="merba" (or "spotter") rebuilds one family only.

@@ -101,7 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     folds = int(args.folds) if args.folds.isdigit() else args.folds
     result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
-                 preset=args.config)
+                 preset=args.config, init=args.init)
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0
@@ -111,7 +111,7 @@ def _cmd_spot(args: argparse.Namespace) -> int:
     from melab.spot import spot
 
     result = spot(args.video, args.out, checkpoint=args.checkpoint, plot=args.plot, truth=args.truth,
-                  landmarks=args.landmarks or "mediapipe", fps=args.fps)
+                  landmarks=args.landmarks or "mediapipe", fps=args.fps, official=args.official)
     print(result.report(args.truth))
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true", help="continue interrupted folds from their checkpoints")
     p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
+    p.add_argument("--init", default=None, help="spotter only: start every fold from these weights (an official "
+                   "METST_SF .pkl, which selects the reference layout, or a melab checkpoint of the same config)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",
@@ -199,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "another frame rate is resampled to the model's by nearest timestamp (see melab.spot).")
     p.add_argument("video", help="video file (mp4, avi, ...) or image folder (then pass --fps)")
     p.add_argument("--out", required=True, help="CSV to write")
-    p.add_argument("--checkpoint", default=None, help="spotter checkpoint (default: the shipped data/spotter_lab.pt)")
+    p.add_argument("--checkpoint", default=None, help="spotter checkpoint (default: the shipped data/spotter_lab.pt), "
+                   "or an official ME-TST/BoostingVRME METST_SF weight file (.pkl)")
+    p.add_argument("--official", choices=["casme3", "samm_lv"], default="casme3",
+                   help="dataset an official weight file was trained on: its frame rate and window (default casme3)")
     p.add_argument("--plot", default=None, help="timeline PNG to write")
     p.add_argument("--truth", default=None, help="events CSV (video, onset, offset[, kind, emotion]) to compare with")
     p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")

@@ -75,6 +75,10 @@ __all__ = [
     "onset_apex_flow",
     "optical_flow",
     "optical_strain",
+    "REFERENCE_NOSE_ROI",
+    "REFERENCE_SERIES_OPTIONS",
+    "REFERENCE_TOP_P",
+    "reference_windows",
     "roi_flow_series",
     "roi_series",
     "stitch_windows",
@@ -349,7 +353,7 @@ class FlowSeries:
 
 
 def _window_values(gray: np.ndarray, landmarks: np.ndarray, start: int, k: int, *, rois, top_p, size, align,
-                   method, params, recentre_px, max_recentre, with_raw):
+                   method, params, recentre_px, max_recentre, with_raw, nose=NOSE_ROI):
     """One window: compensated and raw ROI values ``(k, R, 2)`` (raw None unless ``with_raw``), head
     ``(k, 2)`` and the number of flow computations."""
     affine = crop_affine(landmarks[start], size=size, align=align)
@@ -358,7 +362,7 @@ def _window_values(gray: np.ndarray, landmarks: np.ndarray, start: int, k: int, 
     ref = warp(gray[start], affine)
     lm = apply_crop(affine, size=size, landmarks=landmarks[start])
     boxes = roi_boxes(lm, tuple(rois), size=size)
-    nx0, ny0, nx1, ny1 = roi_boxes(lm, (NOSE_ROI,), size=size)[0]
+    nx0, ny0, nx1, ny1 = roi_boxes(lm, (nose,), size=size)[0]
     flows = np.zeros((k, size, size, 2), np.float32)
     shift = np.zeros((k, 2), np.float32)  # how far the target crop was moved with the head
     nose = np.zeros((k, 2), np.float32)  # head motion left after the shift
@@ -379,13 +383,21 @@ def _window_values(gray: np.ndarray, landmarks: np.ndarray, start: int, k: int, 
         flows[j], shift[j], nose[j] = flow, s, n
     comp = np.zeros((k, len(rois), 2), np.float32)
     raw = np.zeros_like(comp) if with_raw else None
-    for r, (roi, (x0, y0, x1, y1)) in enumerate(zip(rois, boxes, strict=True)):
-        p = top_p[0] if roi.kind == "region" else top_p[1]
+    for r, (p, (x0, y0, x1, y1)) in enumerate(zip(_roi_fractions(rois, top_p), boxes, strict=True)):
         sub = flows[1:, y0:y1, x0:x1].reshape(k - 1, -1, 2)
         comp[1:, r] = top_p_mean(sub - nose[1:, None, :], p)
         if with_raw:
             raw[1:, r] = top_p_mean(sub + shift[1:, None, :], p)
     return comp, raw, shift + nose, calls
+
+
+def _roi_fractions(rois: Sequence[ROI], top_p: Sequence[float]) -> list[float]:
+    """Top-p fraction per ROI: ``top_p`` is (regions, patches), or one fraction per ROI."""
+    if len(top_p) == 2:
+        return [top_p[0] if roi.kind == "region" else top_p[1] for roi in rois]
+    if len(top_p) == len(rois):
+        return list(top_p)
+    raise ValueError(f"top_p must be (regions, patches) or one fraction per ROI ({len(rois)}); got {len(top_p)}")
 
 
 def _check_landmarks(landmarks: np.ndarray, n_frames: int, starts: np.ndarray, name: str) -> np.ndarray:
@@ -405,7 +417,7 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
                     size: int = 128, align: bool = True, method: str = "farneback",
                     flow_options: dict | None = None, compensate: bool = True, recentre_px: float | None = 1.0,
                     max_recentre: int = 2, detrend: float | None = 6.0, with_raw: bool = False,
-                    name: str = "the video") -> FlowSeries:
+                    nose: ROI = NOSE_ROI, name: str = "the video") -> FlowSeries:
     """ROI flow series of one video, with the intermediate results (see the module docstring for the steps).
 
     Parameters
@@ -415,7 +427,7 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
         are checked for jumps.
     k : window length in frames (reference: 50 at 30 fps); ``stride`` defaults to ``k // 2``.
     rois : ROI table (:data:`melab.face.REFERENCE_ROIS`, or :func:`melab.face.multiscale_rois`).
-    top_p : fraction of pixels kept by magnitude for (regions, patches).
+    top_p : fraction of pixels kept by magnitude for (regions, patches), or one fraction per ROI.
     size, align : crop side in pixels and eye-line alignment (:func:`melab.face.crop_affine`).
     method, flow_options : flow method and its parameters (:func:`optical_flow`).
     compensate : subtract the nose-ridge head motion (``series`` equals ``raw`` when False).
@@ -423,14 +435,15 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
     max_recentre : at most this many extra flow computations per frame for re-centring.
     detrend : slow-baseline length in units of k for :func:`stitch_windows` (None: keep the chained track).
     with_raw : also compute the uncompensated series (``FlowSeries.raw``), e.g. to plot head motion.
+    nose : the head-motion box (:data:`melab.face.NOSE_ROI`; the official one is :data:`REFERENCE_NOSE_ROI`).
     name : how errors and warnings refer to the video.
 
     Returns
     -------
     :class:`FlowSeries`.
     """
-    if len(top_p) != 2 or not all(0 < p <= 1 for p in top_p):
-        raise ValueError(f"top_p must be two fractions in (0, 1] for (regions, patches); got {top_p}")
+    if not all(0 < p <= 1 for p in _roi_fractions(tuple(rois), top_p)):
+        raise ValueError(f"top_p must be fractions in (0, 1]; got {top_p}")
     params = flow_params(method, **(flow_options or {}))
     gray = np.stack([_gray(f) for f in frames])
     starts = window_starts(len(gray), k, stride, name=name)
@@ -440,7 +453,7 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
     for s in starts:
         c, r, h, n = _window_values(gray, lm, int(s), k, rois=rois, top_p=top_p, size=size, align=align,
                                     method=method, params=params, recentre_px=recentre_px,
-                                    max_recentre=max_recentre, with_raw=with_raw or not compensate)
+                                    max_recentre=max_recentre, with_raw=with_raw or not compensate, nose=nose)
         comp.append(c.reshape(k, -1))
         raw.append(None if r is None else r.reshape(k, -1))
         head.append(h)
@@ -452,12 +465,95 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
                       channels=channel_names(rois), starts=starts, n_flow_calls=calls)
 
 
-def roi_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, **options) -> np.ndarray:
+def roi_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, layout: str = "melab",
+               **options) -> np.ndarray:
     """ROI time series ``(T, C)`` float32 of one video: :func:`roi_flow_series` ``(...).series``.
 
     Parameters are those of :func:`roi_flow_series`; channels are :func:`channel_names` ``(rois)``.
+    ``layout="reference"`` starts from :data:`REFERENCE_SERIES_OPTIONS`, the settings closest to the official
+    ME-TST / BoostingVRME features that the published weights expect (``options`` still override them).
+    Feed such a series to an official model window by window with :func:`reference_windows`.
+
+    What the official features are, and what melab's reference setting matches (checked against
+    ``feature_extraction.py`` and ``main.py`` of zizheng-guo/BoostingVRME):
+
+    ===================  ==========================================  ===========================================
+    detail               official                                    ``layout="reference"``
+    ===================  ==========================================  ===========================================
+    channels             36 = 18 ROIs x (dx, dy), interleaved per    same (:data:`melab.face.REFERENCE_ROIS`
+                         ROI; ROI order: brow (17-21), patches 20,   is in that order); dx, dy in crop pixels
+                         19, 18; brow (22-26), patches 23, 24, 25;
+                         mouth (48-66), patches 48, 54, 51, 57, 62;
+                         nostril wings 31, 35; under each eye
+    crop                 eye-corner rule, 320 x 320, not rotated     ``size=320, align=False``
+    flow                 Farneback (0.5, 3, 15, 5, 7, 1.5) between   same
+                         the window's first frame and each frame
+    top-p per ROI        0.3 regions, 0.2 patches, but 0.3 for the   ``top_p`` = one fraction per ROI, as listed
+                         patches at 23, 24, 25
+    head motion          lower nose ridge (29-30) box, top 70 %,     :data:`REFERENCE_NOSE_ROI`; up to 3
+                         subtracted; crop moved when > 1 px, up to   re-centrings (``max_recentre=3``)
+                         3 times
+    windows              k = 50 at 30 fps (CAS(ME)^3); SAMM-LV       ``k`` as given; subsample SAMM-LV yourself
+                         every 7th frame (200 / 7 = 28.6 fps),       (:func:`melab.spot.read_resampled` at
+                         k = 30; stride k / 2                        200 / 7 fps keeps exactly frames 0, 7, 14...)
+    model input          each window on its own, (36, k), relative   :func:`reference_windows` of the series
+                         to its first frame (first column 0), no     (``detrend=None``: no slow baseline)
+                         scaling or normalisation
+    ===================  ==========================================  ===========================================
+
+    Not reproduced, so features differ in their details: the official computes flow on each ROI's own
+    sub-image (melab on the whole crop, then cuts the ROI), trims a 5-10 px border off region flows, places
+    boxes in pixels of the 320-px crop (melab restates them in units of g, see :data:`melab.face.REFERENCE_ROIS`;
+    the brow regions differ most), uses dlib's 68 landmarks (melab: MediaPipe mapped to iBUG 68, or
+    given landmarks), moves the crop in source-frame pixels by the nose flow in crop pixels, and fills
+    frames without a detected face with zeros. That the published ``.pkl`` weights were trained on exactly
+    these features cannot be verified here (the weight files are not in the repository mirrors).
     """
+    if layout not in ("melab", "reference"):
+        raise ValueError(f"unknown roi_series layout {layout!r}; choose 'melab' or 'reference'")
+    if layout == "reference":
+        options = {**REFERENCE_SERIES_OPTIONS, **options}
     return roi_flow_series(frames, landmarks, k=k, **options).series
+
+
+# The official head-motion box: landmarks 29-30 grown by 13 px, then trimmed by 15 px at the top, 10 at the
+# bottom and 5 at the sides, at a 320-px crop (g = 320 / 9 = 35.6 px): ±8 px sideways, 2 px below point 29
+# to 3 px below point 30.
+REFERENCE_NOSE_ROI = ROI("nose_lower", "nose", (29, 30), (8 / (320 / 9), -2 / (320 / 9), 8 / (320 / 9), 3 / (320 / 9)))
+
+# The official top-p fraction of each of the 18 ROIs, in channel order (see roi_series).
+REFERENCE_TOP_P: tuple[float, ...] = (0.3, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2,
+                                      0.2, 0.3, 0.3)
+
+REFERENCE_SERIES_OPTIONS: dict = dict(size=320, align=False, rois=REFERENCE_ROIS, top_p=REFERENCE_TOP_P,
+                                      nose=REFERENCE_NOSE_ROI, method="farneback", recentre_px=1.0, max_recentre=3,
+                                      detrend=None)
+
+
+def reference_windows(series: np.ndarray, k: int, *, stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a stitched ROI series into the official model's inputs: windows relative to their first frame.
+
+    The official spotter never sees a stitched series: each input is one flow window, every frame's
+    displacement against the window's first frame. With ``detrend=None`` the stitched series is a chained
+    track, so ``series[s + j] - series[s]`` is that displacement (exactly for the frames the window owns,
+    up to the median chaining offset for the others).
+
+    Parameters
+    ----------
+    series : ``(T, C)`` float ROI series (``roi_series(..., layout="reference")``).
+    k, stride : window length and step (:func:`window_starts`; default stride ``k // 2``).
+
+    Returns
+    -------
+    windows : ``(N, k, C)`` float32, ``windows[:, 0] == 0``; transpose to ``(N, C, k)`` for the official code.
+    starts : ``(N,)`` first frame of each window.
+    """
+    x = np.asarray(series, np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"series must be (T, C); got shape {x.shape}")
+    starts = window_starts(len(x), k, stride)
+    windows = x[starts[:, None] + np.arange(k)]
+    return windows - windows[:, :1], starts
 
 
 # --------------------------------------------------------------------------------------------------

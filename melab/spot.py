@@ -23,6 +23,16 @@ had been filmed at ``model_fps``. A high-speed video (SAMM-LV, 200 fps) is thus 
 the union of its frames' spans (and the frames the model was shown at its ends). At equal rates both maps
 are the identity.
 
+Official weights
+----------------
+``--checkpoint`` also takes an official ME-TST / BoostingVRME ``METST_SF`` weight file (``subject_N.pkl``):
+it is loaded into the reference layout (:func:`melab.models.spotter.load_official`), fed the reference ROI
+series (:func:`melab.flow.roi_series` with ``layout="reference"``) window by window, each window relative
+to its first frame (:func:`melab.flow.reference_windows`), at the official rate and window of the dataset
+it was trained on (:data:`OFFICIAL_DATASETS`: CAS(ME)^3 30 fps, k = 50; SAMM-LV every 7th frame of 200 fps,
+k = 30). Overlapping windows are averaged as for melab's own checkpoints (the official code keeps each
+window's second half).
+
 Faces
 -----
 Landmarks come from MediaPipe face mesh (offline, see :mod:`melab.face`), or from a ``(T, 68, 2)`` iBUG
@@ -43,6 +53,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from melab.atomic import atomic_path
@@ -50,12 +61,13 @@ from melab.data.splits import str3_classes
 from melab.data.video import VideoError, list_images
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.face import mediapipe_landmarks
-from melab.flow import roi_flow_series
-from melab.models.spotter import Spotter
-from melab.train import ARTEFACTS, default_k, load_model, predict_video, read_checkpoint
+from melab.flow import reference_windows, roi_flow_series, roi_series
+from melab.models.spotter import Spotter, load_official, melab_key, read_state_dict
+from melab.train import ARTEFACTS, SpotScores, default_k, load_model, predict_video, read_checkpoint
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "OFFICIAL_DATASETS",
     "OUTPUT_COLUMNS",
     "SpotterModel",
     "SpotResult",
@@ -72,6 +84,8 @@ __all__ = [
 DEFAULT_CHECKPOINT = ARTEFACTS / "spotter_lab.pt"
 OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score"]
 DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synthetic, CAS(ME)^3)
+# Dataset -> (frame rate, window k) of the official weights (main.py of BoostingVRME: frame_skip, k).
+OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
 
 Interval = tuple[int, int]
 
@@ -92,6 +106,7 @@ class SpotterModel:
     k : its window length in frames at ``fps`` (flow windows and spotter windows alike).
     labels : names of its recognition outputs, neutral last.
     path : the checkpoint file.
+    layout : ``"melab"``, or ``"reference"`` for official weights (reference ROI series, relative windows).
     """
 
     model: Spotter
@@ -99,19 +114,26 @@ class SpotterModel:
     k: int
     labels: tuple[str, ...]
     path: Path
+    layout: str = "melab"
 
 
-def load_spotter(checkpoint: str | os.PathLike | None = None) -> SpotterModel:
+def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str = "casme3") -> SpotterModel:
     """Load a spotter checkpoint (default: the shipped ``data/spotter_lab.pt``).
 
     The training frame rate is the checkpoint's ``train["fps"]``; a checkpoint that does not record it was
     trained on a 30 fps corpus (melab's synthetic presets, CAS(ME)^3). The window is ``train["k"]``, or
-    :func:`melab.train.default_k` of that rate.
+    :func:`melab.train.default_k` of that rate. An official ``METST_SF`` weight file is recognised by its
+    tensor names; ``official`` (a key of :data:`OFFICIAL_DATASETS`) says which dataset it was trained on.
     """
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.exists():
         raise FileNotFoundError(f"the shipped spotter {path} is missing; run `make artefacts` or pass "
                                 "--checkpoint PATH (a model.pt from `melab train spotter --folds none`)")
+    if official not in OFFICIAL_DATASETS:
+        raise ValueError(f"unknown official dataset {official!r}; choose one of {', '.join(OFFICIAL_DATASETS)}")
+    if any(melab_key(name) is not None for name in read_state_dict(path)):
+        fps, k = OFFICIAL_DATASETS[official]
+        return SpotterModel(load_official(path), fps, k, str3_classes(official) + ("neutral",), path, "reference")
     ckpt = read_checkpoint(path)
     if ckpt["kind"] != "spotter":
         raise ValueError(f"{path} holds a {ckpt['kind']} model; melab spot needs a spotter checkpoint")
@@ -449,10 +471,16 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
                         max_gap=int(max_gap_s * spotter.fps), name=video)
         bar.update()
         bar.set_postfix_str("ROI flow")
-        series = roi_flow_series(frames, lm, k=spotter.k, name=video).series
+        if spotter.layout == "reference":
+            series = roi_series(frames, lm, k=spotter.k, layout="reference", name=video)
+        else:
+            series = roi_flow_series(frames, lm, k=spotter.k, name=video).series
         bar.update()
         bar.set_postfix_str("spotter")
-        scores = predict_video(spotter.model, series, k=spotter.k)
+        if spotter.layout == "reference":
+            scores = reference_scores(spotter.model, series, k=spotter.k)
+        else:
+            scores = predict_video(spotter.model, series, k=spotter.k)
         bar.update()
         bar.set_postfix_str("decode")
         model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
@@ -472,14 +500,37 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
                       n_frames, video, decoder)
 
 
+@torch.no_grad()
+def reference_scores(model: Spotter, series: np.ndarray, *, k: int, batch_size: int = 64) -> SpotScores:
+    """Whole-video scores of an official-weights spotter: each window of :func:`melab.flow.reference_windows`
+    (relative to its first frame) is scored on its own and overlapping windows are averaged.
+
+    Returns ``SpotScores(spot (T,), probs (T, K + 1))`` float32, like :func:`melab.train.predict_video`.
+    """
+    model.eval()
+    windows, starts = reference_windows(series, k)
+    spot_sum = np.zeros(len(series), np.float64)
+    prob_sum = np.zeros((len(series), model.config.n_classes + 1), np.float64)
+    count = np.zeros(len(series), np.float64)
+    for i in range(0, len(starts), batch_size):
+        out = model(torch.from_numpy(windows[i:i + batch_size]))
+        for j, s in enumerate(starts[i:i + batch_size]):
+            spot_sum[s:s + k] += out.spot[j].numpy()
+            prob_sum[s:s + k] += torch.softmax(out.logits[j], dim=-1).numpy()
+            count[s:s + k] += 1
+    return SpotScores((spot_sum / count).astype(np.float32), (prob_sum / count[:, None]).astype(np.float32))
+
+
 def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | SpotterModel | None = None,
-               fps: float | None = None, max_side: int = 640, **options) -> SpotResult:
+               fps: float | None = None, max_side: int = 640, official: str = "casme3", **options) -> SpotResult:
     """Spot MEs in a video file or image folder.
 
     Parameters
     ----------
     path : the video (any frame rate; resampled to the model's, see the module docstring).
-    checkpoint : spotter checkpoint path or a loaded :class:`SpotterModel`; default the shipped one.
+    checkpoint : spotter checkpoint path (melab's, or an official weight file) or a loaded
+        :class:`SpotterModel`; default the shipped one.
+    official : for an official weight file, the dataset it was trained on (:data:`OFFICIAL_DATASETS`).
     fps : the video's frame rate (required for an image folder; overrides a file's own).
     max_side : see :func:`read_resampled`.
     **options : keywords of :func:`spot_frames` (``landmarks, low, high, smooth, k_decode, penalty,
@@ -489,7 +540,7 @@ def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | Spott
     -------
     SpotResult
     """
-    spotter = checkpoint if isinstance(checkpoint, SpotterModel) else load_spotter(checkpoint)
+    spotter = checkpoint if isinstance(checkpoint, SpotterModel) else load_spotter(checkpoint, official=official)
     frames, index, rate, n_frames, scale = read_resampled(path, spotter.fps, fps=fps, max_side=max_side)
     return spot_frames(frames, index, fps=rate, n_frames=n_frames, spotter=spotter, scale=scale,
                        video=Path(path).stem, **options)

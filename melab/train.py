@@ -49,7 +49,7 @@ from melab.models.merba import (
     dgcm_loss,
     dgcm_predict,
 )
-from melab.models.spotter import Spotter, SpotterConfig, spotter_loss
+from melab.models.spotter import Spotter, SpotterConfig, init_config, init_from, spotter_loss
 
 CHECKPOINT_FORMAT = "melab-checkpoint-1"
 ARTEFACTS = Path(__file__).resolve().parents[1] / "data"  # the repository's shipped artefacts
@@ -601,6 +601,7 @@ class SpotterTrainConfig:
     kinds: tuple[str, ...] = ("micro",)
     dataset: str = "synthetic"
     seed: int = 0
+    init: str | None = None  # start from these weights (melab.models.spotter.init_from), not at random
 
     @classmethod
     def paper(cls, **overrides) -> SpotterTrainConfig:
@@ -657,7 +658,7 @@ def train_spotter(
     data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=train.seed)
     weights = data.class_weights(config.n_classes + 1)
     torch.manual_seed(train.seed)  # the initial weights
-    model = Spotter(config)
+    model = Spotter(config) if train.init is None else init_from(Spotter(config), train.init)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr,
                                                     total_steps=train.epochs * len(data))
@@ -1168,6 +1169,7 @@ def run(
     resume: bool = False,
     preset: str = "tiny",
     progress: bool = True,
+    init: str | os.PathLike | None = None,
 ) -> dict:
     """What ``melab train spotter|merba`` does: LOSO (or one model on all data) with outputs in ``out``.
 
@@ -1192,12 +1194,17 @@ def run(
         Model and training presets (``paper`` needs a GPU-sized budget).
     progress : bool
         Progress bars.
+    init : path-like, optional
+        Spotter only: every fold starts from these weights, an official ``METST_SF`` file (which selects
+        ``SpotterConfig.reference()``) or a melab checkpoint (its config).
 
     Returns
     -------
     dict
         Paths written and the wall time in seconds.
     """
+    if init is not None and model != "spotter":
+        raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose spotter or merba")
     if preset not in ("tiny", "paper"):
@@ -1209,8 +1216,10 @@ def run(
     written: dict[str, str] = {}
     if model == "spotter":
         config = getattr(SpotterConfig, preset)()
+        config = init_config(init, config) if init is not None else config
         train = SpotterTrainConfig.paper() if preset == "paper" else SpotterTrainConfig()
-        train = SpotterTrainConfig(**{**asdict(train), "dataset": kind, **({"epochs": epochs} if epochs else {})})
+        train = SpotterTrainConfig(**{**asdict(train), "dataset": kind, **({"epochs": epochs} if epochs else {}),
+                                      "init": None if init is None else str(init)})
         if kind == "synthetic":
             roi = roi_corpus(corpus, progress=progress)
         else:

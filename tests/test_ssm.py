@@ -285,6 +285,7 @@ def test_bad_arguments_are_named():
         selective_scan(**{**kw, "A": kw["A"].to(torch.complex64)})
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and mamba-ssm's CUDA kernel")
 def test_cuda_kernel_matches_cpu_path():
     if ssm._cuda_kernel()[0] is None:

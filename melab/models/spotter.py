@@ -17,11 +17,47 @@ Reading order, one class per box of the reference figure::
 
 With ``shared=True`` (the paper's "synergistic optimization") one trunk feeds both heads; with
 ``shared=False`` each head gets its own trunk, the ablation of that idea.
+
+Two layouts
+-----------
+``layout="melab"`` (the default, above) is melab's own reading of the method. ``layout="reference"``
+(:meth:`SpotterConfig.reference`) is the official ``METST_SF`` (``network.py`` of zizheng-guo/BoostingVRME)
+layer for layer, so that the published weights load (:func:`load_official`) and give the official outputs:
+
+=====================  ======================================  ==============================================
+part                   melab (default)                         reference (official ``METST_SF``)
+=====================  ======================================  ==============================================
+stem                   Conv1d C -> d_fast                      Conv1d C -> d_fast, BN, ReLU,
+                                                               Conv1d d_fast -> d_fast, BN, ReLU
+slow stem              stride-2 Conv1d                         stride-2 Conv1d, BN, ReLU
+lateral (fast->slow)   stride-2 Conv1d, added to slow          stride-2 Conv1d, BN, ReLU, added to slow
+block                  x + Mamba(LN(x))                        x + DropPath(LN(Mamba(LN(x)))), plus a third
+                                                               LayerNorm that is built but never applied
+DropPath               none                                    rate 0 for block 1, then linspace(0, 0.2,
+                                                               depth)[:-1]: 0, 0, 0.067, 0.133 per stage
+fusion                 concat [fast, slow], final LayerNorm    concat [slow, fast], no final norm
+initialisation         PyTorch / mamba-ssm defaults            Linear: trunc-normal(0.02), bias 0 (also
+                                                               Mamba's dt_proj); out_proj: Kaiming / 2
+batch dependence       none (LayerNorm only)                   BatchNorm: batch statistics in train mode
+parameters (paper)     8,299,910                               8,368,902 (K = 4 + neutral)
+=====================  ======================================  ==============================================
+
+Both nearest-upsample the slow path x2; the official ``nn.Upsample`` fails on odd window lengths, where
+both melab layouts trim the upsampled path to L. Official state dicts use other names; :func:`official_key`
+and :func:`melab_key` translate one name, :func:`from_official` and :func:`to_official` a whole state dict
+(the table is in :data:`OFFICIAL_RULES`). The Mamba layer inside a block is mamba-ssm's
+``mamba_simple.Mamba(d_model, d_state=64, d_conv=4, expand=2)``; :class:`melab.ssm.Mamba` has the same
+parameter names (``in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj``) and the same forward.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -29,6 +65,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from melab.ssm import Mamba
+
+LAYOUTS = ("melab", "reference")
 
 
 @dataclass
@@ -51,6 +89,10 @@ class SpotterConfig:
         One trunk for both heads (True, the paper) or one trunk per head (False, ablation).
     dropout : float
         Dropout on the trunk features before the heads.
+    layout : {"melab", "reference"}
+        melab's own layers, or the official ``METST_SF`` layer for layer (see the module docstring).
+    drop_path : float
+        Reference layout only: the largest stochastic-depth rate (the official 0.2; see :class:`DropPath`).
     """
 
     in_channels: int = 36
@@ -64,6 +106,14 @@ class SpotterConfig:
     expand: int = 1
     shared: bool = True
     dropout: float = 0.0
+    layout: str = "melab"
+    drop_path: float = 0.0
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown spotter layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if self.layout == "melab" and self.drop_path:
+            raise ValueError("drop_path belongs to layout='reference'; melab's layout has no stochastic depth")
 
     @classmethod
     def tiny(cls, **overrides) -> SpotterConfig:
@@ -79,6 +129,15 @@ class SpotterConfig:
         """Reference sizes: 128/256 channels, 3 stages x 4 blocks, d_state 64 (see DESIGN.md)."""
         sizes = dict(d_fast=128, d_slow=256, n_stages=3, depth=4, d_state=64, d_conv=4, expand=2)
         return cls(**{**sizes, **overrides})
+
+    @classmethod
+    def reference(cls, **overrides) -> SpotterConfig:
+        """The official ``METST_SF``: paper sizes in the reference layout, 4 classes + neutral, DropPath 0.2.
+
+        8,368,902 parameters; :func:`load_official` fills it from a published weight file.
+        """
+        sizes = dict(n_classes=4, layout="reference", drop_path=0.2)
+        return cls.paper(**{**sizes, **overrides})
 
     def to_dict(self) -> dict:
         """JSON-able dict; ``SpotterConfig(**d)`` rebuilds it."""
@@ -105,11 +164,11 @@ class MambaBlock(nn.Module):
 
 
 class Stage(nn.Module):
-    """``depth`` Mamba blocks at one temporal rate, (B, L, D) -> (B, L, D)."""
+    """``depth`` residual Mamba blocks at one temporal rate, applied in order, (B, L, D) -> (B, L, D)."""
 
-    def __init__(self, d_model: int, depth: int, **mamba):
+    def __init__(self, blocks: Iterable[nn.Module]):
         super().__init__()
-        self.blocks = nn.ModuleList(MambaBlock(d_model, **mamba) for _ in range(depth))
+        self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -128,6 +187,116 @@ class LateralConnection(nn.Module):
         return self.conv(fast.transpose(1, 2)).transpose(1, 2)
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: in training, drop a sample's whole residual branch with probability ``rate`` and
+    scale the kept ones by 1 / (1 - rate); the identity in eval mode. (B, ...) -> (B, ...)."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class ReferenceBlock(nn.Module):
+    """The official block: x + DropPath(LayerNorm(Mamba(LayerNorm(x)))), (B, L, D) -> (B, L, D).
+
+    ``unused_norm`` is the official block's second LayerNorm (``norm2``): built, saved in every weight
+    file, never applied. It is kept so that the state dict and the parameter count match.
+    """
+
+    def __init__(self, d_model: int, *, drop_path: float, d_state: int, d_conv: int, expand: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.mixer = Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand)
+        self.post_norm = nn.LayerNorm(d_model)
+        self.unused_norm = nn.LayerNorm(d_model)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(self.post_norm(self.mixer(self.norm(x))))
+
+
+def reference_drop_rates(depth: int, rate: float) -> list[float]:
+    """Per-block DropPath rates of one official stage: 0, then ``linspace(0, rate, depth)`` without its
+    last value (depth 4, rate 0.2: 0, 0, 0.067, 0.133). Every stage restarts at 0."""
+    return ([0.0] + torch.linspace(0, rate, depth).tolist())[:depth]
+
+
+def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv1d(c_in, c_out, kernel_size=3, stride=stride, padding=1), nn.BatchNorm1d(c_out), nn.ReLU()]
+
+
+class ReferenceTrunk(nn.Module):
+    """The official trunk: (B, L, C) -> (B, L, d_slow + d_fast), concatenated [slow, fast], no final norm.
+
+    The stem, the slow stem and each lateral are ``nn.Sequential`` (conv, BN, ReLU[, conv, BN, ReLU]) so
+    that their indices are the official ones.
+    """
+
+    def __init__(self, config: SpotterConfig):
+        super().__init__()
+        c = config
+        mamba = dict(d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
+        rates = reference_drop_rates(c.depth, c.drop_path)
+
+        def stage(d_model: int) -> Stage:
+            return Stage(ReferenceBlock(d_model, drop_path=r, **mamba) for r in rates)
+
+        self.stem = nn.Sequential(*_conv_bn_relu(c.in_channels, c.d_fast, 1), *_conv_bn_relu(c.d_fast, c.d_fast, 1))
+        self.slow_stem = nn.Sequential(*_conv_bn_relu(c.d_fast, c.d_slow, 2))
+        self.fast_stages = nn.ModuleList(stage(c.d_fast) for _ in range(c.n_stages))
+        self.slow_stages = nn.ModuleList(stage(c.d_slow) for _ in range(c.n_stages))
+        self.laterals = nn.ModuleList(ReferenceLateral(c.d_fast, c.d_slow) for _ in range(c.n_stages - 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        L = x.shape[1]
+        fast = self.stem(x.transpose(1, 2))  # (B, d_fast, L)
+        slow = self.slow_stem(fast).transpose(1, 2)  # (B, ceil(L/2), d_slow)
+        fast = fast.transpose(1, 2)  # (B, L, d_fast)
+        for i, (fast_stage, slow_stage) in enumerate(zip(self.fast_stages, self.slow_stages, strict=True)):
+            slow, fast = slow_stage(slow), fast_stage(fast)
+            if i < len(self.laterals):
+                slow = slow + self.laterals[i](fast)
+        slow = slow.repeat_interleave(2, dim=1)[:, :L]  # nn.Upsample(scale_factor=2), nearest
+        return torch.cat([slow, fast], dim=-1)  # (B, L, d_slow + d_fast)
+
+
+class ReferenceLateral(nn.Module):
+    """Official fast -> slow lateral: stride-2 conv, BN, ReLU; (B, L, d_fast) -> (B, ceil(L/2), d_slow)."""
+
+    def __init__(self, d_fast: int, d_slow: int):
+        super().__init__()
+        self.conv = nn.Sequential(*_conv_bn_relu(d_fast, d_slow, 2))
+
+    def forward(self, fast: torch.Tensor) -> torch.Tensor:
+        return self.conv(fast.transpose(1, 2)).transpose(1, 2)
+
+
+def reference_init(model: nn.Module) -> None:
+    """The official initialisation, in place: every Linear (Mamba's projections, dt_proj included, and the
+    heads) trunc-normal(std 0.02) with zero bias, LayerNorms 1 / 0, then each Mamba's ``out_proj`` Kaiming
+    uniform divided by sqrt(4) = 2. Convolutions, BatchNorm, ``A_log`` and ``D`` keep their defaults."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, Mamba):
+            nn.init.kaiming_uniform_(m.out_proj.weight, a=math.sqrt(5))
+            with torch.no_grad():
+                m.out_proj.weight /= 2.0
+
+
 class SlowFastTrunk(nn.Module):
     """Stem, fast and slow paths with lateral connections, fused: (B, L, C) -> (B, L, d_fast + d_slow)."""
 
@@ -137,8 +306,11 @@ class SlowFastTrunk(nn.Module):
         mamba = dict(d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
         self.stem = nn.Conv1d(c.in_channels, c.d_fast, kernel_size=3, padding=1)
         self.slow_stem = nn.Conv1d(c.d_fast, c.d_slow, kernel_size=3, stride=2, padding=1)
-        self.fast_stages = nn.ModuleList(Stage(c.d_fast, c.depth, **mamba) for _ in range(c.n_stages))
-        self.slow_stages = nn.ModuleList(Stage(c.d_slow, c.depth, **mamba) for _ in range(c.n_stages))
+        def stage(d_model: int) -> Stage:
+            return Stage(MambaBlock(d_model, **mamba) for _ in range(c.depth))
+
+        self.fast_stages = nn.ModuleList(stage(c.d_fast) for _ in range(c.n_stages))
+        self.slow_stages = nn.ModuleList(stage(c.d_slow) for _ in range(c.n_stages))
         # laterals after every stage but the last (after stages 1 and 2 in the 3-stage reference)
         self.laterals = nn.ModuleList(LateralConnection(c.d_fast, c.d_slow) for _ in range(c.n_stages - 1))
         self.norm = nn.LayerNorm(c.d_fast + c.d_slow)
@@ -167,9 +339,9 @@ class Spotter(nn.Module):
     Notes
     -----
     ``forward(x)`` takes an ROI series window ``x`` of shape (B, L, C) float32 and returns
-    ``SpotterOutput(spot (B, L) in [0, 1], logits (B, L, K + 1))``. Every layer works
-    sample by sample (LayerNorm, no BatchNorm), so an output never depends
-    on the other windows of its batch.
+    ``SpotterOutput(spot (B, L) in [0, 1], logits (B, L, K + 1))``. In melab's layout every layer works
+    sample by sample (LayerNorm, no BatchNorm), so an output never depends on the other windows of its
+    batch; the reference layout has BatchNorm, which does so in train mode (never in eval mode).
     """
 
     def __init__(self, config: SpotterConfig | None = None):
@@ -177,12 +349,15 @@ class Spotter(nn.Module):
         self.config = config or SpotterConfig.tiny()
         c = self.config
         d = c.d_fast + c.d_slow
-        self.trunk = SlowFastTrunk(c)
+        trunk = ReferenceTrunk if c.layout == "reference" else SlowFastTrunk
+        self.trunk = trunk(c)
         # the ablation of synergistic optimization: the recognition head gets a trunk of its own
-        self.recog_trunk = None if c.shared else SlowFastTrunk(c)
+        self.recog_trunk = None if c.shared else trunk(c)
         self.dropout = nn.Dropout(c.dropout)
         self.spot_head = nn.Linear(d, 1)
         self.recog_head = nn.Linear(d, c.n_classes + 1)
+        if c.layout == "reference":
+            reference_init(self)
 
     def forward(self, x: torch.Tensor) -> SpotterOutput:
         if x.ndim != 3 or x.shape[-1] != self.config.in_channels:
@@ -231,3 +406,223 @@ def spotter_loss(
     ce = F.cross_entropy(output.logits.flatten(0, 1), class_target.flatten(), weight=class_weights)
     loss = spot_weight * mse + recog_weight * ce
     return loss, {"mse": mse.item(), "ce": ce.item()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Official weights (ME-TST / BoostingVRME ``METST_SF`` state dicts)
+# --------------------------------------------------------------------------------------------------
+
+# Official name -> melab name of the reference layout. ``{s+1}``, ``{i+1}``: the official stage and lateral
+# numbers count from 1, melab's from 0; ``{j}`` is the block within a stage; ``{rest}`` the tensor inside.
+OFFICIAL_RULES: tuple[tuple[str, str], ...] = (
+    ("Stem.{rest}", "trunk.stem.{rest}"),
+    ("Stem_slow.{rest}", "trunk.slow_stem.{rest}"),
+    ("fuse_{i+1}.conv.{rest}", "trunk.laterals.{i}.conv.{rest}"),
+    *(
+        (f"block{{s+1}}{suffix}.{{j}}.{official}.{{rest}}", f"trunk.{path}_stages.{{s}}.blocks.{{j}}.{ours}.{{rest}}")
+        for suffix, path in (("_fast", "fast"), ("", "slow"))
+        for official, ours in (("attn.norm", "norm"), ("attn.mamba", "mixer"), ("norm1", "post_norm"),
+                               ("norm2", "unused_norm"))
+    ),
+    ("fc_spot.0.{rest}", "spot_head.{rest}"),
+    ("fc_recog.0.{rest}", "recog_head.{rest}"),
+)
+
+_FIELD = re.compile(r"\{(\w+)(\+1)?\}")
+
+
+def _compile(pattern: str) -> re.Pattern:
+    parts, last = [], 0
+    for m in _FIELD.finditer(pattern):
+        parts.append(re.escape(pattern[last:m.start()]))
+        parts.append(f"(?P<{m[1]}>.+)" if m[1] == "rest" else f"(?P<{m[1]}>\\d+)")
+        last = m.end()
+    return re.compile("".join(parts) + re.escape(pattern[last:]))
+
+
+def _translate(name: str, source: str, target: str) -> str | None:
+    """``name`` matched against the ``source`` pattern and written with the ``target`` pattern."""
+    m = _compile(source).fullmatch(name)
+    if m is None:
+        return None
+    values = {}
+    for field in _FIELD.finditer(source):
+        raw = m[field[1]]
+        values[field[1]] = raw if field[1] == "rest" else int(raw) - (1 if field[2] else 0)
+        if field[1] != "rest" and values[field[1]] < 0:
+            return None
+    return _FIELD.sub(lambda f: str(values[f[1]] + (1 if f[2] else 0)) if f[1] != "rest" else values["rest"], target)
+
+
+def melab_key(official: str) -> str | None:
+    """The reference-layout name of an official ``METST_SF`` state-dict name (None: no such place)."""
+    for source, target in OFFICIAL_RULES:
+        if (name := _translate(official, source, target)) is not None:
+            return name
+    return None
+
+
+def official_key(name: str) -> str | None:
+    """The official ``METST_SF`` name of a reference-layout state-dict name (None: the official has none)."""
+    for target, source in OFFICIAL_RULES:
+        if (official := _translate(name, source, target)) is not None:
+            return official
+    return None
+
+
+def to_official(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A reference-layout state dict under the official names (what ``METST_SF.load_state_dict`` takes)."""
+    out = {}
+    for name, tensor in state.items():
+        official = official_key(name)
+        if official is None:
+            raise ValueError(f"{name!r} has no official counterpart; only layout='reference' state dicts "
+                             "(SpotterConfig.reference(), shared trunk) translate")
+        out[official] = tensor
+    return out
+
+
+def _hint(keys: list[str]) -> str:
+    if any(k.startswith(("blocks_spot.", "blocks_recog.")) for k in keys):
+        return (" These names are ME-TST's single-path Net_Mamba (network.py of zizheng-guo/ME-TST: 10 input "
+                "channels, 12 blocks of width 64), not METST_SF; melab does not implement that model.")
+    if any(k.startswith(("trunk.", "spot_head.")) for k in keys):
+        return " These are melab names: load a melab checkpoint with melab.train.load_model."
+    return ""
+
+
+def from_official(state: Mapping[str, torch.Tensor], config: SpotterConfig, *,
+                  source: str = "the state dict") -> dict[str, torch.Tensor]:
+    """Official names -> the reference model's names, checked against ``Spotter(config)``.
+
+    Every official tensor must find a place of the same shape and every tensor of the model must be
+    given; otherwise a ValueError lists the official keys with no place, the model tensors that were not
+    given, and the shape mismatches.
+    """
+    if config.layout != "reference" or not config.shared:
+        raise ValueError("official weights load into the reference layout only: use SpotterConfig.reference()")
+    own = Spotter(config).state_dict()
+    mapped = {official: melab_key(official) for official in state}
+    homeless = sorted(k for k, name in mapped.items() if name not in own)
+    given = {name for name in mapped.values() if name is not None}
+    absent = sorted(official_key(k) or k for k in own if k not in given)
+    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[name].shape)}"
+                    for k, name in mapped.items() if name in own and tuple(state[k].shape) != tuple(own[name].shape))
+    if homeless or absent or shapes:
+        def listed(title: str, items: list[str]) -> str:
+            more = f" (+{len(items) - 12} more)" if len(items) > 12 else ""
+            return f"{len(items)} {title}: {', '.join(items[:12])}{more}" if items else ""
+
+        parts = [listed("keys in the file with no place in the reference model", homeless),
+                 listed("reference-model tensors missing from the file (official names)", absent),
+                 listed("shape mismatches", shapes)]
+        raise ValueError(f"{source} is not an official METST_SF state dict ({'; '.join(p for p in parts if p)})."
+                         + _hint(homeless))
+    return {mapped[k]: v for k, v in state.items()}
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state-dict file (``torch.save(model.state_dict())``) read with ``weights_only=True``.
+
+    DataParallel's ``module.`` prefix is stripped. A melab checkpoint gives its ``"model"`` entry. Files
+    that need arbitrary unpickling are refused (never run code from a downloaded file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weight file at {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
+        raise ValueError(f"{path} is not a plain state-dict file that torch.load(weights_only=True) accepts "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    if isinstance(raw, Mapping) and "format" in raw and isinstance(raw.get("model"), Mapping):
+        raw = raw["model"]
+    if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in raw.items()}
+
+
+def official_config(state: Mapping[str, torch.Tensor]) -> SpotterConfig:
+    """The reference config whose sizes an official state dict has (official sizes where a tensor is absent):
+    channels and widths from the stem convs, classes from the recognition head, stages and depth from the
+    block names, and the Mamba sizes from the first fast block."""
+    sizes: dict = {}
+    if (stem := state.get("Stem.0.weight")) is not None and stem.ndim == 3:
+        sizes.update(d_fast=stem.shape[0], in_channels=stem.shape[1])
+    if (slow := state.get("Stem_slow.0.weight")) is not None and slow.ndim == 3:
+        sizes["d_slow"] = slow.shape[0]
+    if (head := state.get("fc_recog.0.weight")) is not None and head.ndim == 2:
+        sizes["n_classes"] = head.shape[0] - 1
+    blocks = [re.fullmatch(r"block(\d+)_fast\.(\d+)\..+", k) for k in state]
+    blocks = [(int(m[1]), int(m[2])) for m in blocks if m]
+    if blocks:
+        sizes.update(n_stages=max(s for s, _ in blocks), depth=max(j for _, j in blocks) + 1)
+    mamba = "block1_fast.0.attn.mamba."
+    if {f"{mamba}A_log", f"{mamba}in_proj.weight", f"{mamba}conv1d.weight"} <= set(state):
+        d_inner, d_model = state[f"{mamba}in_proj.weight"].shape[0] // 2, state[f"{mamba}in_proj.weight"].shape[1]
+        sizes.update(d_state=state[f"{mamba}A_log"].shape[1], d_conv=state[f"{mamba}conv1d.weight"].shape[-1],
+                     expand=max(1, d_inner // max(1, d_model)))
+    return SpotterConfig.reference(**sizes)
+
+
+def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> Spotter:
+    """The reference spotter with an official ME-TST / BoostingVRME ``METST_SF`` weight file, in eval mode.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.pkl`` written by ``torch.save(model.state_dict())`` (per-subject LOSO weights). Read with
+        ``torch.load(weights_only=True)``; a ``module.`` prefix (DataParallel) is stripped.
+    n_classes : int, optional
+        Emotion classes K; default from the file's recognition head (the published weights: 4 +
+        neutral, in the order negative, positive, surprise, others, neutral).
+
+    Returns
+    -------
+    Spotter
+        ``SpotterConfig.reference()`` model, sizes read from the file (:func:`official_config`). Its
+        ``forward`` takes (B, L, 36) where the official takes (B, 36, L) (or (B, 1, 36, L)): pass
+        ``x.transpose(1, 2)``. Inputs must be the official ROI series, window by window (see
+        :func:`melab.flow.roi_series` with ``layout="reference"`` and :func:`melab.flow.reference_windows`).
+
+    Raises
+    ------
+    ValueError
+        The file is not a plain state dict, or not this model: the message lists the unmatched keys.
+    """
+    state = read_state_dict(path)
+    config = official_config(state)
+    if n_classes is not None:
+        config = SpotterConfig(**{**config.to_dict(), "n_classes": n_classes})
+    model = Spotter(config)
+    model.load_state_dict(from_official(state, config, source=str(path)))
+    return model.eval()
+
+
+def init_from(model: Spotter, path: str | os.PathLike) -> Spotter:
+    """Fill ``model`` in place from a weight file: an official ``METST_SF`` state dict (the model must be
+    ``SpotterConfig.reference()``-shaped) or a melab checkpoint of the same config. For ``--init``."""
+    state = read_state_dict(path)
+    if any(melab_key(k) is not None for k in state):
+        state = from_official(state, model.config, source=str(path))
+    own = model.state_dict()
+    problems = sorted(set(own) ^ set(state)) + sorted(k for k in set(own) & set(state)
+                                                      if own[k].shape != state[k].shape)
+    if problems:
+        raise ValueError(f"{path} does not fit this spotter ({len(problems)} keys differ: "
+                         f"{', '.join(problems[:12])}); train with the config the weights were made with")
+    model.load_state_dict(state)
+    return model
+
+
+def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfig:
+    """The config a model must have to start from the weights in ``path`` (for ``--init``):
+    ``SpotterConfig.reference()`` for an official file, the stored config of a melab checkpoint, else
+    ``default``."""
+    state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
+    raw = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
+        return SpotterConfig(**raw["config"])
+    if any(melab_key(k) is not None for k in state):
+        return official_config(state)
+    return default
