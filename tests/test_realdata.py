@@ -36,6 +36,7 @@ from melab.data.splits import (
     loso_folds,
 )
 from melab.data.synthetic import generate_clip
+from melab.data.video import read_frames
 from melab.reproduce import load_real_data, parse_spec, run_real_merba
 
 # Rendered emotions of labels the generator has no AUs for.
@@ -52,9 +53,13 @@ def rendered(subject: int, emotion: str, duration_s: float = 0.3):
     return clip.frames, (int(ev.onset), int(ev.apex), int(ev.offset))
 
 
-def write_clip(folder: Path, name, first: int, subject: int, emotion: str) -> tuple[int, int, int]:
-    """Write a clip's frames as ``name(number)`` images numbered from ``first``; return its labelled numbers."""
+def write_clip(folder: Path, name, first: int, subject: int, emotion: str, tail: int = 0) -> tuple[int, int, int]:
+    """Write a clip's frames as ``name(number)`` images numbered from ``first``; return the numbers of its
+    onset, apex and offset. ``tail`` still frames are added after the clip and counted into the offset."""
     frames, (onset, apex, offset) = rendered(subject, emotion)
+    if tail:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], tail, axis=0)])
+        offset = len(frames) - 1
     folder.mkdir(parents=True, exist_ok=True)
     for t, frame in enumerate(frames):
         cv2.imwrite(str(folder / name(first + t)), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -108,8 +113,9 @@ def roots(tmp_path_factory) -> dict[str, Path]:
     smic = base / "SMIC"
     rows = [["Subject", "Filename", "OnsetF", "OffsetF", "TotalMF1", "Emotion", "FirstF", "LastF", "TotalVL"]]
     for subject, clip, emotion, face in SMIC_ROWS:
+        # SMIC labels no apex; a still tail puts the middle frame 5 frames after the true apex
         onset, _, offset = write_clip(smic / "HS" / f"s{subject}" / clip, lambda n: f"image{n:06d}.bmp",
-                                      2000 + 100 * face, face, emotion)
+                                      2000 + 100 * face, face, emotion, tail=8)
         rows.append([subject, clip, onset, offset, offset - onset + 1, emotion, 0, 0, 0])
     write_xlsx(smic / "SMIC-E_HS_annotation.xlsx", rows, sheet="HS")
     return {"casme2": casme2, "samm": samm, "smic": smic, "base": base}
@@ -303,8 +309,9 @@ def test_clip_flows_detects_smic_apex_and_caches(smic_samples, tmp_path, monkeyp
     flows, used = clip_flows(smic_samples, cache_dir=cache, size=32, landmarks="center", apex={"smic": "detect"},
                              progress=False)
     assert flows.shape == (4, 3, 32, 32) and flows.dtype == np.float32
-    truth = [rendered(face, emotion)[1] for _, _, emotion, face in SMIC_ROWS]
-    assert used["apex"].tolist() == [apex for _, apex, _ in truth]  # the true apex, though SMIC labels none
+    truth = [rendered(face, emotion)[1][1] for _, clip, emotion, face in sorted(SMIC_ROWS, key=lambda r: r[1])]
+    assert used["apex"].tolist() == truth  # the true apex, though SMIC labels none
+    assert (smic_samples["apex"] - used["apex"]).ge(3).all()  # not the middle frame the reader filled in
     assert used["apex_mode"].eq("detect").all()
     assert len(list(cache.glob("*.npz"))) == 4 and not list(cache.glob(".*"))
 
@@ -340,9 +347,9 @@ def test_clip_flows_resume_after_a_crash_and_recompute_broken_entries(smic_sampl
     entries[0].write_bytes(b"not an npz")  # a broken entry is recomputed, not trusted
     flows, _ = clip_flows(smic_samples, cache_dir=cache, size=32, landmarks="center", progress=False)
     assert len(calls) == 3 and len(list(cache.glob("*.npz"))) == 4
-    frames, (onset, _, offset) = rendered(4, "negative")
-    middle = (onset + offset) // 2  # SMIC's apex when it is not detected
-    expected = clip_flow(frames, onset, middle, size=32, landmarks="center")
+    first = smic_samples.iloc[0]  # apex: the middle frame, as SMIC's reader fills it in
+    frames, _ = read_frames(first.path, fps=100.0)
+    expected = clip_flow(frames, int(first.onset), int(first.apex), size=32, landmarks="center")
     np.testing.assert_allclose(flows[0], expected, atol=1e-5)
 
 
@@ -385,7 +392,7 @@ def test_train_merba_on_the_composite_fixture_end_to_end(roots, tmp_path, capsys
     counts = pd.read_csv(out / "counts.csv", index_col=0)
     assert counts.loc["all", "total"] == 13 and counts.loc["all", "published_total"] == 442
     smic = predictions[predictions["dataset"] == "smic"]
-    assert smic["apex_mode"].eq("detect").all()
+    assert smic["apex_mode"].eq("detect").all() and smic["apex"].eq(7).all()  # every fixture clip's true apex
 
 
 def test_dfme_protocol_trains_on_train_and_scores_both_test_sets(dfme_root, tmp_path, one_thread):
