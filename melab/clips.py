@@ -27,14 +27,16 @@ from tqdm.auto import tqdm
 
 from melab.atomic import atomic_path
 from melab.data.video import list_images, read_frames
+from melab.face import apply_crop, crop_affine
 from melab.flow import onset_apex_flow, optical_flow
 
-__all__ = ["LANDMARK_MODES", "APEX_MODES", "CODE_VERSION", "apex_curve", "detect_apex", "centre_square",
-           "clip_flow", "clip_flows"]
+__all__ = ["LANDMARK_MODES", "APEX_MODES", "CODE_VERSION", "APEX_CROP", "apex_curve", "detect_apex",
+           "centre_square", "onset_landmarks", "clip_flow", "clip_flows"]
 
 LANDMARK_MODES = ("mediapipe", "center")
 APEX_MODES = ("label", "detect")
 CODE_VERSION = "1"  # bump when a change alters cached flow images
+APEX_CROP = 128  # side of the face crop the apex is searched on, pixels
 
 
 def centre_square(frames: np.ndarray) -> np.ndarray:
@@ -80,12 +82,14 @@ def detect_apex(frames: np.ndarray, *, size: int = 128, method: str = "farneback
     MERba's paper takes SMIC-HS's apex from the detector of ME-PLAN (Zhao et al., Neural Networks 2022),
     whose published code follows the optical flow and strain from the onset frame to every later frame in
     facial regions and picks the peak. melab keeps the idea, simplified: the argmax of
-    :func:`apex_curve` (mean flow magnitude against the onset, head motion removed), with no region
-    weighting, so its apexes can differ from the paper's by a few frames.
+    :func:`apex_curve` (mean flow magnitude against the onset, head motion removed) over the whole face
+    crop, with no region weighting, so its apexes can differ from the paper's by a few frames.
+    :func:`clip_flows` passes the face crop of the onset's landmarks (or the centre square).
 
     Parameters
     ----------
-    frames : ``(T, H, W, 3)`` uint8 RGB, the clip from its onset (frame 0) to its offset.
+    frames : ``(T, H, W, 3)`` uint8 RGB, the clip from its onset (frame 0) to its offset, best cropped
+        to the face.
     size, method : see :func:`apex_curve`.
 
     Returns
@@ -93,6 +97,21 @@ def detect_apex(frames: np.ndarray, *, size: int = 128, method: str = "farneback
     int : 0-based position of the apex in ``frames`` (0 only for a one-frame clip or no motion at all).
     """
     return int(np.argmax(apex_curve(frames, size=size, method=method)))
+
+
+def onset_landmarks(frame: np.ndarray, *, name: str = "the clip") -> np.ndarray:
+    """68 iBUG points ``(68, 2)`` float32 of one frame by MediaPipe's face mesh (pixels).
+
+    Raises
+    ------
+    ValueError : no face found; the message names the clip and suggests ``landmarks='center'``.
+    """
+    from melab.face import detect_landmarks
+
+    try:
+        return detect_landmarks(frame, source="mediapipe", name=name)[0]
+    except ValueError as err:
+        raise ValueError(f"{err}; for clips that are face crops already pass landmarks='center'") from None
 
 
 def clip_flow(frames: np.ndarray, onset: int, apex: int, *, size: int = 96, method: str = "tvl1",
@@ -126,12 +145,7 @@ def clip_flow(frames: np.ndarray, onset: int, apex: int, *, size: int = 96, meth
         if landmarks != "mediapipe":
             raise ValueError(f"landmarks must be one of {', '.join(LANDMARK_MODES)} or a (68, 2) array; "
                              f"got {landmarks!r}")
-        from melab.face import detect_landmarks
-
-        try:
-            points = detect_landmarks(frames[onset], source="mediapipe", name=f"{name} (onset frame {onset})")[0]
-        except ValueError as err:
-            raise ValueError(f"{err}; for clips that are face crops already pass landmarks='center'") from None
+        points = onset_landmarks(frames[onset], name=f"{name} (onset frame {onset})")
     else:
         points = np.asarray(landmarks, np.float32)
         if points.shape != (68, 2):
@@ -218,8 +232,15 @@ def clip_flows(samples: pd.DataFrame, *, cache_dir: str | os.PathLike, size: int
         cached = _load_entry(entry)
         if cached is None:
             frames, _ = read_frames(path, fps=float(row["fps"]), start=onset, stop=offset + 1)
-            peak = int(row["apex"]) - onset if mode == "label" else detect_apex(frames)
-            flow = clip_flow(frames, 0, peak, size=size, method=method, landmarks=landmarks, name=name)
+            points = onset_landmarks(frames[0], name=f"{name} (onset)") if landmarks == "mediapipe" else None
+            if mode == "label":
+                peak = int(row["apex"]) - onset
+            elif points is None:
+                peak = detect_apex(frames)
+            else:
+                peak = detect_apex(apply_crop(crop_affine(points, size=APEX_CROP), size=APEX_CROP, frames=frames))
+            flow = clip_flow(frames, 0, peak, size=size, method=method, name=name,
+                             landmarks=landmarks if points is None else points)
             with atomic_path(entry) as tmp:
                 np.savez(tmp, flow=flow, apex=np.int64(onset + peak))
             cached = flow, onset + peak

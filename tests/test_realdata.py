@@ -21,7 +21,7 @@ import pytest
 
 from melab import clips
 from melab.cli import main
-from melab.clips import apex_curve, clip_flow, clip_flows, detect_apex
+from melab.clips import apex_curve, clip_flow, clip_flows, detect_apex, onset_landmarks
 from melab.data.annotations import AnnotationWarning, normalize_emotion, read_dfme
 from melab.data.check import check_dataset
 from melab.data.dataset import Dataset
@@ -351,6 +351,27 @@ def test_clip_flows_resume_after_a_crash_and_recompute_broken_entries(smic_sampl
     frames, _ = read_frames(first.path, fps=100.0)
     expected = clip_flow(frames, int(first.onset), int(first.apex), size=32, landmarks="center")
     np.testing.assert_allclose(flows[0], expected, atol=1e-5)
+
+
+def test_mediapipe_path_crops_the_face_and_detects_the_apex(tmp_path):
+    pytest.importorskip("mediapipe")
+    clip = generate_clip(0, 2, "surprise", duration_s=0.3, fps=30, pad_s=0.1, size=128, amplitude_px=1.5)
+    ev, truth = clip.events.iloc[0], clip.landmarks[clip.events.iloc[0].onset]
+    found = onset_landmarks(clip.frames[ev.onset], name="synthetic clip")
+    g = 0.5 * np.linalg.norm(truth[42] - truth[39])
+    assert (np.linalg.norm(found[[39, 42]] - truth[[39, 42]], axis=1) < 0.6 * g).all()  # the same eyes
+    by_mediapipe = clip_flow(clip.frames, ev.onset, ev.apex, size=64, landmarks="mediapipe")
+    by_truth = clip_flow(clip.frames, ev.onset, ev.apex, size=64, landmarks=truth)
+    assert np.corrcoef(by_mediapipe[:2].ravel(), by_truth[:2].ravel())[0, 1] > 0.7
+    folder = tmp_path / "s9_sur_01"  # a SMIC-like clip: no apex label, a still tail after the expression
+    folder.mkdir()
+    for t, frame in enumerate(np.concatenate([clip.frames, np.repeat(clip.frames[-1:], 8, axis=0)])):
+        cv2.imwrite(str(folder / f"image{t:04d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    last = len(clip.frames) + 7
+    samples = pd.DataFrame([dict(dataset="smic", subject="smic_s9", video="s9_sur_01", path=str(folder),
+                                 onset=int(ev.onset), apex=(int(ev.onset) + last) // 2, offset=last, fps=100.0)])
+    _, used = clip_flows(samples, cache_dir=tmp_path / "cache", size=64, apex={"smic": "detect"}, progress=False)
+    assert abs(int(used.loc[0, "apex"]) - int(ev.apex)) <= 1
 
 
 def test_clip_flow_without_a_face_says_what_to_do():
