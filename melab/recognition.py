@@ -86,7 +86,8 @@ def dfme_split(subjects: Sequence[str], *, seed: int = 0, test_a: float = 0.2, t
 
     DFME-public is split subject-independently into a fixed training set and two test sets (A: 474
     samples, B: 299, training: 1856). Here each test set takes ``round(test_x * n)`` subjects (at least
-    one), drawn at random with ``seed``; the rest train.
+    one), drawn at random with ``seed``; the rest train. For the real DFME labels the published split is
+    read, not drawn: :func:`melab.data.splits.dfme_public_split`.
 
     Parameters
     ----------
