@@ -268,6 +268,43 @@ def test_composite_on_fixtures_counts_prefixes_and_loso(roots):
     assert len(fewer) == 4 and "006_1_1" not in set(fewer["video"])
 
 
+# SAMM's micro-movements per estimated emotion (Davison et al., IEEE TAFFC 2018) and SMIC-HS's per class.
+SAMM_EMOTIONS = {"Anger": 57, "Contempt": 12, "Disgust": 9, "Fear": 8, "Happiness": 26, "Sadness": 6,
+                 "Surprise": 15, "Other": 26}
+SMIC_CLASSES = {"negative": 70, "positive": 51, "surprise": 43}
+
+
+def test_full_size_samm_and_smic_labels_give_the_published_composite_counts(tmp_path):
+    """Label files with the datasets' real class counts (subjects invented, 2-image clips) -> 133 and 164."""
+    image = cv2.imencode(".jpg", np.full((16, 16, 3), 99, np.uint8))[1].tobytes()
+
+    def clip(folder: Path, names):
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_bytes(image)
+
+    rows = [["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
+             "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]]
+    emotions = [e for e, n in SAMM_EMOTIONS.items() for _ in range(n)]
+    for i, emotion in enumerate(emotions):
+        subject = 6 + i % 32
+        name = f"{subject:03d}_1_{i}"
+        clip(tmp_path / "samm" / name, [f"{subject:03d}_{n:05d}.jpg" for n in (10, 11)])
+        rows.append([subject, name, 1, 10, 11, 11, 2, "Micro - 1/2", "4", emotion, 1, ""])
+    write_xlsx(tmp_path / "samm" / "SAMM_Micro_FACS_Codes_v2.xlsx", rows)
+    rows = [["Subject", "Filename", "OnsetF", "OffsetF", "Emotion"]]
+    for i, label in enumerate(c for c, n in SMIC_CLASSES.items() for _ in range(n)):
+        subject = 1 + i % 16
+        name = f"s{subject}_{label[:2] if label != 'surprise' else 'sur'}_{i:03d}"
+        clip(tmp_path / "smic" / name, [f"image{n}.bmp" for n in (5, 6, 7)])
+        rows.append([subject, name, 5, 7, label])
+    write_xlsx(tmp_path / "smic" / "SMIC-E_HS.xlsx", rows, sheet="HS")
+    counts = composite_counts(composite_3db(samm=tmp_path / "samm", smic=tmp_path / "smic"))
+    assert counts.loc[["samm", "smic"], ["negative", "positive", "surprise", "total"]].values.tolist() == \
+        MEGC2019_COUNTS.loc[["samm", "smic"], ["negative", "positive", "surprise", "total"]].values.tolist()
+    assert counts.loc["all", "total"] == counts.loc["all", "published_total"] == 133 + 164
+
+
 def test_composite_needs_a_dataset_of_the_right_kind(roots):
     with pytest.raises(ValueError, match="at least one of"):
         composite_3db()
