@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "bit-identically.")
     p.add_argument("model", choices=["spotter", "merba"])
     p.add_argument("--data", default="synthetic:lab",
-                   help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default synthetic:lab)")
+                   help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default "
+                   "synthetic:lab); merba also runs the paper's protocols: dfme:<path> (train -> test A, B) and "
+                   "composite:casme2=<path>,samm=<path>,smic=<path> (3DB LOSO), see melab.reproduce")
     p.add_argument("--folds", default="all", help="all, N (the first N subjects) or none (one model on all data)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from melab.data.splits import COARSE_CLASSES, FINE_CLASSES, SEVEN_CLASSES, to_coarse
+from melab.data.splits import COARSE_CLASSES, FINE_CLASSES, SEVEN_CLASSES, DfmeSplit, to_coarse
 from melab.data.synthetic import (
     AU_CODES,
     EMOTION_AUS,
@@ -81,25 +81,13 @@ PAPER_SCAN_ABLATION = pd.DataFrame(
 
 # ---- the DFME-style split -------------------------------------------------------------------------
 
-class DfmeSplit(NamedTuple):
-    """Subjects of the training set and of the two test sets (sorted, pairwise disjoint)."""
-
-    train: tuple[str, ...]
-    test_a: tuple[str, ...]
-    test_b: tuple[str, ...]
-
-    def masks(self, subjects: Sequence[str]) -> dict[str, np.ndarray]:
-        """Boolean masks ``{"train", "test_a", "test_b"}`` over per-sample subject names (N,)."""
-        subjects = np.asarray([str(s) for s in subjects])
-        return {name: np.isin(subjects, part) for name, part in self._asdict().items()}
-
-
 def dfme_split(subjects: Sequence[str], *, seed: int = 0, test_a: float = 0.2, test_b: float = 0.2) -> DfmeSplit:
     """Split subjects into a training set and two disjoint test sets, DFME-public style.
 
     DFME-public is split subject-independently into a fixed training set and two test sets (A: 474
     samples, B: 299, training: 1856). Here each test set takes ``round(test_x * n)`` subjects (at least
-    one), drawn at random with ``seed``; the rest train.
+    one), drawn at random with ``seed``; the rest train. For the real DFME labels the published split is
+    read, not drawn: :func:`melab.data.splits.dfme_public_split`.
 
     Parameters
     ----------

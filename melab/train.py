@@ -1209,6 +1209,11 @@ def run(
         raise ValueError(f"unknown model {model!r}; choose spotter or merba")
     if preset not in ("tiny", "paper"):
         raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if model == "merba" and data.partition(":")[0] in ("dfme", "composite"):  # the paper's real-data protocols
+        from melab.reproduce import run_real_merba
+
+        return run_real_merba(data, folds=folds, epochs=epochs, out=out, resume=resume, preset=preset,
+                              progress=progress)
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1240,7 +1245,8 @@ def run(
             history = result.history
     else:
         if kind != "synthetic":
-            raise ValueError("`melab train merba` reads synthetic corpora; for real data compute onset-apex flow "
+            raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
+                             "samm=PATH,smic=PATH; for other real data compute onset-apex flow "
                              "with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and call "
                              "melab.train.train_merba or loso_merba")
         config = getattr(MERbaConfig, preset)()

@@ -47,8 +47,8 @@ from melab.atomic import atomic_path
 __all__ = [
     "EVENT_COLUMNS", "EMOTIONS", "KINDS", "FPS", "MEGC_COLUMNS", "SUBJECT_PATTERNS",
     "AnnotationWarning", "Rejection", "normalize_emotion", "validate_events",
-    "read_casme3", "read_samm_lv", "read_casme2", "read_samm", "read_smic",
-    "read_megc_csv", "write_megc_csv", "read_events_csv",
+    "read_casme3", "read_samm_lv", "read_casme2", "read_samm", "read_smic", "read_dfme",
+    "DFME_SETS", "DFME_FPS", "dfme_set_of_name", "read_megc_csv", "write_megc_csv", "read_events_csv",
 ]
 
 EVENT_COLUMNS = ("subject", "video", "onset", "apex", "offset", "emotion", "kind", "fps")
@@ -57,6 +57,9 @@ EMOTIONS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "sur
             "repression", "negative", "positive")
 KINDS = ("micro", "macro")
 FPS = {"casme3": 30.0, "samm_lv": 200.0, "casme2": 200.0, "samm": 200.0, "smic": 100.0}
+# DFME records at one of three rates; the rate is per sample (see read_dfme).
+DFME_FPS = (200.0, 300.0, 500.0)
+DFME_SETS = ("train", "test_a", "test_b")
 MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion")
 # Subjects each dataset has (the released participant numbers), in melab's spelling.
 SUBJECT_PATTERNS = {
@@ -65,6 +68,7 @@ SUBJECT_PATTERNS = {
     "samm": re.compile(r"0(0[6-9]|[12]\d|3[0-7])"),
     "casme2": re.compile(r"[1-9]|1\d|2[0-6]"),
     "smic": re.compile(r"s([1-9]|1\d|20)"),
+    "dfme": None,  # DFME's participant ids are not documented publicly: any non-blank name
 }
 
 _EMOTION_SPELLINGS = {
@@ -727,6 +731,143 @@ def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
                 records.append(_record(row, subject, _text(cells["video"]), frames, cells["emotion"], "micro",
                                        FPS["smic"]))
     return _finish(records, table, dataset="smic", rejected=rejected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DFME
+# ---------------------------------------------------------------------------------------------------
+
+_DFME_FIELDS = {
+    "subject": ("Subject", "sub", "Participant"), "video": ("Filename", "Sample", "Video", "Sample Name"),
+    "onset": ("Onset", "OnsetFrame", "Onset Frame"), "apex": ("Apex", "ApexFrame", "Apex Frame"),
+    "offset": ("Offset", "OffsetFrame", "Offset Frame"), "emotion": ("Emotion", "Estimated Emotion", "Label"),
+    "fps": ("fps", "Frame Rate", "FrameRate"), "set": ("Set", "Split", "Partition", "Subset"),
+    "aus": ("AU", "AUs", "Action Units"),
+}
+_DFME_SET_SPELLINGS = {"train": "train", "training": "train", "trainset": "train",
+                       "testa": "test_a", "a": "test_a", "testseta": "test_a",
+                       "testb": "test_b", "b": "test_b", "testsetb": "test_b"}
+_SEVEN = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
+
+
+def _dfme_set(value: object) -> str | None:
+    return _DFME_SET_SPELLINGS.get(_key(value))
+
+
+def dfme_set_of_name(name: str) -> str | None:
+    """The DFME set a label file's name announces: ``train``, ``test_a``, ``test_b``, or None.
+
+    Matched on the lower-case name without punctuation: ``train`` -> train; ``testa`` / ``test_a`` /
+    ``Test A`` -> test_a; likewise test_b. A name that mentions more than one set gives None.
+    """
+    key = _key(Path(name).stem)
+    found = {s for s, k in (("train", "train"), ("test_a", "testa"), ("test_b", "testb")) if k in key}
+    return found.pop() if len(found) == 1 else None
+
+
+def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float | None = None,
+              frame_base: int = 1, rejected: list | None = None) -> pd.DataFrame:
+    """Read DFME labels (DFME-public: the CCAC 2024 challenge release) as an events table.
+
+    Sources, and what they fix
+        Zhao et al., "DFME: A New Benchmark for Dynamic Facial Micro-expression Recognition", IEEE
+        TAFFC 2023, and the CCAC 2024 challenge page (github.com/MEA-LAB-421/CCAC-page, cited by MERba
+        as [25]): DFME-public is 2629 ME clips of 259 participants, recorded at 200, 300 or 500 fps,
+        labelled with onset, apex and offset frames, AUs and one of seven emotions (happiness, anger,
+        contempt, disgust, fear, sadness, surprise). It is split by participant into a training set
+        (1856 clips of 176 participants) and two test sets, A and B, with no participant in two sets.
+        MERba's Table II gives the per-class counts (:data:`melab.data.splits.DFME_PUBLIC_COUNTS`).
+    What is NOT verified (no public copy of the label files was found)
+        The file's column names, how subjects and samples are written, and how frames are numbered.
+        The reader therefore assumes as little as it can and refuses what it cannot read:
+
+        - the header row holds ``Subject``, ``Filename`` (or ``Sample``), ``Onset``, ``Apex``,
+          ``Offset``, ``Emotion`` (spellings as in the other readers: case, spaces and punctuation
+          are ignored); optional ``fps`` (or ``Frame Rate``), ``Set`` (or ``Split``), ``AU``;
+        - frames are image numbers counting from ``frame_base`` (1, like every other ME dataset;
+          pass 0 if the release counts from 0): melab frame = number - ``frame_base``.
+          :class:`melab.data.Dataset` checks every event against the images on disk, which catches a
+          wrong base at the clip's end;
+        - ``subject`` and ``video`` are kept as written (any non-blank text); a video name may appear
+          once per file only;
+        - the set comes from the ``Set`` column (``train``, ``Test A``/``A``, ``Test B``/``B``) or from
+          ``split=`` for the whole file (when both are there they must agree row by row); neither
+          leaves ``set`` blank (then :func:`melab.data.splits.dfme_public_split` refuses the table).
+
+    Columns of the result
+        The events table plus ``set`` (one of :data:`DFME_SETS`, or "") and ``aus``.
+    fps
+        Per sample, from the ``fps`` column, or ``fps=`` for the whole file; it must be 200, 300 or
+        500 (:data:`DFME_FPS`). A file with neither is an error, because the rate differs between clips.
+    Micro or macro
+        All micro.
+    Emotions
+        Only the seven classes (any case or spelling :func:`normalize_emotion` knows); anything else,
+        including "others", is a malformed row.
+    Missing apex / offset = 0
+        As in every reader (apex -> middle frame, offset -> apex, each with a warning).
+
+    Raises
+    ------
+    ValueError : a malformed row (file, row and column named), no fps, a repeated video name, or a bad
+        ``split`` / ``fps`` / ``frame_base`` argument.
+    """
+    if split is not None and split not in DFME_SETS:
+        raise ValueError(f"split must be one of {', '.join(DFME_SETS)}, got {split!r}")
+    if fps is not None and float(fps) not in DFME_FPS:
+        raise ValueError(f"fps must be one of DFME's rates {DFME_FPS}, got {fps!r}")
+    if frame_base not in (0, 1):
+        raise ValueError(f"frame_base must be 0 or 1 (what the file calls the first image), got {frame_base!r}")
+    table = _read_table(path, _DFME_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
+                        dataset="DFME")
+    if "fps" not in table.headers and fps is None:
+        raise ValueError(f"{table.source}: no fps column (fps / Frame Rate) and no fps= given; DFME clips run at "
+                         f"200, 300 or 500 fps, so melab needs the rate of each clip")
+    report = _Problems(table.source, rejected)
+    records, seen = [], {}
+    for row, cells in table.rows:
+        video = _text(cells["video"])
+        if video in seen:
+            report(row, table.headers["video"], video, f"video {video!r} is listed again (first in row {seen[video]})")
+            continue
+        seen[video] = row
+        rate = fps
+        if "fps" in table.headers:
+            try:
+                rate = float(_text(cells["fps"]))
+            except ValueError:
+                rate = None
+            if rate not in DFME_FPS:
+                report(row, table.headers["fps"], cells["fps"], f"fps must be one of {DFME_FPS}")
+                continue
+        part = split or ""
+        if "set" in table.headers:
+            part = _dfme_set(cells["set"])
+            if part is None:
+                report(row, table.headers["set"], cells["set"], "unknown set; expected train, Test A or Test B")
+                continue
+            if split is not None and part != split:
+                report(row, table.headers["set"], cells["set"], f"this file was read as set {split!r}")
+                continue
+        try:
+            emotion = normalize_emotion(cells["emotion"])
+        except ValueError as err:
+            report(row, table.headers["emotion"], cells["emotion"], str(err))
+            continue
+        if emotion not in _SEVEN:
+            report(row, table.headers["emotion"], cells["emotion"],
+                   f"DFME labels one of the seven emotions {', '.join(_SEVEN)}, not {emotion!r}")
+            continue
+        frames = _frames(table, row, cells, report, base=frame_base)
+        if frames is None:
+            continue
+        records.append(_record(row, _text(cells["subject"]), video, frames, emotion, "micro", rate,
+                               set=part, aus=_text(cells.get("aus"))))
+    if not records:
+        return _empty_events().assign(set=pd.Series(dtype=str), aus=pd.Series(dtype=str))
+    columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
+    return validate_events(pd.DataFrame(records), source=table.source, subjects=None, columns=columns,
+                           frame_base=frame_base, rejected=rejected)
 
 
 # ---------------------------------------------------------------------------------------------------

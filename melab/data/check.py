@@ -23,7 +23,7 @@ __all__ = ["CHECK_KINDS", "CheckReport", "check_dataset"]
 
 CHECK_KINDS = (*KINDS, "megc")
 _NAMES = {"synthetic": "synthetic corpus", "casme3": "CAS(ME)^3", "samm_lv": "SAMM Long Videos",
-          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-E", "megc": "MEGC CSV"}
+          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-E", "dfme": "DFME", "megc": "MEGC CSV"}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,14 @@ samm_lv    ``SAMM_LongVideos*.xlsx`` (+ FACS codes)        ``<sss>_<k>/<sss>_<k>
 casme2     ``CASME2-coding*.xlsx``                         ``sub<nn>/<EPxx_yy>/img<n>.jpg``
 samm       ``*Micro_FACS_Codes*.xlsx``                     ``<sss>_<k>_<m>/<sss>_<nnnnn>.jpg``
 smic       ``*SMIC*.xlsx`` (sheet ``HS``)                  ``s<n>_<ne|po|sur>_<mm>/image<n>.bmp``
+dfme       ``*DFME*.xlsx|csv`` (one or several)            ``<Filename>/<anything><n>.jpg``
 =========  ==============================================  ============================================
+
+DFME's release layout is not public (see :func:`melab.data.annotations.read_dfme`); melab reads every
+label file whose name holds "dfme" (e.g. ``DFME_train.xlsx``, ``DFME_test_A.xlsx``), takes a file's set
+from its ``Set`` column or else from its name (``train`` / ``test_a`` / ``test_b``, see
+:func:`~melab.data.annotations.dfme_set_of_name`), and finds a clip's images in a folder named as the
+clip's ``Filename``, anywhere under ``root``. Each clip keeps its own fps (200, 300 or 500).
 
 Image files are ordered by the number at the end of their names, which is the frame number the labels
 use; an item's events are mapped to positions in that order (``first_frame`` is the dataset frame of
@@ -53,8 +60,10 @@ from melab.data.annotations import (
     EVENT_COLUMNS,
     FPS,
     Rejection,
+    dfme_set_of_name,
     read_casme2,
     read_casme3,
+    read_dfme,
     read_events_csv,
     read_samm,
     read_samm_lv,
@@ -64,7 +73,7 @@ from melab.data.video import IMAGE_SUFFIXES, read_frames
 
 __all__ = ["KINDS", "Dataset", "VideoItem", "DatasetWarning", "data_root"]
 
-KINDS = ("synthetic", "casme3", "samm_lv", "casme2", "samm", "smic")
+KINDS = ("synthetic", "casme3", "samm_lv", "casme2", "samm", "smic", "dfme")
 _LABEL_DEPTH = 3
 _LABEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
 # kind -> (pattern of the label file, pattern of the optional second file), lower-case file stems.
@@ -74,10 +83,12 @@ _LABEL_PATTERNS = {
     "casme2": ("casme2-coding*", None),
     "samm": ("*micro_facs_codes*", None),
     "smic": ("*smic*", None),
+    "dfme": ("*dfme*", None),
 }
 _LABEL_EXAMPLES = {"casme3": "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
                    "samm_lv": "SAMM_LongVideos_V3_Release.xlsx", "casme2": "CASME2-coding-20140508.xlsx",
-                   "samm": "SAMM_Micro_FACS_Codes_v2.xlsx", "smic": "the SMIC-E annotation .xlsx"}
+                   "samm": "SAMM_Micro_FACS_Codes_v2.xlsx", "smic": "the SMIC-E annotation .xlsx",
+                   "dfme": "DFME_train.xlsx"}
 _NUMBER = re.compile(r"(\d+)$")
 
 
@@ -240,7 +251,10 @@ def _load(kind: str, root: Path, *, labels=None, frames=None, rejected: list | N
         return _load_synthetic(root, rejected)
     events = read_labels(kind, root, labels=labels, rejected=rejected)
     folders = _scan_folders(kind, Path(frames) if frames else root, events)
-    return _match(kind, events, folders, base=1)
+    # DFME clips run at 200, 300 or 500 fps: each video keeps the rate of its label row
+    keys = zip(events["subject"], events["video"], strict=True)
+    rates = dict(zip(keys, events["fps"], strict=True)) if kind == "dfme" else None
+    return _match(kind, events, folders, base=1, fps=rates)
 
 
 def _load_synthetic(root: Path, rejected: list | None) -> _Loaded:
@@ -303,6 +317,8 @@ def read_labels(kind: str, root: str | os.PathLike, *, labels: str | os.PathLike
 
     ``labels`` names the main spreadsheet directly; the companion file is then looked for beside it.
     """
+    if kind == "dfme":
+        return _read_dfme_files(root, labels, rejected)
     if labels is None:
         main, companion = label_files(kind, root)
     else:
@@ -314,6 +330,22 @@ def read_labels(kind: str, root: str | os.PathLike, *, labels: str | os.PathLike
         return read_samm_lv(main, facs_path=companion, rejected=rejected)
     reader: Callable = {"casme2": read_casme2, "samm": read_samm, "smic": read_smic}[kind]
     return reader(main, rejected=rejected)
+
+
+def _read_dfme_files(root, labels, rejected: list | None) -> pd.DataFrame:
+    """Every DFME label file (or ``labels``), each read with the set its name announces; video names unique."""
+    files = [Path(labels)] if labels is not None else _find_files(Path(root), _LABEL_PATTERNS["dfme"][0])
+    if not files:
+        raise FileNotFoundError(f"no dfme label file (a .xlsx or .csv whose name holds 'dfme', like "
+                                f"{_LABEL_EXAMPLES['dfme']}) under {root}; put it there, or pass labels=PATH")
+    tables = [read_dfme(f, split=dfme_set_of_name(f.name), rejected=rejected) for f in files]
+    events = pd.concat(tables, ignore_index=True)
+    repeated = events["video"][events["video"].duplicated()]
+    if len(repeated):
+        where = [str(f) for f, t in zip(files, tables, strict=True) if repeated.iloc[0] in set(t["video"])]
+        raise ValueError(f"DFME video {repeated.iloc[0]!r} is labelled in more than one place ({', '.join(where)}); "
+                         "keep one label file per set")
+    return events
 
 
 def _folder_rule(kind: str, annotated: dict[str, str]) -> Callable[[tuple[str, ...]], tuple[str, str] | None]:
@@ -344,6 +376,7 @@ def _folder_rule(kind: str, annotated: dict[str, str]) -> Callable[[tuple[str, .
         "casme2": casme2,
         "samm": by_name(r"(\d{3})_\d+_\d+", lambda m: m[1]),
         "smic": by_name(r"s0*(\d+)_(ne|po|sur)_\d+", lambda m: f"s{int(m[1])}"),
+        "dfme": lambda parts: (annotated[parts[-1]], parts[-1]) if parts[-1] in annotated else None,
     }[kind]
 
 

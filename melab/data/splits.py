@@ -16,6 +16,8 @@ out of that protocol.
       "others" stays as a fourth class, because spotted intervals must all get some label; the
       spotter's recognition head is negative, positive, surprise, others (+ neutral).
       :func:`str3_classes` gives the class list for a dataset.
+    The MEGC 2019 *composite* (3DB-Combined) uses its own per-dataset table, stricter than ``str3``:
+    :data:`MEGC2019_MAP` and :func:`composite_3db`.
 ``seven`` -- :data:`SEVEN_CLASSES`
     The seven basic emotions; others, repression and valence-only labels are left out.
 ``dgcm`` -- MERba's dual-granularity module
@@ -23,10 +25,18 @@ out of that protocol.
     on the seven classes: anger, disgust, fear, sadness -> coarse negative (fine: itself);
     happiness -> positive; surprise -> surprise; contempt -> coarse "others" (the paper's "others
     (contempt)"). The fine label exists only for coarse negatives. :func:`dgcm_to_seven` inverts it.
+
+Benchmarks on real data
+-----------------------
+:func:`composite_3db` builds the MEGC 2019 composite of CASME II, SAMM and SMIC-HS (LOSO over its
+subjects, prefixed per dataset); :func:`dfme_public_split` reads DFME-public's fixed training set and
+test sets A and B from the labels. :data:`MEGC2019_COUNTS` and :data:`DFME_PUBLIC_COUNTS` are the
+published sample counts, and :func:`composite_counts` / :func:`dfme_counts` count a copy the same way.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
 
@@ -35,12 +45,14 @@ import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.utils.class_weight import compute_class_weight
 
-from melab.data.annotations import normalize_emotion
+from melab.data.annotations import DFME_SETS, normalize_emotion
 
 __all__ = [
     "SEVEN_CLASSES", "COARSE_CLASSES", "FINE_CLASSES", "STR3_CLASSES", "OTHERS_POLICY", "PROTOCOLS",
     "Fold", "loso_folds", "str3_classes", "to_str3", "to_seven", "to_coarse", "to_fine",
     "seven_to_str3", "coarse_to_str3", "dgcm_to_seven", "protocol_labels", "encode_labels", "class_weights",
+    "MEGC2019_MAP", "MEGC2019_COUNTS", "COMPOSITE_DATASETS", "composite_3db", "composite_counts",
+    "DFME_PUBLIC_COUNTS", "DfmeSplit", "dfme_public_split", "dfme_counts",
 ]
 
 SEVEN_CLASSES = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -223,3 +235,168 @@ def class_weights(labels: Iterable[str | int | None], classes: Sequence[str | in
     by_class = dict(zip(seen, weights, strict=True))
     return np.array([by_class.get(c, 0.0) for c in classes], dtype=np.float64)
 
+
+
+# ---- the MEGC 2019 composite (3DB-Combined) -------------------------------------------------------
+
+COMPOSITE_DATASETS = ("casme2", "samm", "smic")
+# Emotion -> class of the MEGC 2019 composite, per source dataset; an emotion not listed is left out.
+MEGC2019_MAP: dict[str, dict[str, str]] = {
+    "casme2": {"happiness": "positive", "disgust": "negative", "repression": "negative", "surprise": "surprise"},
+    "samm": {"happiness": "positive", "anger": "negative", "contempt": "negative", "disgust": "negative",
+             "fear": "negative", "sadness": "negative", "surprise": "surprise"},
+    "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
+}
+# Published samples per class and subjects (MEGC 2019, See et al., FG 2019; MERba's Table III).
+MEGC2019_COUNTS = pd.DataFrame(
+    [("casme2", 88, 32, 25, 145, 24), ("samm", 92, 26, 15, 133, 28), ("smic", 70, 51, 43, 164, 16)],
+    columns=["dataset", "negative", "positive", "surprise", "total", "subjects"]).set_index("dataset")
+_SUBJECT_NAME = {"casme2": lambda s: f"casme2_sub{int(s):02d}", "samm": lambda s: f"samm_{s}",
+                 "smic": lambda s: f"smic_{s}"}
+COMPOSITE_COLUMNS = ["dataset", "subject", "source_subject", "video", "onset", "apex", "offset", "emotion",
+                     "label", "apex_labelled", "fps", "n_frames", "path"]
+
+
+def composite_3db(*, casme2=None, samm=None, smic=None,
+                  exclude: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+    """The MEGC 2019 composite database (3DB-Combined): CASME II + SAMM + SMIC-HS in three classes.
+
+    Class mapping (:data:`MEGC2019_MAP`; every other emotion is left out)
+
+    =========  ======================================  ==========  ==========  ===========
+    dataset    negative                                positive    surprise    left out
+    =========  ======================================  ==========  ==========  ===========
+    CASME II   disgust, repression                     happiness   surprise    others, fear, sadness
+    SAMM       anger, contempt, disgust, fear, sadness happiness   surprise    others
+    SMIC-HS    negative                                positive    surprise    (none)
+    =========  ======================================  ==========  ==========  ===========
+
+    Subjects are prefixed per dataset so that LOSO never mixes two people with one number:
+    ``casme2_sub01``, ``samm_006``, ``smic_s1``. :func:`loso_folds` on the result gives one fold per
+    subject: 68 on the full composite.
+
+    Published totals (:data:`MEGC2019_COUNTS`): CASME II 145 (24 subjects), SAMM 133 (28), SMIC-HS 164
+    (16), together 442 samples of 68 subjects. SAMM's and SMIC's follow from the table above; for CASME II
+    the table applied to ``CASME2-coding-20140508.xlsx`` keeps two negatives more than MEGC 2019 listed
+    (its sample list is not public here). Pass those clips in ``exclude`` to match it;
+    :func:`composite_counts` shows the difference.
+
+    Parameters
+    ----------
+    casme2, samm, smic : :class:`melab.data.Dataset` of that kind, a dataset folder, or None to leave the
+        dataset out (at least one is needed).
+    exclude : ``(dataset, source subject, video)`` triples to leave out, e.g. ``("casme2", "1", "EP02_01f")``.
+
+    Returns
+    -------
+    DataFrame, one row per sample: ``dataset, subject`` (prefixed), ``source_subject, video``,
+    ``onset, apex, offset`` (0-based positions in the clip's own frames, as :class:`~melab.data.VideoItem`
+    gives them), ``emotion`` (the dataset's), ``label`` (negative / positive / surprise),
+    ``apex_labelled`` (False for SMIC: its apex is the middle frame until detected, see
+    :func:`melab.clips.detect_apex`), ``fps, n_frames, path`` (the clip's image folder).
+    """
+    from melab.data.dataset import Dataset
+
+    given = {"casme2": casme2, "samm": samm, "smic": smic}
+    if all(v is None for v in given.values()):
+        raise ValueError("composite_3db needs at least one of casme2=, samm=, smic= (a Dataset or a folder)")
+    excluded = {tuple(map(str, t)) for t in exclude}
+    rows = []
+    for name, source in given.items():
+        if source is None:
+            continue
+        dataset = source if isinstance(source, Dataset) else Dataset(os.fspath(source), kind=name)
+        if dataset.kind != name:
+            raise ValueError(f"{name}= got a {dataset.kind!r} dataset ({dataset.root}); pass the {name} one")
+        for item in dataset:
+            for ev in item.events.itertuples(index=False):
+                label = MEGC2019_MAP[name].get(ev.emotion)
+                if label is None or (name, str(item.subject), str(item.video)) in excluded:
+                    continue
+                rows.append((name, _SUBJECT_NAME[name](str(item.subject)), str(item.subject), str(item.video),
+                             int(ev.onset), int(ev.apex), int(ev.offset), ev.emotion, label, name != "smic",
+                             float(item.fps), int(item.n_frames), str(item.path)))
+    samples = pd.DataFrame(rows, columns=COMPOSITE_COLUMNS)
+    return samples.astype({"onset": "int64", "apex": "int64", "offset": "int64", "apex_labelled": bool,
+                           "n_frames": "int64"})
+
+
+def composite_counts(samples: pd.DataFrame) -> pd.DataFrame:
+    """Samples per class, total and subjects of each dataset in a composite, beside the published numbers.
+
+    Returns
+    -------
+    DataFrame indexed by dataset (those present, then ``all``): ``negative, positive, surprise, total,
+    subjects`` as counted, and ``published_total``, ``published_subjects`` (:data:`MEGC2019_COUNTS`).
+    """
+    table = pd.crosstab(samples["dataset"], samples["label"]).reindex(columns=list(STR3_CLASSES), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table["subjects"] = samples.groupby("dataset")["subject"].nunique()
+    table = table.reindex([d for d in COMPOSITE_DATASETS if d in table.index])
+    table.loc["all"] = table.sum()
+    published = MEGC2019_COUNTS.reindex(table.index[:-1])
+    table["published_total"] = list(published["total"]) + [int(published["total"].sum())]
+    table["published_subjects"] = list(published["subjects"]) + [int(published["subjects"].sum())]
+    table.columns.name = None
+    return table.rename_axis("dataset").astype("int64")
+
+
+# ---- DFME-public: the fixed subject-independent split ----------------------------------------------
+
+# MERba's Table II: DFME-public samples per class in the training set and test sets A and B.
+DFME_PUBLIC_COUNTS = pd.DataFrame(
+    [("train", 161, 100, 548, 265, 206, 278, 298, 1856),
+     ("test_a", 39, 34, 129, 62, 63, 46, 101, 474),
+     ("test_b", 41, 37, 58, 38, 42, 35, 48, 299)],
+    columns=["set", *SEVEN_CLASSES, "total"]).set_index("set")
+
+
+class DfmeSplit(NamedTuple):
+    """Subjects of the training set and of the two test sets (sorted, pairwise disjoint)."""
+
+    train: tuple[str, ...]
+    test_a: tuple[str, ...]
+    test_b: tuple[str, ...]
+
+    def masks(self, subjects: Sequence[str]) -> dict[str, np.ndarray]:
+        """Boolean masks ``{"train", "test_a", "test_b"}`` over per-sample subject names (N,)."""
+        subjects = np.asarray([str(s) for s in subjects])
+        return {name: np.isin(subjects, part) for name, part in self._asdict().items()}
+
+
+def dfme_public_split(events: pd.DataFrame) -> DfmeSplit:
+    """DFME-public's published split, read from the labels' ``set`` column (:func:`~melab.data.read_dfme`).
+
+    The split is the release's own (training set, test set A, test set B; the CCAC 2024 page states that
+    no participant is in two of them), so it is reproduced exactly, with no randomness.
+
+    Raises
+    ------
+    ValueError : a sample without a set (the labels did not say; pass ``split=`` to the reader), or a
+        subject in two sets (the message names it).
+    """
+    if "set" not in events.columns:
+        raise ValueError("the events have no 'set' column; read them with melab.data.read_dfme")
+    unknown = events[~events["set"].isin(DFME_SETS)]
+    if len(unknown):
+        first = unknown.iloc[0]
+        raise ValueError(f"{len(unknown)} DFME sample(s) belong to no set (e.g. {first.subject}/{first.video}); "
+                         "the label file needs a Set column, or a name with train / test_a / test_b, or split=")
+    parts = {s: sorted(set(events.loc[events["set"] == s, "subject"].astype(str))) for s in DFME_SETS}
+    for i, a in enumerate(DFME_SETS):
+        for b in DFME_SETS[i + 1:]:
+            shared = sorted(set(parts[a]) & set(parts[b]))
+            if shared:
+                raise ValueError(f"subject(s) {', '.join(shared[:5])} appear in both {a} and {b}; DFME-public's "
+                                 "sets are subject-independent, so the labels are mixed up")
+    return DfmeSplit(*(tuple(parts[s]) for s in DFME_SETS))
+
+
+def dfme_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Samples per class and set of DFME labels, in the shape of :data:`DFME_PUBLIC_COUNTS` (plus ``subjects``)."""
+    table = pd.crosstab(events["set"], events["emotion"]).reindex(index=list(DFME_SETS), columns=list(SEVEN_CLASSES),
+                                                                  fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table["subjects"] = events.groupby("set")["subject"].nunique().reindex(table.index, fill_value=0)
+    table.columns.name = None
+    return table.rename_axis("set").astype("int64")

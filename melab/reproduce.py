@@ -1,0 +1,337 @@
+"""MERba's two evaluation protocols on licensed data: DFME-public and the 3DB composite.
+
+MERba's paper evaluates on
+
+- **DFME-public** (7 classes): one model trained on the fixed training set, tested on test set A and
+  on test set B; UF1, UAR and ACC (:func:`train_dfme`);
+- **3DB-Combined** (SMIC-HS + CASME II + SAMM, 3 classes, MEGC 2019): leave-one-subject-out over the
+  68 subjects; UF1 and UAR over all held-out predictions together (:func:`loso_composite`).
+
+:func:`load_real_data` turns a ``--data`` spec into what :func:`melab.train.merba_corpus` gives for a
+synthetic corpus (flow images, one row per sample with ``subject`` and ``label``), and
+:func:`run_real_merba` is what ``melab train merba --data dfme:PATH`` or ``--data composite:...`` runs.
+
+The composite's three classes are trained on MERba's single head: its first three outputs stand for
+negative, positive and surprise (:data:`melab.data.splits.STR3_CLASSES`), and a prediction is the
+largest of those three. The other four outputs see no sample (balanced class weights give them weight 0)
+and are never read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from melab.atomic import atomic_path
+from melab.clips import APEX_MODES, LANDMARK_MODES, clip_flows
+from melab.data.splits import (
+    COMPOSITE_DATASETS,
+    DFME_PUBLIC_COUNTS,
+    SEVEN_CLASSES,
+    STR3_CLASSES,
+    composite_3db,
+    composite_counts,
+    dfme_counts,
+    dfme_public_split,
+)
+from melab.metrics import recognition_scores
+from melab.models.merba import MERba, MERbaConfig
+
+__all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "predict_classes", "train_dfme",
+           "loso_composite", "composite_scores", "run_real_merba"]
+
+REAL_KINDS = ("dfme", "composite")
+# The paper: 200 epochs on DFME-public, 70 per LOSO fold on 3DB-Combined.
+PAPER_EPOCHS = {"dfme": 200, "composite": 70}
+_KEYS = {"dfme": ("path", "landmarks"),
+         "composite": ("casme2", "samm", "smic", "landmarks", "casme2_apex", "samm_apex", "smic_apex")}
+
+
+@dataclass(frozen=True)
+class RealData:
+    """Flow images and samples of a real benchmark.
+
+    Attributes
+    ----------
+    kind : ``"dfme"`` or ``"composite"``.
+    flows : ``(N, 3, S, S)`` float32 onset-apex flow images.
+    samples : N rows with ``subject``, ``label`` (index into ``classes``), ``emotion``, ``apex`` (the one
+        used), and ``set`` (DFME) or ``dataset`` (composite).
+    classes : the class names, SEVEN_CLASSES (DFME) or STR3_CLASSES (composite).
+    counts : samples per class as counted beside the published numbers
+        (:func:`~melab.data.splits.dfme_counts` / :func:`~melab.data.splits.composite_counts`).
+    """
+
+    kind: str
+    flows: np.ndarray
+    samples: pd.DataFrame
+    classes: tuple[str, ...]
+    counts: pd.DataFrame
+
+
+def parse_spec(data: str) -> tuple[str, dict[str, str]]:
+    """``--data`` of a real benchmark -> (kind, options).
+
+    ``dfme:PATH`` or ``dfme:path=PATH[,landmarks=center]``;
+    ``composite:casme2=PATH,samm=PATH,smic=PATH[,landmarks=center][,smic_apex=label]`` (any of the three
+    datasets may be left out; SMIC's apex is detected unless ``smic_apex=label``).
+    """
+    kind, _, arg = data.partition(":")
+    if kind not in REAL_KINDS:
+        raise ValueError(f"{data!r} is not a real benchmark spec; use dfme:PATH or "
+                         "composite:casme2=PATH,samm=PATH,smic=PATH")
+    if kind == "dfme" and "=" not in arg:
+        options = {"path": arg}
+    else:
+        options = {}
+        for part in filter(None, arg.split(",")):
+            key, eq, value = part.partition("=")
+            if not eq or key not in _KEYS[kind]:
+                allowed = ", ".join(f"{k}=..." for k in _KEYS[kind])
+                raise ValueError(f"--data {data!r}: {part!r} is not one of {allowed}")
+            if key in options:
+                raise ValueError(f"--data {data!r}: {key} is given twice")
+            options[key] = value
+    if kind == "dfme" and not options.get("path"):
+        raise ValueError(f"--data {data!r}: give the DFME folder, dfme:PATH")
+    if kind == "composite" and not any(options.get(d) for d in COMPOSITE_DATASETS):
+        raise ValueError(f"--data {data!r}: give at least one of casme2=PATH, samm=PATH, smic=PATH")
+    if options.get("landmarks", "mediapipe") not in LANDMARK_MODES:
+        raise ValueError(f"--data {data!r}: landmarks must be one of {', '.join(LANDMARK_MODES)}")
+    for key in ("casme2_apex", "samm_apex", "smic_apex"):
+        if options.get(key, "label") not in APEX_MODES:
+            raise ValueError(f"--data {data!r}: {key} must be one of {', '.join(APEX_MODES)}")
+    return kind, options
+
+
+def load_real_data(data: str, *, size: int = 96, cache_dir: str | os.PathLike | None = None,
+                   progress: bool = True) -> RealData:
+    """Read a real benchmark and compute (or load from the cache) its onset-apex flow images.
+
+    Parameters
+    ----------
+    data : a spec of :func:`parse_spec`.
+    size : side S of the flow images (``MERbaConfig.img_size``).
+    cache_dir : cache of :func:`melab.clips.clip_flows`; default ``<first dataset root>/melab_cache/merba``.
+    progress : progress bars.
+
+    Returns
+    -------
+    RealData
+    """
+    from melab.data.dataset import Dataset
+
+    kind, options = parse_spec(data)
+    landmarks = options.get("landmarks", "mediapipe")
+    if kind == "composite":
+        roots = {d: options[d] for d in COMPOSITE_DATASETS if options.get(d)}
+        samples = composite_3db(**roots)
+        apex = {d: options.get(f"{d}_apex", "detect" if d == "smic" else "label") for d in COMPOSITE_DATASETS}
+        classes, counts = STR3_CLASSES, composite_counts(samples)
+        first_root = Path(next(iter(roots.values())))
+    else:
+        dataset = Dataset(options["path"], kind="dfme")
+        rows = []
+        for item in dataset:
+            for ev in item.events.itertuples(index=False):
+                rows.append(dict(subject=str(item.subject), video=str(item.video), onset=int(ev.onset),
+                                 apex=int(ev.apex), offset=int(ev.offset), emotion=ev.emotion, set=ev.set,
+                                 fps=float(item.fps), n_frames=int(item.n_frames), path=str(item.path)))
+        samples = pd.DataFrame(rows)
+        if samples.empty:
+            raise ValueError(f"no DFME sample with frames on disk under {options['path']}; run "
+                             f"`melab data check --kind dfme {options['path']}`")
+        apex, classes, counts = "label", SEVEN_CLASSES, dfme_counts(samples)
+        first_root = Path(options["path"])
+    cache = Path(cache_dir) if cache_dir is not None else first_root / "melab_cache" / "merba"
+    flows, samples = clip_flows(samples, cache_dir=cache, size=size, landmarks=landmarks, apex=apex,
+                                progress=progress)
+    names = samples["label"] if kind == "composite" else samples["emotion"]
+    samples["label"] = [classes.index(n) for n in names]
+    samples["class_name"] = list(names)
+    return RealData(kind, flows, samples, tuple(classes), counts)
+
+
+@torch.no_grad()
+def predict_classes(model: MERba, flows: np.ndarray, n_classes: int, *, batch_size: int = 64) -> np.ndarray:
+    """Class indices ``(N,)`` int64 among the first ``n_classes`` outputs of a MERba.
+
+    ``n_classes = 7`` is :func:`melab.train.predict_merba` (a DGCM decides coarse-to-fine); fewer classes
+    need a single head, whose first ``n_classes`` logits are compared.
+    """
+    from melab.train import predict_merba
+
+    if n_classes == len(SEVEN_CLASSES):
+        return predict_merba(model, flows, batch_size=batch_size)
+    if model.config.head != "single":
+        raise ValueError(f"{n_classes} classes need MERbaConfig(head='single'); the DGCM speaks the seven classes")
+    model.eval()
+    x = torch.as_tensor(np.asarray(flows, np.float32))
+    logits = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return logits[:, :n_classes].argmax(dim=1).numpy().astype(np.int64)
+
+
+def _scores_row(y_true, y_pred, classes) -> dict:
+    s = recognition_scores(list(y_true), list(y_pred), classes)
+    return {"uf1": s.uf1, "uar": s.uar, "acc": s.acc, "n": s.n}
+
+
+def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
+               checkpoint: str | os.PathLike | None = None, resume: bool = False,
+               progress: bool = True) -> tuple[MERba, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """DFME-public's protocol: train on the training set, predict test sets A and B.
+
+    Parameters
+    ----------
+    real : :func:`load_real_data` of a ``dfme:`` spec.
+    config, train : MERba sizes (``MERbaConfig.tiny()``) and training settings
+        (:class:`melab.train.MERbaTrainConfig`).
+    checkpoint, resume, progress : see :func:`melab.train.fit`.
+
+    Returns
+    -------
+    model, history, predictions (the test samples with ``pred``, ``true``, ``predicted``), and scores
+    (index ``test_a``, ``test_b``; columns ``uf1, uar, acc, n``).
+    """
+    from melab.train import train_merba
+
+    split = dfme_public_split(real.samples)
+    masks = split.masks(real.samples["subject"])
+    if not masks["train"].any():
+        raise ValueError("the DFME labels have no training sample (set 'train'); the protocol trains on it")
+    labels = real.samples["label"].to_numpy()
+    model, history = train_merba(real.flows[masks["train"]], labels[masks["train"]], config=config, train=train,
+                                 checkpoint=checkpoint, resume=resume, progress=progress, desc="DFME train")
+    predictions, scores = [], {}
+    for part in ("test_a", "test_b"):
+        held = masks[part]
+        pred = predict_classes(model, real.flows[held], len(real.classes)) if held.any() else np.zeros(0, np.int64)
+        rows = real.samples[held].assign(pred=pred)
+        rows["true"] = [real.classes[i] for i in rows["label"]]
+        rows["predicted"] = [real.classes[i] for i in rows["pred"]]
+        predictions.append(rows)
+        scores[part] = _scores_row(rows["true"], rows["predicted"], real.classes)
+    return (model, history, pd.concat(predictions, ignore_index=True),
+            pd.DataFrame.from_dict(scores, orient="index").rename_axis("set"))
+
+
+def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaConfig | None = None, train=None,
+                   checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+                   progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """3DB-Combined's protocol: a fresh single-head MERba per held-out subject (LOSO).
+
+    Parameters
+    ----------
+    real : :func:`load_real_data` of a ``composite:`` spec.
+    folds : ``"all"`` subjects (68 on the full composite), or the first N (sorted).
+    config : MERba sizes; the head is set to ``"single"`` (three classes have no DGCM fine level).
+    train, checkpoint_dir, resume, progress : as in :func:`melab.train.loso_merba`.
+
+    Returns
+    -------
+    predictions : every held-out sample with ``pred``, ``true``, ``predicted`` (class names).
+    history : training history of every fold, with ``subject``.
+    """
+    from melab.train import loso_subjects, train_merba
+
+    config = MERbaConfig(**{**(config or MERbaConfig.tiny()).to_dict(), "head": "single"})
+    samples = real.samples.reset_index(drop=True)
+    subjects = samples["subject"].astype(str).to_numpy()
+    labels = samples["label"].to_numpy()
+    preds, histories = [], []
+    for subject in loso_subjects(samples, folds):
+        held = subjects == subject
+        ckpt = Path(checkpoint_dir) / f"fold_{subject}.pt" if checkpoint_dir is not None else None
+        model, history = train_merba(real.flows[~held], labels[~held], config=config, train=train, checkpoint=ckpt,
+                                     resume=resume, progress=progress, desc=f"fold {subject}")
+        preds.append(samples[held].assign(pred=predict_classes(model, real.flows[held], len(real.classes))))
+        histories.append(history.assign(subject=subject))
+    out = pd.concat(preds, ignore_index=True)
+    out["true"] = [real.classes[i] for i in out["label"]]
+    out["predicted"] = [real.classes[i] for i in out["pred"]]
+    return out, pd.concat(histories, ignore_index=True)
+
+
+def composite_scores(predictions: pd.DataFrame) -> pd.DataFrame:
+    """UF1 and UAR (MEGC 2019: over all held-out predictions together), overall and per source dataset.
+
+    Returns
+    -------
+    DataFrame indexed ``all``, then each dataset present; columns ``uf1, uar, acc, n``.
+    """
+    rows = {"all": _scores_row(predictions["true"], predictions["predicted"], STR3_CLASSES)}
+    for name in COMPOSITE_DATASETS:
+        part = predictions[predictions["dataset"] == name]
+        if len(part):
+            rows[name] = _scores_row(part["true"], part["predicted"], STR3_CLASSES)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+
+
+def _write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> str:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=index)
+    return str(path)
+
+
+def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = None,
+                   out: str | os.PathLike = "runs/train", resume: bool = False, preset: str = "tiny",
+                   progress: bool = True) -> dict:
+    """What ``melab train merba --data dfme:...|composite:...`` runs: the paper's protocol, outputs in ``out``.
+
+    Writes ``counts.csv`` (samples per class beside the published counts), ``predictions.csv``,
+    ``scores.csv`` (DFME: test A and B, UF1/UAR/ACC; composite: all and per dataset, UF1/UAR),
+    ``history.csv``, and ``model.pt`` (DFME) or ``fold_<subject>.pt`` checkpoints (composite).
+
+    Parameters
+    ----------
+    data : spec of :func:`parse_spec`.
+    folds : composite only: ``"all"`` or the first N subjects; DFME has one fixed split.
+    epochs : overrides the preset's epochs.
+    out, resume, progress : as in :func:`melab.train.run`.
+    preset : ``"tiny"`` (CPU) or ``"paper"`` (the paper's sizes and schedule: 200 epochs on DFME, 70 per
+        fold on the composite).
+
+    Returns
+    -------
+    dict : paths written, the scores, and the wall time in seconds.
+    """
+    from melab.train import MERbaTrainConfig, save_model
+
+    kind, _ = parse_spec(data)
+    if preset not in ("tiny", "paper"):
+        raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if kind == "dfme" and folds != "all":
+        raise ValueError("DFME-public has one fixed split (train -> test A, test B); --folds does not apply")
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = getattr(MERbaConfig, preset)()
+    train = MERbaTrainConfig.paper(epochs=PAPER_EPOCHS[kind]) if preset == "paper" else MERbaTrainConfig()
+    train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
+    real = load_real_data(data, size=config.img_size, progress=progress)
+    written = {"counts": _write_csv(real.counts, out / "counts.csv", index=True)}
+    if kind == "dfme":
+        model, history, predictions, scores = train_dfme(real, config=config, train=train,
+                                                         checkpoint=out / "checkpoint.pt", resume=resume,
+                                                         progress=progress)
+        written["model"] = str(save_model(out / "model.pt", model, train=train.to_dict()))
+        figures = {f"{part}_{m}": round(float(scores.loc[part, m]), 4)
+                   for part in scores.index for m in ("uf1", "uar", "acc")}
+        written["published_counts"] = _write_csv(DFME_PUBLIC_COUNTS, out / "published_counts.csv", index=True)
+    else:
+        predictions, history = loso_composite(real, folds=folds, config=config, train=train, checkpoint_dir=out,
+                                              resume=resume, progress=progress)
+        scores = composite_scores(predictions)
+        figures = {f"{name}_{m}": round(float(scores.loc[name, m]), 4) for name in scores.index
+                   for m in ("uf1", "uar")}
+    written["predictions"] = _write_csv(predictions, out / "predictions.csv")
+    written["scores"] = _write_csv(scores, out / "scores.csv", index=True)
+    written["history"] = _write_csv(history, out / "history.csv")
+    return {**written, "samples": len(real.samples), "subjects": int(real.samples["subject"].nunique()),
+            **figures, "seconds": round(time.perf_counter() - t0, 1)}
