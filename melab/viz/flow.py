@@ -155,9 +155,9 @@ def plot_roi_series(series: np.ndarray, channels: Sequence[str], *, fps: float, 
         ax.plot(t, np.hypot(dx, dy), lw=0.7, color="k")
         ax.set_ylabel(f"{roi}\n(px)", rotation=0, ha="right", va="center")
     axes[-1, 0].set_xlabel("time (s)")
-    axes[0, 0].set_title(title)
     if events is not None and len(events):
-        axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1.15), ncol=2, frameon=False)
+        axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    axes[0, 0].set_title(title, pad=22 if events is not None and len(events) else None)
     fig.tight_layout(h_pad=0.2)
     return fig
 
