@@ -707,7 +707,11 @@ def check_losing_k(answer, length: int, *, iou: float = 0.5) -> Feedback:
 
 
 def _labels_from(confusion, labels: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    m = np.asarray(confusion, dtype=np.int64)
+    values = np.asarray(confusion, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or not np.array_equal(values, np.round(values)):
+        raise ValueError("confusion must hold sample counts (whole numbers >= 0), not row fractions; "
+                         "pass metrics.confusion(...) without normalize")
+    m = values.astype(np.int64)
     if labels is None:
         labels = list(confusion.index) if isinstance(confusion, pd.DataFrame) else [str(i) for i in range(len(m))]
     if m.shape != (len(labels), len(labels)):
@@ -783,7 +787,11 @@ def check_most_confused(answer, confusion, labels: Sequence[str] | None = None, 
         return _unanswered("look only at rows and columns of the negative emotions, skip the diagonal, and give the "
                            "(true, predicted) cell with the largest count")
     m, labels = _labels_from(confusion, labels)
-    among = [c for c in (among or FINE_CLASSES) if c in labels]
+    wanted = list(among or FINE_CLASSES)
+    among = [c for c in wanted if c in labels]
+    if len(among) < 2:
+        raise ValueError(f"the confusion matrix's classes {labels} hold fewer than two of {wanted}; "
+                         "pass labels= or a DataFrame indexed by class")
     idx = [labels.index(c) for c in among]
     sub = m[np.ix_(idx, idx)].copy()
     np.fill_diagonal(sub, -1)

@@ -256,3 +256,10 @@ def test_most_confused(capsys):
     verdict(capsys, E.check_most_confused(("anger", "disgust"), cm), "wrong", "2 anger samples", "has 3")
     verdict(capsys, E.check_most_confused("none", pd.DataFrame(np.diag([1] * 7), index=labels, columns=labels)),
             "correct")
+
+
+def test_confusion_checkers_reject_fractions_and_unnamed_classes():
+    with pytest.raises(ValueError, match="sample counts"):
+        E.check_uar(0.5, QUIZ / QUIZ.to_numpy().sum(axis=1, keepdims=True))
+    with pytest.raises(ValueError, match="fewer than two"):
+        E.check_most_confused(("anger", "fear"), np.eye(7, dtype=int))
