@@ -32,6 +32,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import torch
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+from melab import face, flow, train
+from melab.data import synthetic as S
+from melab.data.splits import FINE_CLASSES
+from melab.flow import flow_epe
+from melab.metrics import interval_iou, iou_matrix
+from melab.scan import SCAN_KINDS, redundancy, scan_order
+from melab.ssm import selective_scan
 
 __all__ = [
     "Feedback",
@@ -102,15 +112,11 @@ def _diagnose(value: float, ref: float, mistakes: Mapping[str, float], *, rel: f
 
 
 def _subject(subject):
-    from melab.data import synthetic as S
-
     return S.make_subject(0, 0) if subject is None else subject
 
 
 def _landmark_fields(subject, landmark: int) -> np.ndarray:
     """(n_AU, 2) displacement of every AU at one neutral landmark, px per unit intensity."""
-    from melab.data import synthetic as S
-
     if not 0 <= int(landmark) < len(subject.landmarks):
         raise ValueError(f"landmark must be an iBUG index 0..{len(subject.landmarks) - 1}, got {landmark}")
     return S.au_displacement(subject, subject.landmarks[[int(landmark)]].astype(np.float64))[:, 0]
@@ -131,8 +137,6 @@ def check_au_for_landmark(answer: str | None, landmark: int, subject=None) -> Fe
     subject : SubjectStyle, optional
         Default ``make_subject(0, 0)``.
     """
-    from melab.data import synthetic as S
-
     if answer is None:
         return _unanswered(f"S.au_displacement(subject, subject.landmarks[[{landmark}]]) gives every AU's (dx, dy) "
                            "at the landmark; take the AU code with the longest vector")
@@ -174,8 +178,6 @@ def check_landmark_motion(answer, au: str, landmark: int, *, intensity_px: float
     subject : SubjectStyle, optional
         Default ``make_subject(0, 0)``.
     """
-    from melab.data import synthetic as S
-
     if answer is None:
         return _unanswered(f"S.au_displacement(subject, subject.landmarks[[{landmark}]])[S.AU_CODES.index('{au}'), 0] "
                            f"is the (dx, dy) per px of intensity; multiply by {intensity_px:g}")
@@ -186,7 +188,10 @@ def check_landmark_motion(answer, au: str, landmark: int, *, intensity_px: float
     except (TypeError, ValueError):
         return _say("wrong", "give two numbers, (dx, dy) in pixels")
     tol = 0.02 * max(float(np.linalg.norm(ref)), 0.05)
-    ok = lambda v: bool(np.all(np.abs(v - ref) <= tol))  # noqa: E731
+
+    def ok(v: np.ndarray) -> bool:
+        return bool(np.all(np.abs(v - ref) <= tol))
+
     if ok(got):
         return _say("correct", f"{au} moves landmark {landmark} by dx {ref[0]:+.2f}, dy {ref[1]:+.2f} px "
                                f"({'up' if ref[1] < 0 else 'down'} on the image)")
@@ -210,9 +215,6 @@ def check_landmark_motion(answer, au: str, landmark: int, *, intensity_px: float
 
 def _au_roi_response(au: str, subject) -> tuple[np.ndarray, list[str]]:
     """Mean magnitude (px per unit intensity) of one AU's field inside each reference ROI of the aligned crop."""
-    from melab import face, flow
-    from melab.data import synthetic as S
-
     affine = face.crop_affine(subject.landmarks, size=128)
     field = flow.crop_true_flow(S.au_basis(subject)[S.AU_CODES.index(au)], affine, 128)
     boxes = face.roi_boxes(face.apply_crop(affine, size=128, landmarks=subject.landmarks), size=128)
@@ -276,8 +278,6 @@ def check_epe(answer, flow: np.ndarray, true_flow: np.ndarray, mask: np.ndarray 
     mask : np.ndarray, optional
         Bool ``(H, W)``.
     """
-    from melab.flow import flow_epe
-
     if answer is None:
         return _unanswered("the end-point error of one pixel is the length of (estimated − true) flow, "
                            "np.linalg.norm(est - truth, axis=-1); average it over the pixels")
@@ -286,14 +286,15 @@ def check_epe(answer, flow: np.ndarray, true_flow: np.ndarray, mask: np.ndarray 
         return _say("wrong", "give one number, the mean error in pixels")
     ref = flow_epe(flow, true_flow, mask)
     est, truth = np.asarray(flow, np.float64), np.asarray(true_flow, np.float64)
-    sel = (lambda a: a[mask]) if mask is not None else (lambda a: a.reshape(-1, *a.shape[2:]))
-    diff = sel(est - truth)
+    if mask is not None:
+        est, truth = est[mask], truth[mask]  # (N, 2) pixels inside the mask
+    diff = (est - truth).reshape(-1, 2)
     if _close(value, ref):
         return _say("correct", f"mean end-point error {ref:.3f} px")
+    magnitudes = np.abs(np.linalg.norm(est, axis=-1) - np.linalg.norm(truth, axis=-1)).mean()
     mistakes = {
         "you compared magnitudes, |est| − |truth|; EPE is the length of the difference vector, which also "
-        "counts errors of direction": np.abs(np.linalg.norm(sel(est), axis=-1) - np.linalg.norm(sel(truth), axis=-1)
-                                             ).mean(),
+        "counts errors of direction": magnitudes,
         "you averaged the squared error; EPE is the length, not its square": (diff ** 2).sum(-1).mean(),
         "you averaged |dx| and |dy| separately (an L1 error); EPE is the Euclidean length of the vector":
             np.abs(diff).mean(),
@@ -354,8 +355,6 @@ def check_scan_order(order, h: int = 3, w: int = 4, kind: str = "v_zigzag") -> F
     kind : str
         Scan kind.
     """
-    from melab.scan import SCAN_KINDS, scan_order
-
     if order is None:
         return _unanswered(f"number the {h} × {w} grid row-major (token (r, c) is r * {w} + c), then list the "
                            f"indices in the order {kind} visits them; every scan starts at token 0 (top-left)")
@@ -404,10 +403,6 @@ def check_memory(answer, delta: float, steps: int, *, a: float = -1.0) -> Feedba
     a : float
         The (negative) state matrix entry A.
     """
-    import torch
-
-    from melab.ssm import selective_scan
-
     if answer is None:
         return _unanswered("each token multiplies the state by exp(Δ·A); after t tokens it has been multiplied t "
                            "times")
@@ -451,8 +446,6 @@ def check_redundancy(answer, kind_a: str, kind_b: str, h: int = 7, w: int = 7) -
     h, w : int
         Grid size.
     """
-    from melab.scan import redundancy, scan_order
-
     if answer is None:
         return _unanswered(f"list the {h * w - 1} pairs {{t_i, t_i+1}} of each scan as sets and count the common "
                            "ones; divide by the number of pairs")
@@ -492,8 +485,6 @@ def check_epoch_windows(answer, windows, negative_ratio: float) -> Feedback:
     negative_ratio : float
         Negative windows per positive.
     """
-    from melab import train
-
     if answer is None:
         return _unanswered("count the positive windows (windows.positive.sum()); an epoch keeps all of them and "
                            "draws negative_ratio negatives per positive, but never more negatives than exist")
@@ -517,8 +508,6 @@ def check_epoch_windows(answer, windows, negative_ratio: float) -> Feedback:
 
 def _outside_mean(spot, events: pd.DataFrame) -> float:
     """Mean score over frames outside every annotated expression (micro or macro), pooled over videos."""
-    from melab import train
-
     if not isinstance(spot, Mapping):
         spot = {None: spot}
     values = []
@@ -613,8 +602,6 @@ def check_iou(answer, a: tuple[int, int], b: tuple[int, int]) -> Feedback:
     a, b : (onset, offset)
         0-based inclusive frame intervals.
     """
-    from melab.metrics import interval_iou
-
     if answer is None:
         return _unanswered("count frames inclusively: (onset, offset) holds offset − onset + 1 frames; IoU is "
                            "shared frames / frames in either")
@@ -662,8 +649,6 @@ def fixed_window_iou(length: int, k: int) -> np.ndarray:
     >>> fixed_window_iou(6, 5).round(3).tolist()  # 6-frame ME, 11-frame window: always inside
     [0.545, 0.545, 0.545, 0.545, 0.545, 0.545]
     """
-    from melab.metrics import iou_matrix
-
     if length < 1 or k < 1:
         raise ValueError(f"length and k must be >= 1, got length={length}, k={k}")
     windows = [(p - k, p + k) for p in range(length)]
@@ -734,8 +719,6 @@ def check_uar(value, confusion, labels: Sequence[str] | None = None) -> Feedback
     labels : sequence of str, optional
         Class names (default: the DataFrame's index).
     """
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-
     if value is None:
         return _unanswered("recall of a class = diagonal cell / its row sum; UAR is the plain mean over classes")
     got = _number(value)
@@ -781,8 +764,6 @@ def check_most_confused(answer, confusion, labels: Sequence[str] | None = None, 
     among : sequence of str, optional
         The classes to look within.
     """
-    from melab.data.splits import FINE_CLASSES
-
     if answer is None:
         return _unanswered("look only at rows and columns of the negative emotions, skip the diagonal, and give the "
                            "(true, predicted) cell with the largest count")
