@@ -86,8 +86,10 @@ def test_plot_confusion_diff_is_centred_at_zero(normalize):
     values = mesh.get_array().reshape(7, 7)
     assert np.count_nonzero(values) == 2 + (normalize == "true") * 12  # row-normalised: the whole rows move
     if normalize is None:
-        assert values[0, 0] == 4 and values[1, 0] == -1
+        # colour = gain for B: more correct anger (+4) and one fewer disgust-as-anger mistake (-1) are both better
+        assert values[0, 0] == 4 and values[1, 0] == 1
         assert [t.get_text() for t in ax.texts if t.get_text()] == ["+4", "-1"]
+        assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["better for DGCM", "worse for DGCM"]
     assert "DGCM − single" in ax.get_title()
     plt.close(fig)
 

@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.patches import Patch
 
-from melab.viz._style import new_figure
+from melab.viz._style import MIN_FONT_PT, new_figure
 
 __all__ = ["plot_confusion", "plot_confusion_diff", "plot_per_class"]
 
@@ -34,9 +35,9 @@ def _row_fractions(m: np.ndarray) -> np.ndarray:
 def _heatmap_axes(ax, labels: list[str], title: str) -> None:
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title, fontsize=10)
-    ax.set_xticklabels(labels, rotation=90, fontsize=8)  # upright: neighbours' boxes never overlap
-    ax.set_yticklabels(labels, rotation=0, fontsize=8)
+    ax.set_title(title)
+    ax.set_xticklabels(labels, rotation=90)  # upright: neighbours' boxes never overlap
+    ax.set_yticklabels(labels, rotation=0)
 
 
 def plot_confusion(cm: pd.DataFrame | np.ndarray, labels: Sequence[str] | None = None, *,
@@ -70,7 +71,7 @@ def plot_confusion(cm: pd.DataFrame | np.ndarray, labels: Sequence[str] | None =
     fig, ax = new_figure(height=4.6)
     colour = share if normalize == "true" else m
     sns.heatmap(colour, annot=text, fmt="", cmap=cmap, ax=ax, square=True, linewidths=0.5, linecolor="white",
-                vmin=0, vmax=1 if normalize == "true" else None, annot_kws={"fontsize": 7},
+                vmin=0, vmax=1 if normalize == "true" else None, annot_kws={"fontsize": MIN_FONT_PT},
                 cbar_kws={"label": "fraction of the true class" if normalize == "true" else "samples"})
     _heatmap_axes(ax, labels, f"{title} (cells: count, % of row)")
     fig.tight_layout()
@@ -80,10 +81,12 @@ def plot_confusion(cm: pd.DataFrame | np.ndarray, labels: Sequence[str] | None =
 def plot_confusion_diff(cm_a: pd.DataFrame | np.ndarray, cm_b: pd.DataFrame | np.ndarray,
                         labels: Sequence[str] | None = None, *, names: tuple[str, str] = ("A", "B"),
                         normalize: str | None = None, title: str | None = None):
-    """Where confusion moved from model A to model B: the matrix ``B − A`` on a colormap centred at 0.
+    """Where confusion moved from model A to model B, coloured by whether B is better or worse there.
 
-    On the diagonal a positive cell means more correct samples of that class; off the diagonal a
-    positive cell means more of that mistake. Zero cells are left blank.
+    Each cell shows the signed change ``B − A`` (of counts, or of row percentages). Its colour says what the
+    change means: on the diagonal more samples is better, off the diagonal more samples (a mistake made more
+    often) is worse. Blue is better for B, red is worse, white unchanged; zero cells are left blank and the
+    diagonal is boxed.
 
     Parameters
     ----------
@@ -102,22 +105,31 @@ def plot_confusion_diff(cm_a: pd.DataFrame | np.ndarray, cm_b: pd.DataFrame | np
     Returns
     -------
     matplotlib.figure.Figure
+        The heatmap's colour values are the *gain* of B: ``B − A`` on the diagonal, ``A − B`` off it.
     """
     if normalize not in (None, "true"):
         raise ValueError(f"normalize must be None or 'true', got {normalize!r}")
     a, labels = _matrix(cm_a, labels)
     b, _ = _matrix(cm_b, labels)
     diff = 100 * (_row_fractions(b) - _row_fractions(a)) if normalize == "true" else b - a
+    gain = np.where(np.eye(len(labels), dtype=bool), diff, -diff)  # > 0: better for B
     unit = "percentage points of the true class" if normalize == "true" else "samples"
     text = np.array([[f"{v:+.0f}" if round(v) else "" for v in row] for row in diff])
     limit = max(float(np.abs(diff).max()), 1.0)  # symmetric limits: 0 sits at the colormap's centre
-    fig, ax = new_figure(height=4.6)
-    sns.heatmap(diff, annot=text, fmt="", cmap="RdBu_r", vmin=-limit, vmax=limit, ax=ax, square=True,
-                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 7},
-                cbar_kws={"label": f"{names[1]} − {names[0]} ({unit})"})
-    for i in range(len(labels)):  # outline the diagonal: there, red is good
+    fig, ax = new_figure(height=5.0)
+    sns.heatmap(gain, annot=text, fmt="", cmap="RdBu", vmin=-limit, vmax=limit, ax=ax, square=True,
+                linewidths=0.5, linecolor="white", annot_kws={"fontsize": MIN_FONT_PT},
+                cbar_kws={"label": f"{names[0]} → {names[1]}: worse ← → better ({unit})"})
+    for i in range(len(labels)):  # outline the diagonal: the correct predictions
         ax.add_patch(plt.Rectangle((i, i), 1, 1, fill=False, edgecolor="0.3", lw=1, clip_on=False))
     _heatmap_axes(ax, labels, title or f"{names[1]} − {names[0]} (boxed: correct)")
+    ax.set_title(ax.get_title(), pad=24)  # room for the legend between title and matrix
+    cmap = plt.get_cmap("RdBu")
+    ax.legend(handles=[Patch(color=cmap(0.85), label=f"better for {names[1]}"),
+                       Patch(color=cmap(0.15), label=f"worse for {names[1]}"),
+                       Patch(fill=False, ec="0.3", label="diagonal (correct)")],
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, handlelength=1,
+              columnspacing=1.0)
     fig.tight_layout()
     return fig
 
@@ -154,18 +166,18 @@ def plot_per_class(recalls: Mapping[str, Sequence[float] | pd.Series], labels: S
         if len(values) != len(labels) or values.isna().any():
             raise ValueError(f"recalls of {name!r} do not cover the classes {labels}")
         table[name] = values.to_numpy(dtype=np.float64)
-    fig, ax = new_figure(height=3.2)
+    fig, ax = new_figure(height=3.4)
     width = 0.8 / len(table)
     x = np.arange(len(labels))
     for k, (name, values) in enumerate(table.items()):
         ax.bar(x - 0.4 + (k + 0.5) * width, values, width, label=name, color=f"C{k}")
-    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xticks(x, labels, rotation=30, ha="right")
     ax.set_ylim(0, 1.2)  # headroom for the legend
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel("true class")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=len(table), loc="upper left")
+    ax.set_title(title)
+    ax.legend(ncol=len(table), loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

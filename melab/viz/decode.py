@@ -9,9 +9,9 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from melab.metrics import match_intervals
-from melab.viz._style import new_figure
+from melab.viz._style import MIN_FONT_PT, new_figure
 
-__all__ = ["plot_timeline", "plot_sensitivity"]
+__all__ = ["plot_timeline", "plot_sensitivity", "plot_window_iou"]
 
 TRUE_COLOURS = {"micro": "tab:blue", "macro": "tab:purple"}
 TP_COLOUR, FP_COLOUR = "tab:green", "tab:red"
@@ -65,7 +65,7 @@ def plot_timeline(
         matched = {i for i, _, _ in match_intervals(intervals, micro)}
         is_tp = [i in matched for i in range(len(intervals))]
 
-    fig, ax = new_figure(height=2.8)
+    fig, ax = new_figure(height=3.0)
     ax.plot(np.arange(s.size), s, color="black", lw=1, label="score")
     for onset, offset, kind in true.itertuples(index=False):
         ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.0, ymax=0.06, color=TRUE_COLOURS.get(kind, "grey"))
@@ -78,14 +78,14 @@ def plot_timeline(
     ax.set_ylim(-0.15, 1.05)
     ax.set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
     ax.set_ylabel("spotting score")
-    ax.set_title(title)
+    ax.set_title(title, pad=24)
     handles = [
         Patch(color=TRUE_COLOURS["micro"], label="true ME"),
         Patch(color=TRUE_COLOURS["macro"], label="true MaE"),
         Patch(color=TP_COLOUR, label="predicted TP"),
         Patch(color=FP_COLOUR, label="predicted FP"),
     ]
-    ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=4, frameon=False)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False, handlelength=1)
     fig.tight_layout()
     return fig
 
@@ -106,17 +106,63 @@ def plot_sensitivity(grid: pd.DataFrame, *, value: str = "f1", title: str = "SIS
     matplotlib.figure.Figure
     """
     table = grid.pivot(index="low", columns="high", values=value).sort_index(ascending=False)
-    fig, ax = new_figure(height=4.0)
+    fig, ax = new_figure(height=4.4)
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto", vmin=0.0)
     for (r, c), v in np.ndenumerate(table.to_numpy(dtype=float)):
         if np.isfinite(v):
             colour = "white" if v < 0.5 else "black"
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color=colour)
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=MIN_FONT_PT, color=colour)
     ax.set_xticks(range(table.shape[1]), [f"{h:g}" for h in table.columns])
     ax.set_yticks(range(table.shape[0]), [f"{lo:g}" for lo in table.index])
     ax.set_xlabel("high threshold (relative)")
     ax.set_ylabel("low threshold (relative)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label=value)
+    fig.tight_layout()
+    return fig
+
+
+def plot_window_iou(ks: Sequence[int] = (2, 5, 8), lengths: Sequence[int] = tuple(range(2, 31)), *,
+                    iou: float = 0.5, title: str = "Fixed window against ME length"):
+    """The IoU a fixed window of ``2k + 1`` frames can reach with an ME, as a function of the ME's length.
+
+    For every ME length and every peak position inside the ME, the window ``[peak − k, peak + k]`` is compared
+    with the ME (:func:`melab.exercises.fixed_window_iou`). The solid line is the best placement, the dashed
+    line the worst; the MEGC threshold is dotted. A length matches for sure only where the dashed line is
+    above the threshold, and never where the solid line is below it.
+
+    Parameters
+    ----------
+    ks : sequence of int
+        Half windows k to draw, frames.
+    lengths : sequence of int
+        ME lengths, frames.
+    iou : float
+        The matching threshold (MEGC: 0.5).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from melab.exercises import fixed_window_iou
+
+    lengths = [int(n) for n in lengths]
+    fig, ax = new_figure(height=4.0)
+    for i, k in enumerate(ks):
+        table = [fixed_window_iou(n, int(k)) for n in lengths]
+        ax.plot(lengths, [t.max() for t in table], color=f"C{i}", lw=1.8, marker="o", ms=3,
+                label=f"k = {k} ({2 * k + 1}-frame window)")
+        ax.plot(lengths, [t.min() for t in table], color=f"C{i}", lw=1.2, ls="--")
+    ax.axhline(iou, color="0.3", ls=":", lw=1.2, label=f"IoU {iou:g}: a match above")
+    ax.plot([], [], color="0.3", lw=1.8, label="best peak position")
+    ax.plot([], [], color="0.3", lw=1.2, ls="--", label="worst peak inside the ME")
+    ax.set_xlabel("ME length (frames)")
+    ax.set_ylabel("IoU with the ME")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2, frameon=False)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

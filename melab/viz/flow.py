@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,11 +10,11 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from melab.face import NOSE_ROI, REFERENCE_ROIS, ROI, roi_boxes
-from melab.flow import flow_to_rgb
-from melab.viz._style import new_figure
+from melab.flow import flow_epe, flow_to_rgb, stitch_windows
+from melab.viz._style import MIN_FONT_PT, new_figure
 
-__all__ = ["plot_face_rois", "plot_flow", "plot_flow_quiver", "plot_head_motion", "plot_onset_apex",
-           "plot_roi_series"]
+__all__ = ["plot_face_rois", "plot_flow", "plot_flow_methods", "plot_flow_quiver", "plot_head_motion",
+           "plot_onset_apex", "plot_roi_series", "plot_stitching"]
 
 ROI_COLOURS = {"region": "tab:red", "patch": "lime", "nose": "deepskyblue"}
 KIND_SHADES = {"micro": "tab:red", "macro": "tab:blue"}
@@ -42,12 +42,11 @@ def plot_flow(flow: np.ndarray, *, max_flow: float | None = None, title: str = "
     ax.imshow(flow_to_rgb(flow, max_flow=max_flow))
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
-    ax.set_title(f"{title}\n(full colour = {max_flow:.2f} px)", fontsize=9)
+    ax.set_title(f"{title}\n(full colour = {max_flow:.2f} px)")
     key.imshow(_wheel(), extent=(-max_flow, max_flow, max_flow, -max_flow))
-    key.set_title("colour key", fontsize=8)
-    key.set_xlabel("dx (px)", fontsize=7)
-    key.set_ylabel("dy (px)", fontsize=7)
-    key.tick_params(labelsize=6)
+    key.set_title("colour key")
+    key.set_xlabel("dx (px)")
+    key.set_ylabel("dy (px, down)")
     fig.tight_layout()
     return fig
 
@@ -78,7 +77,7 @@ def plot_flow_quiver(image: np.ndarray, flow: np.ndarray, *, step: int = 8, gain
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
-    ax.set_title(f"{title} (arrows ×{gain:.0f})", fontsize=9)
+    ax.set_title(f"{title} (arrows ×{gain:.0f})")
     fig.tight_layout()
     return fig
 
@@ -91,27 +90,36 @@ def plot_face_rois(image: np.ndarray, landmarks: np.ndarray, rois: Sequence[ROI]
     ----------
     image : ``(H, W, 3)`` uint8, usually a face crop.
     landmarks : ``(68, 2)`` pixels in ``image``.
-    rois : the ROI table; ``nose`` adds the head-motion box; ``labels`` writes the ROI names.
+    rois : the ROI table; ``nose`` adds the head-motion box; ``labels`` numbers the boxes and lists the numbers
+        with the ROI names in a key beside the face (names written on the boxes would be too small to read).
     """
     rois = tuple(rois) + ((NOSE_ROI,) if nose else ())
     boxes = roi_boxes(landmarks, rois, size=image.shape[0] if image.shape[0] == image.shape[1] else None)
-    fig, ax = new_figure(height=3.4)
+    fig, ax = new_figure(height=3.6 if labels else 3.4)
     ax.imshow(image)
     ax.plot(landmarks[:, 0], landmarks[:, 1], ".", ms=2.5, color="cyan")
-    for roi, (x0, y0, x1, y1) in zip(rois, boxes, strict=True):
+    for number, (roi, (x0, y0, x1, y1)) in enumerate(zip(rois, boxes, strict=True), start=1):
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=0.9,
                                ec=ROI_COLOURS[roi.kind]))
         if labels:
-            ax.text(x0, y0 - 1, roi.name, fontsize=4.5, color=ROI_COLOURS[roi.kind])
+            ax.text((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5, str(number), fontsize=MIN_FONT_PT, ha="center",
+                    va="center", color="black", fontweight="bold",
+                    bbox=dict(boxstyle="round,pad=0.1", fc=ROI_COLOURS[roi.kind], ec="none", alpha=0.75))
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=c, label=k) for k, c in ROI_COLOURS.items()
                if any(r.kind == k for r in rois)]
-    if handles:
-        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1))
+    if labels:
+        key = "\n".join(f"{number:2d} {roi.name}" for number, roi in enumerate(rois, start=1))
+        ax.text(1.04, 1.0, key, transform=ax.transAxes, va="top", ha="left", family="monospace",
+                fontsize=MIN_FONT_PT, linespacing=1.1)
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(-0.62, 1), frameon=False)
+    elif handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1))
     ax.set_xlim(-0.5, image.shape[1] - 0.5)
     ax.set_ylim(image.shape[0] - 0.5, -0.5)
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
@@ -140,17 +148,16 @@ def plot_roi_series(series: np.ndarray, channels: Sequence[str], *, fps: float, 
     names = list(channels)
     rois = list(rois) if rois is not None else [r.name for r in REFERENCE_ROIS if r.kind == "region"]
     t = np.arange(len(series)) / fps
-    fig, axes = new_figure(len(rois), 1, height=0.75 * len(rois) + 0.9, sharex=True, squeeze=False)
+    fig, axes = new_figure(len(rois), 1, height=0.8 * len(rois) + 1.2, sharex=True, squeeze=False)
     for ax, roi in zip(axes[:, 0], rois, strict=True):
         dx, dy = series[:, names.index(f"{roi}_dx")], series[:, names.index(f"{roi}_dy")]
         _shade_events(ax, events, fps)
         ax.plot(t, np.hypot(dx, dy), lw=0.7, color="k")
-        ax.set_ylabel(f"{roi}\n(px)", fontsize=6, rotation=0, ha="right", va="center")
-        ax.tick_params(labelsize=6)
+        ax.set_ylabel(f"{roi}\n(px)", rotation=0, ha="right", va="center")
     axes[-1, 0].set_xlabel("time (s)")
-    axes[0, 0].set_title(title, fontsize=9)
     if events is not None and len(events):
-        axes[0, 0].legend(fontsize=6, loc="upper right")
+        axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    axes[0, 0].set_title(title, pad=22 if events is not None and len(events) else None)
     fig.tight_layout(h_pad=0.2)
     return fig
 
@@ -169,18 +176,18 @@ def plot_head_motion(head: np.ndarray, raw: np.ndarray, series: np.ndarray, chan
     """
     c = list(channels).index(channel)
     t = np.arange(len(head)) / fps
-    fig, (top, bottom) = new_figure(2, 1, height=3.6, sharex=True)
+    fig, (top, bottom) = new_figure(2, 1, height=4.0, sharex=True)
     top.plot(t, head[:, 0], lw=0.8, label="dx")
     top.plot(t, head[:, 1], lw=0.8, label="dy")
     top.set_ylabel("head (px)")
-    top.set_title(title, fontsize=9)
-    top.legend(fontsize=6, loc="upper left")
+    top.set_title(title)
+    top.legend(loc="upper left", ncol=2)
     _shade_events(bottom, events, fps)
     bottom.plot(t, raw[:, c], lw=0.8, color="tab:gray", label="before (raw)")
     bottom.plot(t, series[:, c], lw=0.8, color="k", label="after (compensated)")
     bottom.set_ylabel(f"{channel} (px)")
     bottom.set_xlabel("time (s)")
-    bottom.legend(fontsize=6, loc="upper left", ncol=2)
+    bottom.legend(loc="upper left", ncol=2)
     fig.tight_layout()
     return fig
 
@@ -192,15 +199,119 @@ def plot_onset_apex(image: np.ndarray, *, title: str = "Onset → apex flow: the
     ----------
     image : ``(3, S, S)``: u (dx), v (dy) in pixels and optical strain (dimensionless).
     """
-    fig, axes = new_figure(1, 3, height=2.3)
+    fig, axes = new_figure(1, 3, height=2.6)
     lim = max(float(np.abs(image[:2]).max()), 1e-6)
-    for ax, channel, name, kw in zip(axes, image, ("u = dx (px)", "v = dy (px)", "strain"),
-                                     (dict(cmap="RdBu_r", vmin=-lim, vmax=lim),) * 2 + (dict(cmap="magma"),),
-                                     strict=True):
+    panels = [("u = dx", "px, + right", dict(cmap="RdBu_r", vmin=-lim, vmax=lim)),
+              ("v = dy", "px, + down", dict(cmap="RdBu_r", vmin=-lim, vmax=lim)),
+              ("strain", "no unit", dict(cmap="magma"))]
+    for ax, channel, (name, unit, kw) in zip(axes, image, panels, strict=True):
         shown = ax.imshow(channel, **kw)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name)
         ax.axis("off")
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
+        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, orientation="horizontal")
+        bar.set_label(unit)
+        bar.ax.locator_params(nbins=3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_flow_methods(flows: Mapping[str, np.ndarray], truth: np.ndarray, *, mask: np.ndarray | None = None,
+                      max_flow: float | None = None, title: str = "Flow methods against the truth") -> plt.Figure:
+    """Several flow estimates side by side with the true flow (top row) and their error maps (bottom row).
+
+    Parameters
+    ----------
+    flows : method name -> ``(H, W, 2)`` estimated flow, pixels (e.g. :func:`melab.flow.optical_flow` per method).
+    truth : ``(H, W, 2)`` true flow, pixels (e.g. :func:`melab.flow.crop_true_flow`).
+    mask : bool ``(H, W)``; the end-point errors in the titles are averaged inside it (e.g. the ROIs).
+    max_flow : magnitude of full colour saturation, pixels (default: the largest true motion).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: the colour-coded truth and estimates on one colour scale (wheel key bottom left). Bottom: the
+        end-point error ``|estimate − truth|`` per pixel on one shared scale, with the mean EPE in each title.
+    """
+    if not flows:
+        raise ValueError("flows is empty: pass {method name: (H, W, 2) flow}")
+    truth = np.asarray(truth, np.float32)
+    max_flow = float(np.hypot(truth[..., 0], truth[..., 1]).max()) if max_flow is None else max_flow
+    errors = {name: np.linalg.norm(np.asarray(f, np.float64) - truth, axis=-1) for name, f in flows.items()}
+    top_err = max(float(np.percentile(e, 99)) for e in errors.values())
+    n = len(flows) + 1
+    fig, axes = new_figure(2, n, height=1.6 * 2 + 1.6, squeeze=False, layout="constrained")
+    axes[0, 0].imshow(flow_to_rgb(truth, max_flow=max_flow))
+    axes[0, 0].set_title("truth")
+    axes[1, 0].imshow(_wheel(), extent=(-max_flow, max_flow, max_flow, -max_flow))
+    axes[1, 0].set_title("colour key")
+    axes[1, 0].set_xlabel("dx (px)")
+    axes[1, 0].set_ylabel("dy (px)")
+    axes[1, 0].locator_params(nbins=3)
+    for j, (name, f) in enumerate(flows.items(), start=1):
+        axes[0, j].imshow(flow_to_rgb(np.asarray(f, np.float32), max_flow=max_flow))
+        axes[0, j].set_title(name)
+        shown = axes[1, j].imshow(errors[name], cmap="viridis", vmin=0, vmax=top_err)
+        axes[1, j].set_title(f"EPE {flow_epe(f, truth, mask):.2f} px")
+    for ax in [*axes[0], *axes[1, 1:]]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{title}\n(top: flow, full colour = {max_flow:.2f} px; bottom: error per pixel"
+                 + (", EPE inside the mask)" if mask is not None else ")"))
+    bar = fig.colorbar(shown, ax=list(axes[1, 1:]), orientation="horizontal", fraction=0.08, aspect=30)
+    bar.set_label("end-point error |estimate − truth| (px)")
+    return fig
+
+
+def plot_stitching(values: np.ndarray, starts: np.ndarray, n_frames: int, *, channel: int = 0,
+                   truth: np.ndarray | None = None, fps: float | None = None, ylabel: str = "displacement (px)",
+                   title: str = "Stitching windows into one series") -> plt.Figure:
+    """Per-window displacements (top) and two ways of joining them into one series (bottom).
+
+    Parameters
+    ----------
+    values : ``(n_windows, k)`` or ``(n_windows, k, C)``: ``values[w, j]`` is the displacement of frame
+        ``starts[w] + j`` relative to frame ``starts[w]`` (what the pipeline measures in each window).
+    starts : ``(n_windows,)`` first frames (:func:`melab.flow.window_starts`).
+    n_frames : T.
+    channel : the channel drawn when ``values`` has C channels.
+    truth : ``(T,)`` optional true displacement relative to frame 0, drawn for comparison.
+    fps : frames per second (x axis in seconds when given, else frames).
+    ylabel : what the values are, with units.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: each window's values at its own frames, alternating colours. Bottom: melab's stitching
+        (:func:`melab.flow.stitch_windows`, no detrending: chained offsets, every frame from the window it is
+        most central in) against the reference rule (the second half of each window as measured, the first
+        k/2 frames left at 0).
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim == 2:
+        values = values[..., None]
+    starts = np.asarray(starts, np.int64)
+    k = values.shape[1]
+    track = stitch_windows(values, starts, n_frames)[:, channel]
+    reference = np.zeros(n_frames)
+    for w, s in enumerate(starts):
+        stop = min(n_frames, s + k)
+        reference[s + k // 2:stop] = values[w, k // 2:stop - s, channel]
+    scale = 1 / fps if fps else 1
+    fig, (top, bottom) = new_figure(2, 1, height=4.4, sharex=True)
+    for w, s in enumerate(starts):
+        frames = np.arange(s, min(n_frames, s + k))
+        top.plot(frames * scale, values[w, :len(frames), channel], color=f"C{w % 2}", lw=1)
+    top.set_ylabel(f"{ylabel}\nper window")
+    stride = int(starts[1] - starts[0]) if len(starts) > 1 else k
+    top.set_title(f"{title}: {len(starts)} windows of k = {k} frames, stride {stride}")
+    t = np.arange(n_frames) * scale
+    if truth is not None:
+        bottom.plot(t, np.asarray(truth, np.float64), color="0.6", lw=3, label="truth")
+    bottom.plot(t, reference, color="tab:orange", lw=1, ls="--", label="reference rule (first k/2 = 0)")
+    bottom.plot(t, track, color="black", lw=1, label="melab (chained)")
+    bottom.set_ylabel(f"{ylabel}\nstitched")
+    bottom.set_xlabel("time (s)" if fps else "frame")
+    bottom.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from melab.scan import scan_order, scan_progress
-from melab.viz._style import new_figure
+from melab.viz._style import MIN_FONT_PT, new_figure
 
 __all__ = ["plot_scan_paths", "plot_scan_step", "plot_state_decay", "plot_windows"]
 
@@ -34,13 +34,13 @@ def _grid_axes(ax, h: int, w: int, title: str) -> None:
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_aspect("equal")
-    ax.set_xticks(np.arange(w) + 0.5, [str(c) for c in range(w)], fontsize=6)
-    ax.set_yticks(np.arange(h) + 0.5, [str(r) for r in range(h)], fontsize=6)
+    ax.set_xticks(np.arange(w) + 0.5, [str(c) for c in range(w)])
+    ax.set_yticks(np.arange(h) + 0.5, [str(r) for r in range(h)])
     for k in range(w + 1):
         ax.axvline(k, color="0.85", lw=0.6)
     for k in range(h + 1):
         ax.axhline(k, color="0.85", lw=0.6)
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title)
 
 
 def plot_scan_paths(h: int, w: int, kinds: Sequence[str], *, ncols: int = 4,
@@ -54,17 +54,17 @@ def plot_scan_paths(h: int, w: int, kinds: Sequence[str], *, ncols: int = 4,
     ncols : panels per row.
     """
     nrows = int(np.ceil(len(kinds) / ncols))
-    fig, axes = new_figure(nrows, ncols, height=1.7 * nrows + 0.4, squeeze=False)
+    fig, axes = new_figure(nrows, ncols, height=1.8 * nrows + 0.4, squeeze=False)
     for ax, kind in zip(axes.flat, kinds, strict=False):
         _grid_axes(ax, h, w, kind)
         _draw_path(ax, scan_order(h, w, kind), w)
     for ax in axes.flat[len(kinds):]:
         ax.set_axis_off()
     for ax in axes[:, 0]:
-        ax.set_ylabel("row (token)", fontsize=7)
+        ax.set_ylabel("row (token)")
     for ax in axes[-1]:
-        ax.set_xlabel("column (token)", fontsize=7)
-    fig.suptitle(title, fontsize=9)
+        ax.set_xlabel("column (token)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -75,7 +75,7 @@ def plot_scan_step(h: int, w: int, kind: str, step: int) -> plt.Figure:
     Wraps :func:`melab.scan.scan_progress` (the pure function the slider calls).
     """
     frame = scan_progress(h, w, kind, step)
-    fig, ax = new_figure(1, 1, height=2.8)
+    fig, ax = new_figure(1, 1, height=3.4)
     shown = np.ma.masked_less(frame, 0)
     ax.imshow(shown, cmap="viridis", vmin=0, vmax=h * w - 1, extent=(0, w, h, 0))
     _grid_axes(ax, h, w, f"{kind}: token {step + 1} of {h * w}")
@@ -86,7 +86,7 @@ def plot_scan_step(h: int, w: int, kind: str, step: int) -> plt.Figure:
     ax.add_patch(Rectangle((c, r), 1, 1, fill=False, ec="tab:red", lw=2))
     for (rr, cc), v in np.ndenumerate(frame):
         if v >= 0:
-            ax.text(cc + 0.08, rr + 0.1, str(v), ha="left", va="top", fontsize=6,
+            ax.text(cc + 0.08, rr + 0.1, str(v), ha="left", va="top", fontsize=MIN_FONT_PT,
                     color="black" if v > 0.6 * (h * w - 1) else "white")
     ax.set_xlabel("column (token)")
     ax.set_ylabel("row (token)")
@@ -128,7 +128,7 @@ def plot_windows(image: np.ndarray, win_px: int, *, token_px: int | None = None,
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     n_windows = (hgt // win_px) * (wid // win_px)
-    ax.set_title(f"{title}: {n_windows} windows of {win_px}×{win_px} px", fontsize=9)
+    ax.set_title(f"{title}: {n_windows} windows of {win_px}×{win_px} px")
     fig.tight_layout()
     return fig
 
@@ -154,7 +154,7 @@ def plot_state_decay(responses: Mapping[str, np.ndarray], *, log: bool = False, 
         ax.set_yscale("log")
     ax.set_xlabel("time step t (tokens)")
     ax.set_ylabel(f"|{ylabel}|, log scale" if log else ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.legend()
     fig.tight_layout()
     return fig

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from melab.decode import smooth_scores
-from melab.viz._style import new_figure
+from melab.viz._style import MIN_FONT_PT, new_figure
 
 __all__ = ["plot_spotting"]
 
@@ -31,7 +31,7 @@ def plot_spotting(result, *, truth: pd.DataFrame | None = None, title: str | Non
     """
     d = result.decoder
     s = smooth_scores(result.spot, d.get("smooth", 1))
-    fig, ax = new_figure(height=2.8)
+    fig, ax = new_figure(height=3.4)
     ax.plot(np.arange(s.size) / result.model_fps, s, color="black", lw=1)
     handles = [Patch(color="tab:green", label="detected")]
     if truth is not None:
@@ -48,12 +48,12 @@ def plot_spotting(result, *, truth: pd.DataFrame | None = None, title: str | Non
     for row in result.intervals.itertuples():
         start, stop = row.onset / result.fps, (row.offset + 1) / result.fps
         ax.axvspan(start, stop, ymin=0.0, ymax=0.06, color="tab:green")
-        ax.text((start + stop) / 2, 1.04, row.emotion, ha="center", va="bottom", fontsize=6)
+        ax.text((start + stop) / 2, 1.04, row.emotion, ha="center", va="bottom", fontsize=MIN_FONT_PT)
     ax.set_xlim(0, result.n_frames / result.fps)
-    ax.set_ylim(-0.08, 1.15)
+    ax.set_ylim(-0.08, 1.2)
     ax.set_xlabel(f"time (s); video at {result.fps:g} fps, scores at the model's {result.model_fps:g} fps")
     ax.set_ylabel("spotting score")
     ax.set_title(title or f"melab spot: {result.video}")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, ncol=3, frameon=False)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

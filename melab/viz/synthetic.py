@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from melab.data import synthetic as S
-from melab.viz._style import DPI, FIG_WIDTH, new_figure
+from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT, new_figure
 
 __all__ = ["subject_gallery", "contact_sheet", "plot_au_field", "plot_event_timeline", "plot_displacement_over_time",
            "plot_frames"]
@@ -21,15 +21,15 @@ def subject_gallery(seed: int = 0, n: int = 8, *, size: int = 128) -> plt.Figure
     """Neutral faces of the first ``n`` subjects drawn with master ``seed``, with their 68 landmarks."""
     cols = 4
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.6 * rows + 0.3), dpi=DPI, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.75 * rows + 0.3), dpi=DPI, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, ax in zip(range(n), axes.ravel(), strict=False):
         subject = S.make_subject(seed, i, size=size)
         ax.imshow(S.render_neutral(subject).astype(np.uint8))
         ax.plot(*subject.landmarks.T, ".", ms=1.5, color="cyan")
-        ax.set_title(f"{subject.subject_id}, noise σ={subject.noise_sigma:.1f}", fontsize=7)
-    fig.suptitle(f"Synthetic subjects (seed {seed}) with iBUG-68 landmarks", fontsize=9)
+        ax.set_title(f"{subject.subject_id}, noise σ={subject.noise_sigma:.1f}", fontsize=MIN_FONT_PT)
+    fig.suptitle(f"Synthetic subjects (seed {seed}) with iBUG-68 landmarks")
     fig.tight_layout()
     return fig
 
@@ -41,63 +41,104 @@ def contact_sheet(corpus: str | Path, *, n_subjects: int = 8, kind: str = "micro
     picks = events[events["kind"] == kind].groupby("subject").head(1).head(n_subjects)
     cols = 4
     rows = int(np.ceil(len(picks) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.95 * rows), dpi=DPI, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 2.1 * rows + 0.3), dpi=DPI, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, ev in zip(axes.ravel(), picks.itertuples(), strict=False):
         img = plt.imread(corpus / ev.subject / ev.video / f"img_{ev.apex:05d}.jpg")
         ax.imshow(img)
-        ax.set_title(f"{ev.subject}: {ev.emotion}\n{ev.amplitude_px:.2f} px at apex", fontsize=7)
-    fig.suptitle(f"Synthetic subjects at the apex of a {kind}-expression", fontsize=9)
+        ax.set_title(f"{ev.subject}: {ev.emotion}\n{ev.amplitude_px:.2f} px at apex", fontsize=MIN_FONT_PT)
+    fig.suptitle(f"Synthetic subjects at the apex of a {kind}-expression")
     fig.tight_layout()
     return fig
+
+
+def _support_box(field: np.ndarray, *, pad: int, min_side: int) -> tuple[int, int, int, int]:
+    """A square ``(x0, y0, x1, y1)`` around the pixels where ``field`` ``(H, W, 2)`` moves by > 15 % of its peak."""
+    mag = np.linalg.norm(field, axis=-1)
+    ys, xs = np.nonzero(mag > 0.15 * mag.max())
+    n = field.shape[0]
+    cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+    side = min(n, max(min_side, int(max(np.ptp(xs), np.ptp(ys))) + 2 * pad))
+    x0 = int(np.clip(round(cx - side / 2), 0, n - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, n - side))
+    return x0, y0, x0 + side, y0 + side
 
 
 def plot_au_field(subject: S.SubjectStyle, codes, *, step: int = 6, scale_px: float = 3.0) -> plt.Figure:
-    """Each AU's displacement field as arrows on the subject's neutral face.
+    """Each AU's displacement field as arrows, zoomed on the part of the face it moves.
 
-    Arrows show the displacement at ``scale_px`` pixels of intensity, drawn to scale (1 px arrow = 1 px motion).
+    Each panel shows the square of the neutral face where the AU moves the skin (by more than 15 % of its
+    peak); the full face is 128 px wide. About six arrows per row (never closer than ``step`` face pixels) show
+    the displacement at an intensity of ``scale_px`` pixels (the field's peak), lengthened by the factor in the
+    panel title so that their direction can be read. Three panels per row up to nine AUs, four beyond: pass a
+    few AUs for large panels.
     """
     codes = list(codes)
-    cols = min(4, len(codes))
+    cols = min(3 if len(codes) <= 9 else 4, len(codes))
     rows = int(np.ceil(len(codes) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 1.6 * rows + 0.2), dpi=DPI, squeeze=False)
+    panel = FIG_WIDTH / cols
+    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, (panel + 0.35) * rows + 0.35), dpi=DPI, squeeze=False)
     neutral = S.render_neutral(subject) / 255.0
     basis = S.au_basis(subject)
-    n = subject.size
-    yy, xx = np.mgrid[step // 2:n:step, step // 2:n:step]
     for ax in axes.ravel():
         ax.axis("off")
+    gains = []
     for ax, code in zip(axes.ravel(), codes, strict=False):
-        f = basis[S.AU_CODES.index(code)][yy, xx] * scale_px
-        keep = np.linalg.norm(f, axis=-1) > 0.05 * scale_px
-        ax.imshow(neutral)
-        ax.quiver(xx[keep], yy[keep], f[keep, 0], f[keep, 1], color="yellow", angles="xy", scale_units="xy",
-                  scale=1 / 2.0, width=0.012)
-        ax.set_title(f"{code}: {S.AU_TABLE[code].name}", fontsize=7)
-    fig.suptitle(f"AU displacement fields (arrows ×2, {scale_px:g} px peak)", fontsize=9)
+        field = basis[S.AU_CODES.index(code)] * scale_px
+        x0, y0, x1, y1 = _support_box(field, pad=step, min_side=6 * step)
+        spacing = max(step, (x1 - x0) // 6)  # about six arrows across each panel
+        gain = 0.9 * spacing / scale_px  # the longest arrow spans 0.9 spacings
+        gains.append(gain)
+        yy, xx = np.mgrid[y0 + spacing // 2:y1:spacing, x0 + spacing // 2:x1:spacing]
+        f = field[yy, xx]
+        keep = np.linalg.norm(f, axis=-1) > 0.2 * scale_px  # stubs would show only their heads
+        ax.imshow(neutral, extent=(-0.5, subject.size - 0.5, subject.size - 0.5, -0.5))
+        ax.quiver(xx[keep], yy[keep], gain * f[keep, 0], gain * f[keep, 1], color="yellow", edgecolor="black",
+                  linewidth=0.5, angles="xy", scale_units="xy", scale=1, width=0.012, headwidth=3.5,
+                  headlength=4, headaxislength=3.5)
+        ax.set_xlim(x0 - 0.5, x1 - 0.5)
+        ax.set_ylim(y1 - 0.5, y0 - 0.5)
+        ax.set_title(f"{code} (arrows ×{gain:.0f})\n{S.AU_TABLE[code].name}", fontsize=MIN_FONT_PT)
+    fig.suptitle(f"AU displacement fields at {scale_px:g} px peak (zoomed; arrows lengthened ×{min(gains):.0f}"
+                 + (f"–{max(gains):.0f})" if max(gains) > min(gains) + 0.5 else ")"))
     fig.tight_layout()
     return fig
+
+
+EMOTION_COLOURS = {"anger": "tab:red", "contempt": "tab:brown", "disgust": "tab:olive", "fear": "tab:purple",
+                   "happiness": "gold", "others": "tab:cyan", "sadness": "tab:blue", "surprise": "tab:orange"}
 
 
 def plot_event_timeline(events: pd.DataFrame, n_frames: int, fps: float, *,
                         distractors: pd.DataFrame | None = None, title: str = "") -> plt.Figure:
-    """Expressions and distractors of one video as coloured spans on a time axis (seconds)."""
-    fig, ax = new_figure(height=1.9)
+    """Expressions and distractors of one video as spans on a time axis (seconds).
+
+    One lane per kind (micro, macro, then blinks and head jerks); expressions are coloured by emotion, with
+    the full emotion names in the legend.
+    """
     lanes = [("micro", events[events["kind"] == "micro"]), ("macro", events[events["kind"] == "macro"])]
     if distractors is not None and len(distractors):
         lanes += [(k, distractors[distractors["kind"] == k]) for k in ("blink", "head_jerk")]
+    fig, ax = new_figure(height=1.2 + 0.3 * len(lanes))
+    seen = set()
     for lane, (kind, rows) in enumerate(lanes):
         for ev in rows.itertuples():
-            ax.barh(lane, (ev.offset - ev.onset + 1) / fps, left=ev.onset / fps, color=KIND_COLOURS[kind],
-                    height=0.7)
-            if kind in ("micro", "macro"):
-                ax.text((ev.onset + ev.offset) / 2 / fps, lane + 0.45, ev.emotion[:4], fontsize=5, ha="center")
-    ax.set_yticks(range(len(lanes)), [k for k, _ in lanes], fontsize=7)
+            emotion = getattr(ev, "emotion", None) if kind in ("micro", "macro") else None
+            colour = EMOTION_COLOURS.get(emotion, "tab:gray") if emotion else KIND_COLOURS[kind]
+            ax.barh(lane, (ev.offset - ev.onset + 1) / fps, left=ev.onset / fps, color=colour, height=0.7,
+                    label=emotion if emotion and emotion not in seen else None)
+            seen.add(emotion)
+    ax.set_yticks(range(len(lanes)), [k.replace("_", " ") for k, _ in lanes])
     ax.set_xlim(0, n_frames / fps)
-    ax.set_ylim(-0.6, len(lanes) - 0.1)
+    ax.set_ylim(len(lanes) - 0.4, -0.6)
     ax.set_xlabel("time (s)")
-    ax.set_title(title or "Events of one video", fontsize=9)
+    ax.set_title(title or "Events of one video")
+    if seen - {None}:
+        handles, labels = ax.get_legend_handles_labels()
+        order = np.argsort(labels)
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], title="emotion", loc="center left",
+                  bbox_to_anchor=(1.01, 0.5), frameon=False, handlelength=1)
     fig.tight_layout()
     return fig
 
@@ -110,8 +151,8 @@ def plot_displacement_over_time(curves: dict[str, np.ndarray], fps: float, *,
         ax.plot(np.arange(len(curve)) / fps, curve, label=label)
     ax.set_xlabel("time since onset (s)")
     ax.set_ylabel("peak displacement (px)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -123,9 +164,9 @@ def plot_frames(frames: np.ndarray, indices, *, labels=None, title: str = "") ->
                              squeeze=False)
     for ax, i, lab in zip(axes[0], indices, labels or [f"frame {i}" for i in indices], strict=False):
         ax.imshow(frames[i])
-        ax.set_title(lab, fontsize=7)
+        ax.set_title(lab, fontsize=MIN_FONT_PT)
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
