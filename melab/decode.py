@@ -368,7 +368,7 @@ def siss(
 
 
 def _official_peaks(scores, k: int, smooth: int | None, p: float) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(raw scores, peaks, k, smoothed curve) of the official decoders: smoothed curve, relative height ``p``, distance k."""
+    """Raw scores, peaks, k and smoothed curve of the official decoders (relative height ``p``, distance k)."""
     raw = _check_scores(scores)
     k = _check_int("k", k, 1)
     p = _check_fraction("peak_height", p)
