@@ -35,6 +35,7 @@ __all__ = [
     "f1_difference",
     "uf1_difference",
     "strs_difference",
+    "strs_from_counts",
 ]
 
 
@@ -185,7 +186,7 @@ def uf1_difference(y_true, pred_a, pred_b, labels: Sequence[str], **kwargs) -> E
     return bootstrap_effect(lambda idx: _uf1(cb[idx]) - _uf1(ca[idx]), len(t), **kwargs)
 
 
-def _strs(spot: np.ndarray, recog: np.ndarray) -> np.ndarray:
+def strs_from_counts(spot: np.ndarray, recog: np.ndarray) -> np.ndarray:
     """STRS from (..., V, 3) spotting counts and (..., V, K, 3) recognition counts (official F1 of macro P, R)."""
     total = recog.sum(axis=-3)
     tp, fp, fn = total[..., 0], total[..., 1], total[..., 2]
@@ -209,4 +210,8 @@ def strs_difference(spot_a, recog_a, spot_b, recog_b, **kwargs) -> Effect:
     ra, rb = _pool(recog_a, "recog_a", 3), _pool(recog_b, "recog_b", 3)
     if not (sa.shape == sb.shape and ra.shape == rb.shape and len(sa) == len(ra)):
         raise ValueError("both arms must cover the same videos and classes")
-    return bootstrap_effect(lambda idx: _strs(sb[idx], rb[idx]) - _strs(sa[idx], ra[idx]), len(sa), **kwargs)
+
+    def gap(idx: np.ndarray) -> np.ndarray:
+        return strs_from_counts(sb[idx], rb[idx]) - strs_from_counts(sa[idx], ra[idx])
+
+    return bootstrap_effect(gap, len(sa), **kwargs)

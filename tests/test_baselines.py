@@ -53,3 +53,31 @@ def test_bad_series_raise():
     x[7, 1] = np.nan
     with pytest.raises(ValueError, match="frame 7"):
         feature_difference(x)
+
+
+def test_plot_baseline_vs_spotter_draws_both_curves_with_truth():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from melab.viz import plot_baseline_vs_spotter, plot_timeline
+
+    x = series()
+    x[100:109, 0:3] += 0.8
+    baseline = feature_difference_scores(x, k=4, top_n=2)
+    spotter = np.zeros(len(x))
+    spotter[100:109] = 0.9
+    fig = plot_baseline_vs_spotter(spotter, baseline, [(100, 108)], spotter_intervals=[(100, 108)],
+                                   baseline_intervals=[(98, 107), (250, 260)], fps=30)
+    top, bottom = fig.axes
+    assert top.get_title() == "learned spotter" and bottom.get_xlabel() == "frame (30 fps)"
+    np.testing.assert_allclose(bottom.lines[0].get_ydata(), baseline)
+    # patches: truth shading + truth bar, then one bar per interval, green for a TP and red for a FP
+    colours = [p.get_facecolor()[:3] for p in bottom.patches[2:]]
+    assert colours == [matplotlib.colors.to_rgb("tab:green"), matplotlib.colors.to_rgb("tab:red")]
+    with pytest.raises(ValueError, match="one length"):
+        plot_baseline_vs_spotter(spotter[:-1], baseline, [])
+    plt.close("all")
+    plot_timeline(spotter, [(100, 108)], [(100, 108)])  # the refactored timeline still draws
+    plt.close("all")
