@@ -147,7 +147,8 @@ def spotter_job(shared: bool, seed: int, series: dict, events: pd.DataFrame, vid
 def merba_job(variant: str, seed: int, flows: np.ndarray, labels: np.ndarray, test: np.ndarray, epochs: int) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    head, scans = ("single", SCAN_VARIANTS["4 asymmetric"]) if variant == "single" else ("dgcm", SCAN_VARIANTS[variant])
+    scans = SCAN_VARIANTS["4 asymmetric" if variant in ("single", "dgcm") else variant]
+    head = "single" if variant == "single" else "dgcm"
     train = ~test
     model, _ = train_merba(flows[train], labels[train], config=MERbaConfig.tiny(head=head, scans=scans),
                            train=MERbaTrainConfig(epochs=epochs, seed=seed), progress=False)
