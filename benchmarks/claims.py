@@ -100,11 +100,13 @@ PAPER = {
 def grids(quick: bool) -> dict[str, list[dict]]:
     """Settings searched on the training folds: smoothing × peak height (both decoders), SISS low/high, baseline."""
     smooths, ps = ((1, 5, 9), (0.3, 0.55)) if quick else ((1, 3, 5, 7, 9, 11), (0.3, 0.45, 0.55, 0.7))
-    lows, highs = ((0.2, 0.3), (0.6,)) if quick else ((0.1, 0.2, 0.3, 0.4), (0.5, 0.6, 0.7, 0.8))
-    base = ((4,), (3,), (0.3, 0.55), (15.0,)) if quick else ((2, 4, 6), (1, 3, 5), (0.3, 0.45, 0.6), (10.0, 15.0, None))
+    lows, highs = ((0.2, 0.3), (0.6,)) if quick else ((0.0, 0.1, 0.2, 0.3), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
+    base = ((4,), (3,), (0.3, 0.55), (15.0,)) if quick else \
+        ((2, 3, 4, 6), (1, 3, 5, 8), (0.2, 0.3, 0.45), (4.0, 6.0, 10.0, None))
     return {
         "fixed": [{"smooth": w, "p": p} for w, p in product(smooths, ps)],
-        "siss": [{"smooth": w, "p": p, "low": lo, "high": hi} for w, p, lo, hi in product(smooths, ps, lows, highs)],
+        "siss": [{"smooth": w, "p": p, "low": lo, "high": hi} for w, p, lo, hi in product(smooths, ps, lows, highs)
+                 if lo <= hi],
         "baseline": [{"k": k, "top_n": n, "p": p, "max_width": m} for k, n, p, m in product(*base)],
     }
 
