@@ -92,7 +92,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from melab.metrics import evaluate_csv
 
     labels = args.labels.split(",") if args.labels else None
-    print(evaluate_csv(args.pred, args.truth, iou=args.iou, labels=labels).report())
+    print(evaluate_csv(args.pred, args.truth, iou=args.iou, labels=labels, protocol=args.protocol).report())
     return 0
 
 
@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("truth", help="ground-truth CSV")
     p.add_argument("--iou", type=float, default=0.5, help="IoU needed for a true positive (default 0.5)")
     p.add_argument("--labels", default=None, help="comma-separated emotions (default: those in TRUTH)")
+    p.add_argument("--protocol", choices=["melab", "megc_official"], default="melab",
+                   help="melab: ME-free videos counted, every class; megc_official: ME-free videos dropped, "
+                   "STR classes without 'others' (both match one-to-one; see melab.metrics)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("train", help="train the spotter or MERba (LOSO by default)",

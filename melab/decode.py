@@ -24,22 +24,67 @@ below this threshold"), and a confident model can stay silent on a neutral video
 
 Smoothing is a centred box filter of odd width ``smooth`` frames
 (:func:`scipy.ndimage.uniform_filter1d`, edges padded with the nearest value);
-``smooth=1`` leaves the scores unchanged.
+``smooth=1`` leaves the scores unchanged. Both decoders take the same smoothing and the same
+peak rule (:func:`score_peaks`: relative height ``p``, minimum distance ``k``, optional peaks on the
+first and last frame), so they can be compared at matched settings. Which settings to use is chosen
+on training folds only (:func:`melab.tuning.nested_select`), never on the scores being judged.
+
+Official variants
+-----------------
+``siss(..., variant=...)`` reproduces, as named presets, what the official BoostingVRME code
+(``training_utils.spotting``) does; melab's own reading of the paper is ``variant="paper"``:
+
+- ``"paper"``: §3.2 as written (module defaults above), with re-selection and melab's NMS.
+- ``"official_samm"`` (its SAMM-LV test run): the curve is smoothed with
+  ``numpy.convolve(s, ones(2k)/2k, mode="same")`` (an even box, zero-padded at the ends), peaks
+  at relative height 0.65, then *absolute* thresholds 0.2 (within ``k`` of the peak) and 0.8
+  (from ``k`` to ``2k``). A side stops at the first pair of consecutive frames below its
+  threshold; the edge is capped at ``peak ± 2k`` when no pair is found. No re-selection, no NMS.
+  Edges, as the official loops draw them: on the left the near search tests frames
+  ``peak−1 … peak−k`` and the onset is the *inner* frame of the pair (itself below threshold); on
+  the right it tests ``peak+1 … peak+k−1`` and the offset is the *outer* frame of the pair; the far
+  searches cover ``peak−k−1 … peak−2k`` and ``peak+k+1 … peak+2k−1``; a pair needs both frames
+  inside the video.
+- ``"official_cas"`` (its CAS(ME)^3 code path): peaks on the smoothed curve as above at relative
+  height 0.55, then everything on the *raw* scores with ``m`` = their video mean. The window
+  ``peak ± k`` is trimmed inward: the onset moves to the frame before the first rising frame above
+  ``m/1.5`` (scanning ``peak−k+1 … peak−1``), the offset to the frame after the last falling frame
+  above ``m/1.5``. Each side is then extended outward (at most ``5k`` from the peak) and stops just
+  inside the first pair of consecutive frames below ``m``; if no such pair lies within ``5k``,
+  the trimmed edge stays. Intervals are then suppressed in onset order: a span is kept only if,
+  against every kept span, its IoU is below 0.2 *and* its highest raw frame is more than ``k``
+  frames from theirs. That IoU is the official one, ``overlap / hull`` with lengths
+  ``offset − onset`` (not inclusive frame counts). Note that the official CAS(ME)^3 *test* run
+  decodes with the fixed window (``interval_strategy = 0``), not with this path.
+
+Emotion voting has an official counterpart too, :class:`ClassPrior` for :func:`assign_emotions`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
-__all__ = ["smooth_scores", "relative_threshold", "fixed_window", "siss", "assign_emotions"]
+__all__ = [
+    "VARIANTS",
+    "smooth_scores",
+    "relative_threshold",
+    "score_peaks",
+    "fixed_window",
+    "siss",
+    "ClassPrior",
+    "assign_emotions",
+]
 
 Interval = tuple[int, int]
+Variant = Literal["paper", "official_samm", "official_cas"]
+VARIANTS: tuple[str, ...] = ("paper", "official_samm", "official_cas")
 
 
 def _check_scores(scores) -> np.ndarray:
@@ -101,11 +146,40 @@ def relative_threshold(s: np.ndarray, q: float) -> float:
     return mean + q * (float(np.max(s)) - mean)
 
 
+def score_peaks(s: np.ndarray, k: int, height: float, *, edge_peaks: bool = False) -> np.ndarray:
+    """Peaks of a (smoothed) curve: the peak rule both decoders share.
+
+    ``scipy.signal.find_peaks(s, height=height, distance=k)`` on the curve as given; with
+    ``edge_peaks`` the curve is first padded with one frame below its minimum at each end, so a
+    maximum on the first or last frame is a peak too. A flat curve has no peak.
+
+    Parameters
+    ----------
+    s : numpy.ndarray, shape (T,)
+    k : int
+        Minimum distance between peaks in frames.
+    height : float
+        Minimum peak height, on the scale of ``s``.
+    edge_peaks : bool
+        Let the first and last frame be peaks.
+
+    Returns
+    -------
+    numpy.ndarray of int, the peak frames in increasing order.
+    """
+    if s.max() == s.min():
+        return np.zeros(0, dtype=np.int64)
+    if not edge_peaks:
+        return find_peaks(s, height=height, distance=k)[0].astype(np.int64)
+    padded = np.concatenate([[s.min() - 1.0], s, [s.min() - 1.0]])
+    return find_peaks(padded, height=height, distance=k)[0].astype(np.int64) - 1
+
+
 def _clip(peak: int, k: int, n: int) -> Interval:
     return max(0, peak - k), min(n - 1, peak + k)
 
 
-def fixed_window(scores, k: int, p: float = 0.55, *, smooth: int = 1) -> list[Interval]:
+def fixed_window(scores, k: int, p: float = 0.55, *, smooth: int = 1, edge_peaks: bool = False) -> list[Interval]:
     """Decode intervals with the fixed-window baseline.
 
     The curve is smoothed (box filter of width ``smooth``); peaks are found with
@@ -124,6 +198,9 @@ def fixed_window(scores, k: int, p: float = 0.55, *, smooth: int = 1) -> list[In
         Relative peak threshold in [0, 1] (see the module docstring). The reference uses 0.55.
     smooth : int
         Odd box-filter width in frames (1 = no smoothing).
+    edge_peaks : bool
+        Let a maximum on the first or last frame be a peak (:func:`score_peaks`); False, as in
+        the reference, by default. SISS pads by default, so pass True for matched settings.
 
     Returns
     -------
@@ -139,7 +216,7 @@ def fixed_window(scores, k: int, p: float = 0.55, *, smooth: int = 1) -> list[In
     s = smooth_scores(scores, smooth)
     k = _check_int("k", k, 1)
     p = _check_fraction("p", p)
-    peaks, _ = find_peaks(s, height=relative_threshold(s, p), distance=k)
+    peaks = score_peaks(s, k, relative_threshold(s, p), edge_peaks=edge_peaks)
     return [_clip(int(t), k, s.size) for t in peaks]
 
 
@@ -172,23 +249,24 @@ def _iou(a: Interval, b: Interval) -> float:
 def siss(
     scores,
     k: int,
-    low: float = 0.3,
-    high: float = 0.6,
+    low: float | None = None,
+    high: float | None = None,
     patience: int = 2,
     *,
-    smooth: int = 1,
+    smooth: int | None = None,
     peak_height: float | None = None,
     scale: Literal["relative", "absolute"] = "relative",
     nms_iou: float = 0.5,
+    edge_peaks: bool = True,
+    variant: Variant = "paper",
 ) -> list[Interval]:
     """Decode intervals with the scalable interval selection strategy (SISS).
 
-    BoostingVRME §3.2, with every threshold a parameter:
+    BoostingVRME §3.2, with every threshold a parameter (``variant="paper"``, the default):
 
-    1. **Peaks.** Smooth the curve, then take ``scipy.signal.find_peaks(s, height=peak_height,
-       distance=k)``. Unlike :func:`fixed_window`, the curve is padded with one frame below its
-       minimum at each end, so an expression that touches the first or last frame still
-       yields a peak; a flat curve has none.
+    1. **Peaks.** Smooth the curve, then take its peaks (:func:`score_peaks`: height
+       ``peak_height``, distance ``k``). Unlike :func:`fixed_window`'s default, a maximum on the
+       first or last frame is a peak (``edge_peaks``); a flat curve has none.
     2. **Extension.** From a peak, walk left and right frame by frame. A frame ``t`` with
        ``|t − peak| <= k`` is compared with ``low``; a frame further away with ``high``.
        The walk stops once ``patience`` consecutive frames are below their threshold; the
@@ -202,6 +280,11 @@ def siss(
        whose IoU with a kept one is ``>= nms_iou``. The default 0.5 is the MEGC match
        threshold: two intervals that could both match the same expression count as one.
 
+    ``variant="official_samm"`` and ``"official_cas"`` follow the official code instead (module
+    docstring); they use ``k``, ``smooth`` (default: the official even box of width ``2k``),
+    ``peak_height`` (a relative ``p``; default 0.65 and 0.55) and, for ``official_samm``,
+    ``low``/``high`` as *absolute* scores (default 0.2 / 0.8); the other options are the paper's.
+
     Parameters
     ----------
     scores : array_like, shape (T,)
@@ -209,22 +292,27 @@ def siss(
     k : int
         Half window in frames (about half the median expression length), >= 1: the range
         where the low threshold applies, and the minimum peak distance.
-    low, high : float
+    low, high : float, optional
         Thresholds in [0, 1] with ``low <= high``, on the scale ``scale`` (module docstring).
         Defaults 0.3 and 0.6 (relative): the peak zone keeps frames a little above the
         video's mean, and only a curve that stays well up extends past ``k``.
     patience : int
         Consecutive below-threshold frames that end an interval (the paper uses 2).
-    smooth : int
-        Odd box-filter width in frames (1 = no smoothing).
+    smooth : int, optional
+        Odd box-filter width in frames (1 = no smoothing, the paper variant's default).
     peak_height : float or None
         Minimum peak height on the same scale; ``None`` uses ``high`` (a seed must clear
-        the high threshold).
+        the high threshold). ``peak_height=p`` with ``scale="relative"`` is the fixed
+        window's peak rule.
     scale : {"relative", "absolute"}
         ``"relative"``: ``q`` means ``mean + q·(max − mean)`` of the smoothed curve.
         ``"absolute"``: ``q`` is a score.
     nms_iou : float
         IoU in (0, 1] at or above which two intervals are duplicates.
+    edge_peaks : bool
+        Let the first and last frame be peaks (paper variant).
+    variant : {"paper", "official_samm", "official_cas"}
+        Which SISS (module docstring).
 
     Returns
     -------
@@ -239,10 +327,18 @@ def siss(
     >>> siss(s, k=4)
     [(20, 44)]
     """
-    s = smooth_scores(scores, smooth)
+    if variant == "official_samm":
+        return _siss_official_samm(scores, k, 0.2 if low is None else low, 0.8 if high is None else high,
+                                   smooth=smooth, p=0.65 if peak_height is None else peak_height)
+    if variant == "official_cas":
+        return _siss_official_cas(scores, k, smooth=smooth, p=0.55 if peak_height is None else peak_height)
+    if variant != "paper":
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    s = smooth_scores(scores, 1 if smooth is None else smooth)
     k = _check_int("k", k, 1)
     patience = _check_int("patience", patience, 1)
-    low, high = _check_fraction("low", low), _check_fraction("high", high)
+    low = _check_fraction("low", 0.3 if low is None else low)
+    high = _check_fraction("high", 0.6 if high is None else high)
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high}); swap them")
     height = high if peak_height is None else _check_fraction("peak_height", peak_height)
@@ -253,13 +349,8 @@ def siss(
     elif scale != "absolute":
         raise ValueError(f"scale must be 'relative' or 'absolute', got {scale!r}")
 
-    if s.max() == s.min():
-        return []  # a flat curve has no peak
-    padded = np.concatenate([[s.min() - 1.0], s, [s.min() - 1.0]])
-    seeds, _ = find_peaks(padded, height=height, distance=k)
-
     proposals: dict[Interval, float] = {}
-    for seed in seeds - 1:
+    for seed in score_peaks(s, k, height, edge_peaks=edge_peaks):
         peak = int(seed)
         while True:
             onset, offset = _extend(s, peak, k, low, high, patience)
@@ -276,6 +367,102 @@ def siss(
     return sorted(kept)
 
 
+def _official_peaks(scores, k: int, smooth: int | None, p: float) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Raw scores, peaks, k and smoothed curve of the official decoders (relative height ``p``, distance k)."""
+    raw = _check_scores(scores)
+    k = _check_int("k", k, 1)
+    p = _check_fraction("peak_height", p)
+    if smooth is None:  # the official smoothing: an even box of 2k frames, zero-padded ("same" convolution)
+        s = np.convolve(raw, np.ones(2 * k) / (2 * k), mode="same")
+    else:
+        s = smooth_scores(raw, smooth)
+    return raw, score_peaks(s, k, relative_threshold(s, p)), k, s
+
+
+def _siss_official_samm(scores, k: int, low: float, high: float, *, smooth: int | None, p: float) -> list[Interval]:
+    """The official SAMM-LV SISS (module docstring): absolute thresholds on the smoothed curve, cap 2k."""
+    _, peaks, k, s = _official_peaks(scores, k, smooth, p)
+    low, high = _check_fraction("low", low), _check_fraction("high", high)
+    n = s.size
+    out = []
+    for peak in map(int, peaks):
+        onset, offset = max(0, peak - 2 * k), min(n - 1, peak + 2 * k)
+        near, far = max(0, peak - k), max(0, peak - 2 * k)
+        left = [(i, low) for i in range(peak - 1, near - 1, -1)] + [(i, high) for i in range(near - 1, far - 1, -1)]
+        onset = next((i for i, thr in left if i > 0 and s[i] < thr and s[i - 1] < thr), onset)
+        near, far = min(n - 1, peak + k), min(n - 1, peak + 2 * k)
+        right = [(i, low) for i in range(peak + 1, near)] + [(i, high) for i in range(near + 1, far)]
+        offset = next((i + 1 for i, thr in right if i + 1 < n and s[i] < thr and s[i + 1] < thr), offset)
+        out.append((onset, offset))
+    return sorted(out)  # no NMS: two peaks may give the same span twice, as officially
+
+
+def _hull_iou(a: Interval, b: Interval) -> float:
+    """The official NMS overlap: ``overlap / hull`` with exclusive lengths (``offset − onset``)."""
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    hull = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / hull if hull else 0.0
+
+
+def _siss_official_cas(scores, k: int, *, smooth: int | None, p: float) -> list[Interval]:
+    """The official CAS(ME)^3 SISS (module docstring): inward trim, extension at the mean, onset-ordered NMS."""
+    raw, peaks, k, _ = _official_peaks(scores, k, smooth, p)
+    n, mean = raw.size, float(raw.mean())
+    trim, stop = mean / 1.5, mean
+    spans = []
+    for peak in map(int, peaks):
+        l0, r0 = max(0, peak - k), min(n - 1, peak + k)
+        onset = next((i - 1 for i in range(l0 + 1, peak) if raw[i] > raw[i - 1] and raw[i] > trim), l0)
+        offset = next((i + 1 for i in range(r0 - 1, peak, -1) if raw[i] > raw[i + 1] and raw[i] > trim), r0)
+        onset = next((i + 1 for i in range(onset - 1, max(0, peak - 5 * k) - 1, -1)
+                      if i > 0 and raw[i] < stop and raw[i - 1] < stop), onset)
+        offset = next((j - 1 for j in range(offset + 1, min(n - 1, peak + 5 * k) + 1)
+                       if j < n - 1 and raw[j] < stop and raw[j + 1] < stop), offset)
+        spans.append((onset, offset, onset + int(np.argmax(raw[onset : offset + 1]))))
+    kept: list[tuple[int, int, int]] = []
+    for span in sorted(spans, key=lambda sp: sp[0]):  # stable: equal onsets keep peak order
+        if all(_hull_iou(span[:2], other[:2]) < 0.2 and abs(span[2] - other[2]) > k for other in kept):
+            kept.append(span)
+    return [(onset, offset) for onset, offset, _ in kept]
+
+
+@dataclass(frozen=True)
+class ClassPrior:
+    """The official class prior of the emotion vote (BoostingVRME ``train.py`` / ``recognition``).
+
+    Applied by :func:`assign_emotions` to per-frame *logits* ``(T, K+1)``, neutral last:
+
+    1. the neutral logit is replaced by ``neutral_logit`` (official: 0, i.e. multiplied by 0);
+    2. ``penalty[c]`` is subtracted from class ``c``'s logit (official SAMM-LV test: 1.0 on
+       "negative", the majority class);
+    3. each frame votes for its argmax; only frames ``onset + trim[0] … offset − trim[1]`` vote
+       (official: ``(1, 2)``, the slice ``[onset+1, offset−1)``); an interval with no voting
+       frame is voted neutral;
+    4. when more than ``min_share`` of the votes (official 0.2) are for classes other than
+       ``majority`` (neutral counts among them, as officially), the vote is taken among those
+       frames only; otherwise among all.
+
+    Ties go to the class with the larger summed logit, then to the lower column (the official
+    ``Counter.most_common`` takes the first class met in frame order).
+    """
+
+    penalty: Mapping[str, float] = field(default_factory=lambda: {"negative": 1.0})
+    neutral_logit: float | None = 0.0
+    trim: tuple[int, int] = (1, 2)
+    majority: str | None = "negative"
+    min_share: float = 0.2
+
+    @classmethod
+    def official(cls, **overrides) -> ClassPrior:
+        """The official SAMM-LV prior: neutral logit 0, −1.0 on negative, frames onset+1..offset−2, 20 % rule."""
+        return cls(**overrides)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def assign_emotions(
     class_probs,
     intervals: Sequence[Interval],
@@ -283,6 +470,8 @@ def assign_emotions(
     labels: Sequence[str],
     penalty: Mapping[str, float] | None = None,
     neutral_last: bool = True,
+    prior: ClassPrior | None = None,
+    logits: bool = False,
 ) -> list[tuple[int, int, str, float]]:
     """Label each interval by a penalised majority vote of per-frame classes.
 
@@ -294,11 +483,16 @@ def assign_emotions(
     with the larger summed ``q`` over the interval, then to the lower column. Intervals
     voted neutral (the last column, when ``neutral_last``) are dropped.
 
+    With ``prior`` (a :class:`ClassPrior`), the vote is the official one instead, on logits:
+    ``class_probs`` holds logits when ``logits=True``; otherwise its log is used, which differs
+    from the logits by a per-frame constant, so the penalty and the argmax are exact but a fixed
+    ``neutral_logit`` compares with a log-probability. ``penalty`` is then ignored.
+
     Parameters
     ----------
     class_probs : array_like, shape (T, C)
-        Per-frame class probabilities, finite; with ``neutral_last`` the last column is
-        neutral, so C = K + 1.
+        Per-frame class probabilities (or logits, see ``logits``), finite; with ``neutral_last``
+        the last column is neutral, so C = K + 1.
     intervals : sequence of (int, int)
         0-based inclusive intervals inside ``[0, T)``.
     labels : sequence of str, length C
@@ -308,6 +502,10 @@ def assign_emotions(
         ``{"negative": 0.1}``. Keys must be in ``labels``.
     neutral_last : bool
         Whether the last column is the neutral class (dropped when voted).
+    prior : ClassPrior, optional
+        Vote with the official class prior.
+    logits : bool
+        ``class_probs`` holds logits (only used with ``prior``).
 
     Returns
     -------
@@ -324,12 +522,23 @@ def assign_emotions(
     labels = list(labels)
     if len(labels) != probs.shape[1]:
         raise ValueError(f"labels has {len(labels)} names but class_probs has {probs.shape[1]} columns")
-    penalty = dict(penalty or {})
+    penalty = dict(penalty or {}) if prior is None else dict(prior.penalty)
     unknown = sorted(set(penalty) - set(labels))
     if unknown:
         raise ValueError(f"penalty names classes not in labels: {unknown}; labels are {labels}")
     shift = np.array([penalty.get(name, 0.0) for name in labels])
+    if prior is not None:
+        if prior.majority is not None and prior.majority not in labels:
+            raise ValueError(f"ClassPrior.majority {prior.majority!r} is not in labels {labels}")
+        z = probs.copy() if logits else np.log(np.clip(probs, 1e-12, None))
+        if prior.neutral_logit is not None and neutral_last:
+            z[:, -1] = prior.neutral_logit
+        probs = _softmax(probs) if logits else probs  # the score is a probability either way
+        values = z - shift
+    else:
+        values = probs - shift
     n_frames = probs.shape[0]
+    neutral = probs.shape[1] - 1
 
     rows = []
     for onset, offset in intervals:
@@ -338,11 +547,19 @@ def assign_emotions(
             raise ValueError(
                 f"interval ({onset}, {offset}) is not inside [0, {n_frames}) with onset <= offset"
             )
-        q = probs[onset : offset + 1] - shift
-        votes = Counter(np.argmax(q, axis=1).tolist())
-        summed = q.sum(axis=0)
-        winner = max(votes, key=lambda c: (votes[c], summed[c], -c))
-        if neutral_last and winner == probs.shape[1] - 1:
+        first, last = (onset, offset) if prior is None else (onset + prior.trim[0], offset - prior.trim[1])
+        q = values[first : last + 1]
+        votes = np.argmax(q, axis=1)
+        if prior is not None and prior.majority is not None and len(votes):
+            others = votes != labels.index(prior.majority)
+            if others.mean() > prior.min_share:
+                q, votes = q[others], votes[others]
+        if len(votes) == 0:
+            winner = neutral
+        else:
+            counts, summed = Counter(votes.tolist()), q.sum(axis=0)
+            winner = max(counts, key=lambda c: (counts[c], summed[c], -c))
+        if neutral_last and winner == neutral:
             continue
         rows.append((onset, offset, labels[winner], float(probs[onset : offset + 1, winner].mean())))
     return rows

@@ -40,6 +40,23 @@ The official recognition counts "TP/FP/FN analysis" book a misrecognised TP as a
 *predicted* class; melab books it under its true class (one-vs-rest). The totals agree
 whenever predicted emotions are among the labels, as on the sample (96 / 63 / 63).
 
+Protocols
+---------
+:func:`evaluate` takes ``protocol="melab"`` (default) or ``"megc_official"``; report both to compare with
+a paper.
+
+- ``"melab"``: one-to-one matching, predictions on ME-free videos count as FPs (point 3 above),
+  recognition over every class (``labels``, default: the emotions in the ground truth).
+- ``"megc_official"``: the protocol behind the papers' figures. Predictions on videos without
+  ground truth are dropped (point 3), and the STRS recognition F1 is the 3-class one of MEGC:
+  when the ground truth uses the STR classes (negative, positive, surprise, others), "others" is
+  left out (the default ``labels`` become negative, positive, surprise); with any other vocabulary
+  (e.g. the STRS sample's CASME II emotions) the emotions present in the ground truth, as the
+  official script does. Matching stays **one-to-one**: the official STRS script's double count
+  (point 2) is a bug, not a protocol, and so is the STR scorer shipped with BoostingVRME
+  (``Utils/mean_average_precision_str``), whose one-to-one check (``if idx not in matched_ind``)
+  is commented out so that one expression can be matched, and counted as a TP, several times.
+
 Other conventions (same as the official script): videos are identified by
 ``(subject, video)`` when both tables have a ``subject`` column (CASME II reuses video names
 across subjects), else by ``video``; the recognition labels default to the emotions present
@@ -63,6 +80,7 @@ from sklearn.metrics import (
 )
 
 from melab.data.annotations import read_megc_csv
+from melab.data.splits import str3_classes
 from melab.decode import assign_emotions, fixed_window, siss
 
 __all__ = [
@@ -77,6 +95,7 @@ __all__ = [
     "BoundaryScores",
     "boundary_scores",
     "confusion",
+    "PROTOCOLS",
     "Evaluation",
     "evaluate",
     "evaluate_csv",
@@ -86,6 +105,7 @@ __all__ = [
 ]
 
 Interval = tuple[int, int]
+PROTOCOLS = ("melab", "megc_official")
 MATCH_COLUMNS = [
     "key", "pred_row", "true_row", "pred_onset", "pred_offset", "true_onset", "true_offset", "iou"
 ]
@@ -449,8 +469,17 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def _official_labels(truth_df: pd.DataFrame) -> tuple[str, ...]:
+    """MEGC's recognition classes: STR's three without "others", or the emotions present in the ground truth."""
+    present = set(truth_df["emotion"].unique())
+    str_classes = set(str3_classes("casme3")) | set(str3_classes("synthetic"))
+    if present <= str_classes:
+        return tuple(c for c in str3_classes("casme3") if c != "others")
+    return tuple(sorted(present))
+
+
 def evaluate(pred_df: pd.DataFrame, truth_df: pd.DataFrame, *, iou: float = 0.5,
-             labels: Sequence[str] | None = None) -> Evaluation:
+             labels: Sequence[str] | None = None, protocol: str = "melab") -> Evaluation:
     """Spotting, boundary and recognition metrics and STRS from two MEGC tables.
 
     Parameters
@@ -460,18 +489,30 @@ def evaluate(pred_df: pd.DataFrame, truth_df: pd.DataFrame, *, iou: float = 0.5,
     iou : float
         Match threshold (MEGC: 0.5).
     labels : sequence of str, optional
-        Recognition classes; default: the emotions present in ``truth_df``, sorted.
-        Spotted TPs whose true emotion is not a label are left out of recognition.
+        Recognition classes; default: the emotions present in ``truth_df``, sorted (``"melab"``), or
+        MEGC's (``"megc_official"``, module docstring). Spotted TPs whose true emotion is not a label
+        are left out of recognition.
+    protocol : {"melab", "megc_official"}
+        ``"megc_official"`` drops predictions on videos without ground truth and defaults to MEGC's
+        recognition classes; both match one-to-one (module docstring, "Protocols").
 
     Returns
     -------
     Evaluation
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     pred_df, truth_df = pred_df.reset_index(drop=True), truth_df.reset_index(drop=True)
+    if protocol == "megc_official":
+        keys = _video_keys(pred_df, truth_df)
+        annotated = pd.MultiIndex.from_frame(truth_df[keys].astype(str)).unique()
+        pred_df = pred_df[pd.MultiIndex.from_frame(pred_df[keys].astype(str)).isin(annotated)].reset_index(drop=True)
     spotting = spotting_scores(pred_df, truth_df, iou)
     boundary = boundary_scores(spotting.matches)
     if "emotion" not in pred_df.columns or "emotion" not in truth_df.columns:
         return Evaluation(spotting, boundary, None, None, tuple(labels or ()))
+    if labels is None and protocol == "megc_official":
+        labels = _official_labels(truth_df)
     labels = tuple(sorted(truth_df["emotion"].unique())) if labels is None else tuple(labels)
     y_true = truth_df.loc[spotting.matches["true_row"], "emotion"].to_numpy()
     y_pred = pred_df.loc[spotting.matches["pred_row"], "emotion"].to_numpy()
@@ -481,7 +522,7 @@ def evaluate(pred_df: pd.DataFrame, truth_df: pd.DataFrame, *, iou: float = 0.5,
 
 
 def evaluate_csv(pred_path: str | Path, truth_path: str | Path, *, iou: float = 0.5,
-                 labels: Sequence[str] | None = None) -> Evaluation:
+                 labels: Sequence[str] | None = None, protocol: str = "melab") -> Evaluation:
     """:func:`evaluate` on two MEGC CSV files (columns ``subject, video, onset, offset, emotion``).
 
     Both are read with :func:`melab.data.annotations.read_megc_csv` (emotions normalised,
@@ -490,7 +531,7 @@ def evaluate_csv(pred_path: str | Path, truth_path: str | Path, *, iou: float = 
     """
     pred = read_megc_csv(pred_path)
     truth = read_megc_csv(truth_path)
-    return evaluate(pred, truth, iou=iou, labels=labels)
+    return evaluate(pred, truth, iou=iou, labels=labels, protocol=protocol)
 
 
 # --------------------------------------------------------------------------- decoders, scored

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from melab.decode import assign_emotions, fixed_window, relative_threshold, siss, smooth_scores
+from melab.decode import ClassPrior, assign_emotions, fixed_window, relative_threshold, score_peaks, siss, smooth_scores
 
 
 def box(n, *spans):
@@ -246,3 +246,128 @@ def test_assign_emotions_checks_intervals_and_values():
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="frame 3"):
         assign_emotions(bad, [(0, 1)], labels=LABELS)
+
+
+# ----------------------------------------------------------------------------- shared peak rule
+
+
+def test_fixed_window_takes_the_edge_peak_rule_of_siss():
+    s = box(30, (0, 0, 1.0), (1, 1, 0.5), (20, 20, 0.8))
+    assert fixed_window(s, k=3) == [(17, 23)]  # the reference: a maximum at the edge is no peak
+    assert fixed_window(s, k=3, edge_peaks=True) == [(0, 3), (17, 23)]
+    assert list(score_peaks(s, 3, 0.5, edge_peaks=True)) == [0, 20]
+
+
+# ----------------------------------------------------------------------------- official variants
+# Golden cases: each interval list is worked out by hand in the comments (smooth=1, so the curve is the
+# scores as written; the official smoothing is tested on its own).
+
+
+def test_official_samm_stops_at_the_first_pair_below_low_then_high():
+    # k = 3, peak at 15. Peak height: mean 6.95/30 = 0.232, threshold 0.232 + 0.65·0.768 = 0.731, so 15 is
+    # the only peak (the 0.9 plateau 16-18 has a higher left neighbour).
+    # Left, near (frames 14..12, low 0.2): 14 = 0.9, 13 = 0.5, 12 = 0.1 with 11 = 0.1 below -> onset 12,
+    #   the inner frame of the pair although it is itself below the threshold.
+    # Right, near (frames 16..17, low): all 0.9, no pair. Far (frames 19..20, high 0.8): 19 = 0.85,
+    #   20 = 0.5 with 21 = 0.3 below -> offset 21, the outer frame of the pair.
+    s = box(30, (11, 12, 0.1), (13, 13, 0.5), (14, 14, 0.9), (15, 15, 1.0), (16, 18, 0.9),
+            (19, 19, 0.85), (20, 20, 0.5), (21, 21, 0.3))
+    assert siss(s, 3, smooth=1, variant="official_samm") == [(12, 21)]
+
+
+def test_official_samm_caps_the_extension_at_2k():
+    # A plateau at 0.9 from 5 to 25 around a peak of 1.0 at 15: no pair falls below 0.2 near the peak
+    # nor below 0.8 beyond it, so both edges take their default, peak ± 2k = (9, 21).
+    s = box(31, (5, 25, 0.9), (15, 15, 1.0))
+    assert siss(s, 3, smooth=1, variant="official_samm") == [(9, 21)]
+
+
+def test_official_samm_right_near_search_skips_frame_peak_plus_k():
+    # Peak 15 (k = 3), 0.9 on 12..14 and 16..17, 0.1 from 18 on (and 0 before 12).
+    # Left near search 14..12: 12 = 0.9; no pair below 0.2; far search 11..9: 11 = 0 with 10 = 0 below 0.8
+    #   -> onset 11.
+    # Right near search covers 16..17 only (the official range stops before peak + k = 18): 17 = 0.9, no pair.
+    # Far search starts at 19: 19 and 20 below 0.8 -> offset 20, two frames past the symmetric answer 19.
+    s = box(30, (12, 14, 0.9), (15, 15, 1.0), (16, 17, 0.9), (18, 29, 0.1))
+    assert siss(s, 3, smooth=1, variant="official_samm") == [(11, 20)]
+
+
+def test_official_cas_trims_inward_then_extends_at_the_mean():
+    # Baseline 0.1 on 40 frames; 18 = 0.12, 19 = 0.9, 20 = 1.0, 21 = 0.8, 22..26 = 0.4. Raw mean 7.92/40 = 0.198:
+    # trim level 0.132, stop level 0.198; peak height 0.198 + 0.55·0.802 = 0.639 -> one peak, 20 (k = 3).
+    # Window 17..23. Onset: 18 rises but is below 0.132; 19 rises above it -> onset 19 − 1 = 18.
+    # Offset, scanning 22, 21: 22 is not above 23 (equal); 21 > 22 and above 0.132 -> offset 22 (trimmed in).
+    # Extension left from 17: 17 and 16 below 0.198 -> onset stays 18. Right from 23: 23..26 at 0.4 are above;
+    # 27 and 28 below -> offset 26, past the window.
+    s = box(40, (0, 39, 0.1), (18, 18, 0.12), (19, 19, 0.9), (20, 20, 1.0), (21, 21, 0.8), (22, 26, 0.4))
+    assert siss(s, 3, smooth=1, variant="official_cas") == [(18, 26)]
+
+
+def test_official_cas_nms_keeps_spans_in_onset_order():
+    # Baseline 0.1 on 50 frames; 19 = 0.5, 20 = 1.0, 21 = 0.5, 22..23 = 0.3, 24 = 0.5, 25 = 0.95, 26 = 0.5.
+    # Mean 8.75/50 = 0.175 (trim 0.117, stop 0.175); peak height 0.629 -> peaks 20 and 25 (k = 3).
+    # Peak 20: window 17..23, trimmed to onset 18 (19 rises) and offset 22 (21 falls); the right extension runs
+    #   through the second expression to 26 (27, 28 below the mean) -> (18, 26), highest frame 20.
+    # Peak 25: window 22..28, trimmed to onset 23 and offset 27; the left extension runs back through the
+    #   first expression to 19 (18, 17 below) -> (19, 27), highest frame 20.
+    # NMS in onset order keeps (18, 26); (19, 27) overlaps it by 7 of a 9-frame hull (0.78 >= 0.2) -> dropped.
+    s = box(50, (0, 49, 0.1), (19, 19, 0.5), (20, 20, 1.0), (21, 21, 0.5), (22, 23, 0.3), (24, 24, 0.5),
+            (25, 25, 0.95), (26, 26, 0.5))
+    assert siss(s, 3, smooth=1, variant="official_cas") == [(18, 26)]
+    # Far apart, both survive: IoU 0 and peaks 30 frames apart.
+    far = box(80, (0, 79, 0.1), (19, 19, 0.5), (20, 20, 1.0), (21, 21, 0.5),
+              (49, 49, 0.5), (50, 50, 0.95), (51, 51, 0.5))
+    assert siss(far, 3, smooth=1, variant="official_cas") == [(18, 22), (48, 52)]
+
+
+def test_official_smoothing_is_an_even_zero_padded_box():
+    # k = 2: a box of 4 frames, "same" convolution. A constant curve of ones loses height at both ends
+    # (zero padding): frame 0 averages two padded zeros and frames 0, 1 -> 0.5.
+    s = np.ones(12)
+    s[6] = 2.0
+    smoothed = np.convolve(s, np.ones(4) / 4, mode="same")
+    assert smoothed[0] == 0.5 and smoothed[-1] == 0.75
+    # Peaks come from that curve: the default (official) smoothing finds frame 6's bump, absolute thresholds
+    # 0.2 / 0.8 never stop the extension on a curve at 1, so the span is the 2k cap (2, 10).
+    assert siss(s, 2, variant="official_samm", peak_height=0.5) == [(2, 10)]
+
+
+def test_unknown_variant_is_named():
+    with pytest.raises(ValueError, match="variant"):
+        siss(np.zeros(10), 2, variant="official")
+
+
+# ----------------------------------------------------------------------------- official class prior
+
+PRIOR_LABELS = ["negative", "positive", "surprise", "others", "neutral"]
+
+
+def test_class_prior_reproduces_a_hand_worked_vote():
+    # Logits (T = 9, 5 classes, neutral last); interval (0, 8) votes over frames 1..6 (onset+1..offset−2).
+    logits = np.array([
+        [5.0, 0.0, 0.0, 0.0, 0.0],  # 0: outside the vote range
+        [2.0, 1.5, 0.0, 0.0, 3.0],  # 1: neutral -> 0, negative 2 − 1 = 1 < 1.5 -> positive
+        [3.0, 1.0, 0.0, 0.0, 0.5],  # 2: negative 2 > 1 -> negative
+        [3.0, 0.5, 0.0, 0.0, 0.0],  # 3: negative 2 -> negative
+        [2.5, 0.0, 0.0, 0.0, 4.0],  # 4: neutral -> 0, negative 1.5 -> negative
+        [0.5, 0.0, 0.3, 0.0, 0.0],  # 5: negative −0.5, surprise 0.3 -> surprise
+        [1.2, 0.0, 2.0, 0.0, 0.0],  # 6: negative 0.2, surprise 2 -> surprise
+        [4.0, 0.0, 0.0, 0.0, 0.0],  # 7, 8: outside the vote range
+        [4.0, 0.0, 0.0, 0.0, 0.0],
+    ])
+    # Votes 1..6: positive, negative ×3, surprise ×2 -> 3 of 6 = 50 % non-negative > 20 %, so the vote is
+    # among those three frames: surprise 2, positive 1 -> surprise.
+    out = assign_emotions(logits, [(0, 8)], labels=PRIOR_LABELS, prior=ClassPrior.official(), logits=True)
+    assert [row[:3] for row in out] == [(0, 8, "surprise")]
+    # The plain vote over all frames of the same logits: negative on 0, 2, 3, 5, 7, 8 -> negative.
+    assert assign_emotions(logits, [(0, 8)], labels=PRIOR_LABELS)[0][2] == "negative"
+
+
+def test_class_prior_keeps_the_majority_under_the_share():
+    # Frames 1..6 vote negative except frame 3 (surprise): 1 of 6 = 17 % <= 20 % -> the vote is among all -> negative.
+    logits = np.tile([4.0, 0.0, 0.0, 0.0, 0.0], (9, 1))
+    logits[3] = [0.0, 0.0, 2.0, 0.0, 0.0]
+    out = assign_emotions(logits, [(0, 8)], labels=PRIOR_LABELS, prior=ClassPrior.official(), logits=True)
+    assert out[0][2] == "negative"
+    # An interval of 3 frames has no voting frame (1..0): voted neutral, and dropped.
+    assert assign_emotions(logits, [(2, 4)], labels=PRIOR_LABELS, prior=ClassPrior.official(), logits=True) == []

@@ -55,18 +55,24 @@ def test_spotter_param_counts():
     assert paper.trunk.norm.normalized_shape == (384,)  # 128 fast + 256 slow
 
 
-def test_separate_trunks_double_the_trunk_only():
+def test_separate_trunks_share_the_stem_and_double_the_rest():
     shared, separate = Spotter(SMALL), Spotter(SpotterConfig(**{**SMALL.to_dict(), "shared": False}))
-    trunk = n_params(shared.trunk)
-    assert n_params(separate) == n_params(shared) + trunk
-    # the spot output no longer depends on the recognition trunk, but the logits do
+    trunk, stem = n_params(shared.trunk), n_params(shared.trunk.stem)
+    # the paper's ablation: one preliminary feature extractor (stem), two sets of fast/slow paths
+    assert separate.recog_trunk.stem is separate.trunk.stem
+    assert n_params(separate) == n_params(shared) + trunk - stem
+    # the spot output does not depend on the recognition paths, but the logits do
     x = torch.randn(2, 12, 6)
     with torch.no_grad():
         before = separate(x)
-        separate.recog_trunk.stem.bias.add_(1.0)
+        separate.recog_trunk.fast_stages[0].blocks[0].norm.bias.add_(1.0)
         after = separate(x)
     torch.testing.assert_close(after.spot, before.spot, rtol=0, atol=0)
     assert not torch.allclose(after.logits, before.logits)
+    # a checkpoint round trip keeps the stem tied
+    again = Spotter(separate.config)
+    again.load_state_dict(separate.state_dict())
+    assert again.recog_trunk.stem is again.trunk.stem
 
 
 def test_spotter_loss_weights():

@@ -16,7 +16,8 @@ Reading order, one class per box of the reference figure::
       -> recognition head: Linear -> K + 1             (B, L, K + 1), neutral last
 
 With ``shared=True`` (the paper's "synergistic optimization") one trunk feeds both heads; with
-``shared=False`` each head gets its own trunk, the ablation of that idea.
+``shared=False`` each head gets its own fast and slow paths, the ablation of that idea. As in the paper's
+ablation, the two trunks still share the stem (the preliminary feature extractor).
 
 Two layouts
 -----------
@@ -86,7 +87,8 @@ class SpotterConfig:
     d_state, d_conv, expand : int
         Mamba block sizes (state size, causal conv width, inner expansion).
     shared : bool
-        One trunk for both heads (True, the paper) or one trunk per head (False, ablation).
+        One trunk for both heads (True, the paper) or one trunk per head after a shared stem (False, the
+        paper's ablation).
     dropout : float
         Dropout on the trunk features before the heads.
     layout : {"melab", "reference"}
@@ -351,8 +353,10 @@ class Spotter(nn.Module):
         d = c.d_fast + c.d_slow
         trunk = ReferenceTrunk if c.layout == "reference" else SlowFastTrunk
         self.trunk = trunk(c)
-        # the ablation of synergistic optimization: the recognition head gets a trunk of its own
+        # the ablation of synergistic optimization: the recognition head gets paths of its own, fed by the same stem
         self.recog_trunk = None if c.shared else trunk(c)
+        if self.recog_trunk is not None:
+            self.recog_trunk.stem = self.trunk.stem
         self.dropout = nn.Dropout(c.dropout)
         self.spot_head = nn.Linear(d, 1)
         self.recog_head = nn.Linear(d, c.n_classes + 1)

@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 from melab.metrics import match_intervals
 from melab.viz._style import MIN_FONT_PT, new_figure
 
-__all__ = ["plot_timeline", "plot_sensitivity", "plot_window_iou"]
+__all__ = ["plot_timeline", "plot_baseline_vs_spotter", "plot_sensitivity", "plot_window_iou"]
 
 TRUE_COLOURS = {"micro": "tab:blue", "macro": "tab:purple"}
 TP_COLOUR, FP_COLOUR = "tab:green", "tab:red"
@@ -58,35 +58,88 @@ def plot_timeline(
     matplotlib.figure.Figure
     """
     s = np.asarray(scores, dtype=float)
-    true = _truth_rows(truth)
-    intervals = [(int(a), int(b)) for a, b in intervals]
-    if is_tp is None:
-        micro = true[true["kind"] == "micro"][["onset", "offset"]].to_numpy()
-        matched = {i for i, _, _ in match_intervals(intervals, micro)}
-        is_tp = [i in matched for i in range(len(intervals))]
-
     fig, ax = new_figure(height=3.0)
-    ax.plot(np.arange(s.size), s, color="black", lw=1, label="score")
-    for onset, offset, kind in true.itertuples(index=False):
-        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.0, ymax=0.06, color=TRUE_COLOURS.get(kind, "grey"))
-        ax.axvspan(onset - 0.5, offset + 0.5, color=TRUE_COLOURS.get(kind, "grey"), alpha=0.12, lw=0)
-    for (onset, offset), tp in zip(intervals, is_tp, strict=True):
-        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.07, ymax=0.13, color=TP_COLOUR if tp else FP_COLOUR)
+    _draw_scores(ax, s, _truth_rows(truth), intervals, is_tp, "score")
     for level in np.atleast_1d(threshold) if threshold is not None else []:
         ax.axhline(level, color="grey", ls="--", lw=0.8)
-    ax.set_xlim(-0.5, s.size - 0.5)
-    ax.set_ylim(-0.15, 1.05)
     ax.set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
     ax.set_ylabel("spotting score")
     ax.set_title(title, pad=24)
-    handles = [
+    ax.legend(handles=_legend_handles(), loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False,
+              handlelength=1)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_handles() -> list[Patch]:
+    return [
         Patch(color=TRUE_COLOURS["micro"], label="true ME"),
         Patch(color=TRUE_COLOURS["macro"], label="true MaE"),
         Patch(color=TP_COLOUR, label="predicted TP"),
         Patch(color=FP_COLOUR, label="predicted FP"),
     ]
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False, handlelength=1)
-    fig.tight_layout()
+
+
+def _draw_scores(ax, s: np.ndarray, true: pd.DataFrame, intervals, is_tp, label: str) -> None:
+    """A score curve, the true expressions (shaded, and a bar at the bottom) and the intervals (TP/FP bars)."""
+    intervals = [(int(a), int(b)) for a, b in intervals]
+    if is_tp is None:
+        micro = true[true["kind"] == "micro"][["onset", "offset"]].to_numpy()
+        matched = {i for i, _, _ in match_intervals(intervals, micro)} if len(intervals) and len(micro) else set()
+        is_tp = [i in matched for i in range(len(intervals))]
+    ax.plot(np.arange(s.size), s, color="black", lw=1, label=label)
+    for onset, offset, kind in true.itertuples(index=False):
+        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.0, ymax=0.06, color=TRUE_COLOURS.get(kind, "grey"))
+        ax.axvspan(onset - 0.5, offset + 0.5, color=TRUE_COLOURS.get(kind, "grey"), alpha=0.12, lw=0)
+    for (onset, offset), tp in zip(intervals, is_tp, strict=True):
+        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.07, ymax=0.13, color=TP_COLOUR if tp else FP_COLOUR)
+    ax.set_xlim(-0.5, s.size - 0.5)
+    ax.set_ylim(-0.15, 1.05)
+
+
+def plot_baseline_vs_spotter(
+    spotter_scores,
+    baseline_scores,
+    truth,
+    *,
+    spotter_intervals: Sequence[tuple[int, int]] = (),
+    baseline_intervals: Sequence[tuple[int, int]] = (),
+    fps: float | None = None,
+    title: str = "Learned spotter vs training-free feature difference",
+):
+    """The learned spotter's score curve above the training-free baseline's, on the same frames and truth.
+
+    Parameters
+    ----------
+    spotter_scores, baseline_scores : array_like, shape (T,)
+        Scores in [0, 1]: the spotter's (e.g. LOSO held-out) and
+        :func:`melab.baselines.feature_difference_scores`.
+    truth : pandas.DataFrame or sequence of (onset, offset)
+        True expressions (``kind`` colours MEs and MaEs).
+    spotter_intervals, baseline_intervals : sequence of (onset, offset)
+        Each method's decoded intervals, drawn as TP (green) / FP (red) bars against the MEs.
+    fps : float, optional
+        Shown in the x label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    curves = [np.asarray(spotter_scores, dtype=float), np.asarray(baseline_scores, dtype=float)]
+    if curves[0].shape != curves[1].shape or curves[0].ndim != 1:
+        raise ValueError(f"both score curves must be (T,) of one length, got {curves[0].shape} and {curves[1].shape}")
+    true = _truth_rows(truth)
+    fig, axes = new_figure(2, 1, height=4.2, sharex=True)
+    names = ["learned spotter", "feature difference (no training)"]
+    for ax, s, intervals, name in zip(axes, curves, [spotter_intervals, baseline_intervals], names, strict=True):
+        _draw_scores(ax, s, true, intervals, None, name)
+        ax.set_ylabel("score")
+        ax.set_title(name, fontsize=MIN_FONT_PT)
+    axes[1].set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
+    fig.suptitle(title, fontsize=10)
+    fig.legend(handles=_legend_handles(), loc="upper center", bbox_to_anchor=(0.5, 0.94), ncol=4, frameon=False,
+               handlelength=1)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig
 
 

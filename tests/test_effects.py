@@ -1,0 +1,65 @@
+"""Paired bootstrap effects: known signs, verdicts, determinism, and the paired count statistics."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from melab.effects import f1_difference, mean_difference, strs_difference, uf1_difference, verdict
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [(0.01, 0.2, "supported"), (-0.3, -0.1, "reversed"),
+                                                       (-0.1, 0.2, "not separated"), (0.0, 0.1, "not separated")])
+def test_verdict_follows_the_interval(low, high, expected):
+    assert verdict(low, high) == expected
+
+
+def test_known_signs_give_their_verdicts():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.5, 0.1, (5, 40))  # 5 seeds, 40 units
+    assert mean_difference(a, a + 0.05 + rng.normal(0, 0.02, a.shape)).verdict == "supported"
+    assert mean_difference(a, a - 0.05 + rng.normal(0, 0.02, a.shape)).verdict == "reversed"
+    noise = mean_difference(a, a + rng.normal(0, 0.1, a.shape))
+    assert noise.verdict == "not separated" and noise.ci_low < 0 < noise.ci_high
+
+
+def test_same_seed_same_interval_and_identical_arms_are_not_separated():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    assert mean_difference(a, b, seed=7) == mean_difference(a, b, seed=7)
+    assert mean_difference(a, b, seed=7).ci_low != mean_difference(a, b, seed=8).ci_low
+    same = mean_difference(a, a)
+    assert (same.effect, same.ci_low, same.ci_high, same.verdict) == (0.0, 0.0, 0.0, "not separated")
+    assert same.method == "percentile"  # BCa is undefined on a degenerate distribution
+
+
+def test_f1_difference_is_the_micro_f1_gap_and_pairs_videos():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, (3, 25, 3))  # (seeds, videos, TP/FP/FN)
+    b = a.copy()
+    b[..., 0] += 1  # one more TP per video and seed, B is better on every video
+    pooled_a, pooled_b = a.sum(axis=(0, 1)), b.sum(axis=(0, 1))
+    f1 = [2 * t / (2 * t + f + n) for t, f, n in (pooled_a, pooled_b)]
+    effect = f1_difference(a, b)
+    assert effect.effect == pytest.approx(f1[1] - f1[0])
+    assert effect.verdict == "supported" and effect.n_units == 25
+    assert f1_difference(b, a).verdict == "reversed"
+
+
+def test_uf1_difference_matches_sklearn_macro_f1():
+    rng = np.random.default_rng(4)
+    labels = ["negative", "positive", "surprise"]
+    y = rng.choice(labels, 60)
+    pa = np.where(rng.random(60) < 0.5, y, rng.choice(labels, 60))
+    pb = np.where(rng.random(60) < 0.9, y, rng.choice(labels, 60))
+    expected = f1_score(y, pb, labels=labels, average="macro") - f1_score(y, pa, labels=labels, average="macro")
+    effect = uf1_difference(y, pa, pb, labels)
+    assert effect.effect == pytest.approx(expected)
+    assert effect.verdict == "supported"
+
+
+def test_strs_difference_of_identical_arms_is_zero():
+    rng = np.random.default_rng(5)
+    spot = rng.integers(0, 4, (20, 3))
+    recog = rng.integers(0, 3, (20, 3, 3))
+    effect = strs_difference(spot, recog, spot, recog)
+    assert effect.effect == 0.0 and effect.verdict == "not separated"

@@ -1,0 +1,52 @@
+"""Nested (training-fold) selection of decoder settings: the held-out fold never takes part in its own choice."""
+
+import numpy as np
+import pytest
+
+from melab.tuning import count_table, micro_f1, nested_select, video_counts
+
+TRUTH_ONE = [(10, 20)]
+TRUTH_FIVE = [(10, 20), (40, 50), (70, 80), (100, 110), (130, 140)]
+WRONG = [(200, 210)]
+
+
+def decoders(c_thr1, c_thr2):
+    """Interval lists per (video, threshold): A and B are right only at threshold 1."""
+    table = {("a", 1): TRUTH_ONE, ("a", 2): WRONG, ("b", 1): TRUTH_ONE, ("b", 2): WRONG,
+             ("c", 1): c_thr1, ("c", 2): c_thr2}
+    return lambda video, thr: table[(video, thr)]
+
+
+GRID = [{"thr": 1}, {"thr": 2}]
+TRUTH = {"a": TRUTH_ONE, "b": TRUTH_ONE, "c": TRUTH_FIVE}
+SUBJECTS = {"a": "A", "b": "B", "c": "C"}
+
+
+def test_video_counts_and_micro_f1():
+    assert video_counts([(10, 20), (30, 31)], [(10, 19)]).tolist() == [1, 1, 0]
+    assert video_counts([], [(1, 2)]).tolist() == [0, 0, 1]
+    assert micro_f1(np.array([[1, 1, 0], [0, 0, 1]])) == pytest.approx(2 / 4)  # 2·1 / (2·1 + 1 + 1)
+    assert micro_f1(np.zeros((2, 3))) == 0.0
+
+
+def test_held_out_fold_whose_scores_would_change_the_choice_is_not_consulted():
+    decode = decoders(WRONG, TRUTH_FIVE)  # subject C is right only at threshold 2, with five MEs
+    table = count_table(decode, GRID, TRUTH, list(SUBJECTS))
+    # On all videos, C's five MEs make threshold 2 the best: a choice made on the test scores would take it.
+    assert int(np.argmax(micro_f1(table))) == 1
+    sel = nested_select(decode, GRID, TRUTH, SUBJECTS)
+    # For C, only A and B vote, and both want threshold 1; C is then scored at threshold 1 (all wrong).
+    assert sel.choice["C"] == 0
+    assert sel.counts[2].tolist() == [0, 1, 5]
+    # For A, the training folds are B and C: threshold 2 wins there (5 TPs of C).
+    assert sel.choice["A"] == 1 and sel.params["A"] == {"thr": 2}
+    # The held-out scores can be anything: C's choice does not move.
+    for c1, c2 in [(TRUTH_FIVE, WRONG), ([], []), (TRUTH_FIVE, TRUTH_FIVE)]:
+        assert nested_select(decoders(c1, c2), GRID, TRUTH, SUBJECTS).choice["C"] == 0
+
+
+def test_nested_select_checks_its_input():
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        nested_select(decoders(WRONG, WRONG), GRID, TRUTH, {"a": "A", "b": "A"})
+    with pytest.raises(ValueError, match="grid is empty"):
+        nested_select(decoders(WRONG, WRONG), [], TRUTH, SUBJECTS)
