@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from melab import train as T
-from melab.data.splits import SEVEN_CLASSES, str3_classes
+from melab.data.splits import SEVEN_CLASSES, str3_classes, to_str3
 from melab.models.merba import MERba, MERbaConfig
-from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput
+from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput, spotter_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,7 +30,7 @@ def toy_corpus(n_subjects: int = 3, n_frames: int = 120, seed: int = 0):
         for j, onset in enumerate(range(15 + 7 * s, n_frames - 20, 35)):
             emotion = emotions[(s + j) % len(emotions)]
             x[onset:onset + 10, 0] += 2.0
-            x[onset:onset + 10, 1] += (STR3.index(T.to_str3(emotion, dataset="synthetic")) - 1.5)
+            x[onset:onset + 10, 1] += (STR3.index(to_str3(emotion, dataset="synthetic")) - 1.5)
             rows.append(dict(subject=f"s{s}", video=video, onset=onset, apex=onset + 4, offset=onset + 9,
                              emotion=emotion, kind="micro", fps=30.0))
         series[video] = x
@@ -106,7 +106,7 @@ def _setup(seed: int = 0):
 
     def step(model, batch, epoch):
         x, spot, label = batch
-        return T.spotter_loss(model(x), spot, label)
+        return spotter_loss(model(x), spot, label)
 
     return model, data, step, dict(optimizer=opt, scheduler=sched, epochs=4, seed=seed, progress=False)
 
