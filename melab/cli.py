@@ -98,10 +98,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from melab.train import run
+    from melab.train.loso import RayNotInstalled
 
     folds = int(args.folds) if args.folds.isdigit() else args.folds
-    result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
-                 preset=args.config)
+    try:
+        result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
+                     preset=args.config, executor=args.executor, address=args.address,
+                     cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries)
+    except RayNotInstalled as exc:
+        print(f"melab train: error: {exc}", file=sys.stderr)
+        return 2
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0
@@ -190,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true", help="continue interrupted folds from their checkpoints")
     p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where LOSO folds run: one after another here (default), or one Ray task per fold")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default $RAY_ADDRESS, else a Ray instance on this machine); "
+                   "with several machines, --out must be on a file system every node mounts")
+    p.add_argument("--cpus-per-fold", type=int, default=1,
+                   help="CPUs a Ray fold task declares, and the torch threads of every fold (default 1)")
+    p.add_argument("--gpus-per-fold", type=float, default=0, help="GPUs a Ray fold task declares (default 0)")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",

@@ -130,12 +130,16 @@ class LocalExecutor:
                                     threads=self.threads, progress=progress)
 
 
+class RayNotInstalled(ImportError):
+    """``--executor ray`` without Ray in this environment."""
+
+
 def import_ray():
-    """``import ray``, or an error that says how to install it."""
+    """``import ray``, or :class:`RayNotInstalled` with how to install it."""
     try:
         import ray
     except ImportError as err:
-        raise ImportError(f"--executor ray needs Ray, which is not installed here; install it with {RAY_INSTALL} "
+        raise RayNotInstalled(f"--executor ray needs Ray, which is not installed here; install it with {RAY_INSTALL} "
                           "in the same environment on every node, or use --executor local") from err
     return ray
 
@@ -193,8 +197,8 @@ class RayExecutor:
         try:
             if checkpoint_dir is not None:
                 check_shared_folder(ray, Path(checkpoint_dir))
-            task = ray.remote(run_fold).options(num_cpus=self.cpus_per_fold, num_gpus=self.gpus_per_fold,
-                                                max_retries=self.max_retries, retry_exceptions=False)
+            task = ray.remote(num_cpus=self.cpus_per_fold, num_gpus=self.gpus_per_fold, max_retries=self.max_retries,
+                              retry_exceptions=False)(run_fold)
             shared_ref = ray.put(dict(shared))  # sent to the object store once, not once per fold
             pending = {task.options(name=f"melab fold {subject}").remote(
                 fold, subject, shared_ref, checkpoint=fold_checkpoint(checkpoint_dir, subject),
@@ -218,7 +222,7 @@ def check_shared_folder(ray, folder: Path) -> None:
     token = uuid.uuid4().hex
     probe = write_text(folder / f".melab-shared-check-{token}", token)
     try:
-        reader = ray.remote(_read_probe).options(num_cpus=0)
+        reader = ray.remote(num_cpus=0)(_read_probe)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         nodes = [n for n in ray.nodes() if n.get("Alive")]
