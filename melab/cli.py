@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the spotter or MERba (LOSO by default)",
                        description="Train a fresh model per held-out subject (LOSO) and write per-epoch checkpoints, "
                        "the history and the held-out scores to OUT; --resume continues interrupted folds "
-                       "bit-identically.")
+                       "bit-identically. --executor ray runs one Ray task per fold on a cluster (README: Running LOSO "
+                       "on a cluster).")
     p.add_argument("model", choices=["spotter", "merba"])
     p.add_argument("--data", default="synthetic:lab",
                    help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default synthetic:lab)")

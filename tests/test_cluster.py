@@ -27,6 +27,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'mela
 from melab.cli import main  # noqa: E402
 from melab.features import roi_corpus  # noqa: E402
 from melab.train import (  # noqa: E402
+    LocalExecutor,
     RayExecutor,
     SpotterTrainConfig,
     load_scores,
@@ -203,6 +204,27 @@ def test_a_killed_worker_resumes_its_fold_bit_identically(cluster, local_run, ti
         stop.set()
         killer.join()
     assert killed, "no fold was caught mid-training"
-    assert result.resumed_from[killed["subject"]] >= killed["epoch"]  # resumed, not restarted
+    # resumed, not restarted
+    assert result.resumed_from[killed["subject"]] >= killed["epoch"], (killed, result.resumed_from)
     save_scores(tmp_path / "scores.npz", result)
     _same_scores(local_run / "scores.npz", tmp_path / "scores.npz")
+
+
+def test_merba_folds_on_the_cluster_match_local(cluster, tmp_path):
+    from melab.data.splits import SEVEN_CLASSES
+    from melab.models.merba import MERbaConfig
+    from melab.train import MERbaTrainConfig, loso_merba
+
+    rng = np.random.default_rng(0)
+    labels = np.array([SEVEN_CLASSES.index(e) for e in ["anger", "happiness", "surprise", "fear"] * 6])
+    flows = rng.normal(0, 0.1, size=(len(labels), 3, 32, 32)).astype(np.float32)
+    flows[:, 1, :16] += labels[:, None, None] / 3
+    samples = pd.DataFrame({"subject": [f"s{i % 3}" for i in range(len(labels))], "label": labels})
+    config = MERbaConfig.tiny(img_size=32, window=2, dim=8, patch_dim=4, heads=(1, 1, 1), head="dgcm")
+    kw = dict(folds=2, config=config, train=MERbaTrainConfig(epochs=2, batch_size=8), progress=False)
+    local, local_history = loso_merba(flows, samples, checkpoint_dir=tmp_path / "local",
+                                      executor=LocalExecutor(threads=1), **kw)
+    remote, remote_history = loso_merba(flows, samples, checkpoint_dir=tmp_path / "ray",
+                                        executor=RayExecutor(address=cluster.address), **kw)
+    pd.testing.assert_frame_equal(local, remote)
+    pd.testing.assert_frame_equal(local_history, remote_history)

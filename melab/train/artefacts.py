@@ -109,6 +109,8 @@ def run(
         raise ValueError(f"unknown model {model!r}; choose spotter or merba")
     if preset not in ("tiny", "paper"):
         raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if executor == "local" and (address or gpus_per_fold):
+        raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
     runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
                            max_retries=max_retries)
     t0 = time.perf_counter()
