@@ -116,8 +116,8 @@ class Cluster:
         for p in self.processes:
             p.wait(timeout=30)
         left = _session_members(sessions)
-        assert not left, f"processes of the test cluster still alive: {left}"
         shutil.rmtree(self.root, ignore_errors=True)
+        assert not left, f"processes of the test cluster still alive: {left}"
 
 
 @pytest.fixture(scope="module")
