@@ -158,14 +158,15 @@ class RayExecutor:
     Parameters
     ----------
     address : str, optional
-        Address of a running cluster (``host:6379``, ``auto``, ``ray://host:10001``); default
+        Address of a running cluster (``host:6379``, or ``auto`` on one of its nodes); default
         ``RAY_ADDRESS``, and when that is unset too, a Ray instance started on this machine (and stopped
         after the run).
     cpus_per_fold : int
         CPUs each fold task declares; also its torch threads (unless ``threads`` is given).
     gpus_per_fold : float
-        GPUs each fold task declares (fractions share a GPU). melab trains on the CPU unless the model
-        code puts it on the GPU; declaring GPUs reserves them for such runs.
+        GPUs each fold task declares (fractions share a GPU): Ray then runs no more folds on a node than
+        its GPUs allow and sets ``CUDA_VISIBLE_DEVICES`` per task. melab's training loop itself runs on
+        the CPU; the declaration reserves the GPUs, it does not move the model.
     max_retries : int
         Times Ray re-runs a fold whose worker died (the fold then resumes from its checkpoint).
     threads : int, optional
