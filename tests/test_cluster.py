@@ -77,6 +77,7 @@ class Cluster:
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen] = []
+        self.logs: list = []
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1",
                     # a busy machine starts the node's Python agents slowly; the raylet must not give up on them
                     "RAY_agent_register_timeout_ms": "300000",
@@ -86,8 +87,8 @@ class Cluster:
     def start(self, *args: str, name: str) -> None:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block", "--disable-usage-stats",
                   f"--temp-dir={self.root}"]
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
-        self.processes.append(subprocess.Popen([RAY, "start", *args, *common], env=self.env, stdout=log,
+        self.logs.append(open(self.root / f"{name}.log", "w"))  # closed in stop()
+        self.processes.append(subprocess.Popen([RAY, "start", *args, *common], env=self.env, stdout=self.logs[-1],
                                                stderr=subprocess.STDOUT, start_new_session=True))
 
     def wait_for_nodes(self, n: int, timeout: float = 180) -> None:
@@ -105,7 +106,8 @@ class Cluster:
             ray.shutdown()
 
     def stop(self) -> None:
-        """Kill every process of the cluster: ``ray start`` and its session (raylets, GCS, workers)."""
+        """Kill every process of the cluster by PID: each ``ray start`` and every process of its session (its
+        process group, and the raylet's workers, which get process groups of their own)."""
         sessions = {p.pid for p in self.processes}
         for p in self.processes:
             _kill(p.pid, signal.SIGTERM)
@@ -115,6 +117,8 @@ class Cluster:
             time.sleep(0.2)
         for p in self.processes:
             p.wait(timeout=30)
+        for log in self.logs:
+            log.close()
         left = _session_members(sessions)
         shutil.rmtree(self.root, ignore_errors=True)
         assert not left, f"processes of the test cluster still alive: {left}"
