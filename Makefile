@@ -17,7 +17,7 @@ $(PY):
 
 $(STAMP): pyproject.toml constraints.txt Makefile | $(PY)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[lab,test,face]"
+	$(PIP) install --quiet -c constraints.txt -e ".[lab,test,face,cluster]"
 	$(PIP) install --quiet --no-deps $(MEDIAPIPE)
 	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE \
 	  $(PIP) install --quiet --no-build-isolation --no-deps $(MAMBA_SSM)

@@ -1,6 +1,6 @@
 """7-class recognition quality of tiny MERba on the synthetic corpus: single head vs DGCM, and the scan sets.
 
-Data: onset-apex flow (TV-L1, 96 x 96, :func:`melab.train.merba_corpus`) of every 7-class ME of the
+Data: onset-apex flow (TV-L1, 96 x 96, :func:`melab.features.merba_corpus`) of every 7-class ME of the
 ``bench`` corpus, split by subject the DFME way (:func:`melab.recognition.dfme_split`, split seed 0,
 fixed for all runs as DFME-public's split is fixed): a training set and two test sets A and B of
 disjoint subjects.
@@ -44,10 +44,11 @@ import torch
 from melab.atomic import write_text
 from melab.data.splits import SEVEN_CLASSES
 from melab.data.synthetic import make_corpus
+from melab.features import merba_corpus
 from melab.metrics import confusion
 from melab.models.merba import ASYMMETRIC_SCANS, MERbaConfig
 from melab.recognition import SCAN_VARIANTS, clip_samples, dfme_split, evaluate_merba, scores_table
-from melab.train import MERbaTrainConfig, merba_corpus, train_merba
+from melab.train import MERbaTrainConfig, train_merba
 
 RESULTS = Path(__file__).parent / "results"
 TESTS = ("test_a", "test_b", "pooled", "faint")

@@ -27,9 +27,10 @@ import torch
 
 from melab.data.splits import str3_classes, to_str3
 from melab.data.synthetic import make_corpus
+from melab.features import roi_corpus
 from melab.metrics import decode_video, evaluate
 from melab.models.spotter import SpotterConfig
-from melab.train import SpotterTrainConfig, loso, magnitude_scores, roi_corpus
+from melab.train import SpotterTrainConfig, loso, magnitude_scores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLASSES = list(str3_classes("synthetic"))

@@ -98,10 +98,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from melab.train import run
+    from melab.train.loso import RayNotInstalled
 
     folds = int(args.folds) if args.folds.isdigit() else args.folds
-    result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
-                 preset=args.config, init=args.init)
+    try:
+        result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
+                     preset=args.config, init=args.init, executor=args.executor, address=args.address,
+                     cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries)
+    except RayNotInstalled as exc:
+        print(f"melab train: error: {exc}", file=sys.stderr)
+        return 2
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0
@@ -184,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the spotter or MERba (LOSO by default)",
                        description="Train a fresh model per held-out subject (LOSO) and write per-epoch checkpoints, "
                        "the history and the held-out scores to OUT; --resume continues interrupted folds "
-                       "bit-identically.")
+                       "bit-identically. --executor ray runs one Ray task per fold on a cluster (README: Running LOSO "
+                       "on a cluster).")
     p.add_argument("model", choices=["spotter", "merba"])
     p.add_argument("--data", default="synthetic:lab",
                    help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default "
@@ -197,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
     p.add_argument("--init", default=None, help="spotter only: start every fold from these weights (an official "
                    "METST_SF .pkl, which selects the reference layout, or a melab checkpoint of the same config)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where LOSO folds run: one after another here (default), or one Ray task per fold")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default $RAY_ADDRESS, else a Ray instance on this machine); "
+                   "with several machines, --out must be on a file system every node mounts")
+    p.add_argument("--cpus-per-fold", type=int, default=1,
+                   help="CPUs a Ray fold task declares, and the torch threads of every fold (default 1)")
+    p.add_argument("--gpus-per-fold", type=float, default=0, help="GPUs a Ray fold task declares (default 0)")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",

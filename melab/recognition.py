@@ -185,7 +185,7 @@ def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, 
 
     Each clip comes from :func:`melab.data.synthetic.generate_clip` (all AUs of the emotion, no nuisance
     motion, JPEG quality of the ``lab`` preset) with an amplitude drawn uniformly from ``amplitude_px`` and
-    a duration from the corpus' ME range. Its flow is made as :func:`melab.train.merba_corpus` makes it (TV-L1 from
+    a duration from the corpus' ME range. Its flow is made as :func:`melab.features.merba_corpus` makes it (TV-L1 from
     onset to apex, cropped with the onset landmarks). Subject indices at or above a preset's
     ``n_subjects`` are faces that preset's corpus (and a model trained on it) never saw.
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from melab.atomic import atomic_path
 from melab.clips import APEX_MODES, LANDMARK_MODES, clip_flows
@@ -43,7 +42,7 @@ from melab.data.splits import (
 from melab.metrics import recognition_scores
 from melab.models.merba import MERba, MERbaConfig
 
-__all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "predict_classes", "train_dfme",
+__all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "train_dfme",
            "loso_composite", "composite_scores", "run_real_merba"]
 
 REAL_KINDS = ("dfme", "composite")
@@ -158,25 +157,6 @@ def load_real_data(data: str, *, size: int = 96, cache_dir: str | os.PathLike | 
     return RealData(kind, flows, samples, tuple(classes), counts)
 
 
-@torch.no_grad()
-def predict_classes(model: MERba, flows: np.ndarray, n_classes: int, *, batch_size: int = 64) -> np.ndarray:
-    """Class indices ``(N,)`` int64 among the first ``n_classes`` outputs of a MERba.
-
-    ``n_classes = 7`` is :func:`melab.train.predict_merba` (a DGCM decides coarse-to-fine); fewer classes
-    need a single head, whose first ``n_classes`` logits are compared.
-    """
-    from melab.train import predict_merba
-
-    if n_classes == len(SEVEN_CLASSES):
-        return predict_merba(model, flows, batch_size=batch_size)
-    if model.config.head != "single":
-        raise ValueError(f"{n_classes} classes need MERbaConfig(head='single'); the DGCM speaks the seven classes")
-    model.eval()
-    x = torch.as_tensor(np.asarray(flows, np.float32))
-    logits = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    return logits[:, :n_classes].argmax(dim=1).numpy().astype(np.int64)
-
-
 def _scores_row(y_true, y_pred, classes) -> dict:
     s = recognition_scores(list(y_true), list(y_pred), classes)
     return {"uf1": s.uf1, "uar": s.uar, "acc": s.acc, "n": s.n}
@@ -199,7 +179,7 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
     model, history, predictions (the test samples with ``pred``, ``true``, ``predicted``), and scores
     (index ``test_a``, ``test_b``; columns ``uf1, uar, acc, n``).
     """
-    from melab.train import train_merba
+    from melab.train import predict_merba, train_merba
 
     split = dfme_public_split(real.samples)
     masks = split.masks(real.samples["subject"])
@@ -211,7 +191,8 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
     predictions, scores = [], {}
     for part in ("test_a", "test_b"):
         held = masks[part]
-        pred = predict_classes(model, real.flows[held], len(real.classes)) if held.any() else np.zeros(0, np.int64)
+        pred = (predict_merba(model, real.flows[held], n_classes=len(real.classes)) if held.any()
+                else np.zeros(0, np.int64))
         rows = real.samples[held].assign(pred=pred)
         rows["true"] = [real.classes[i] for i in rows["label"]]
         rows["predicted"] = [real.classes[i] for i in rows["pred"]]
@@ -223,7 +204,7 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
 
 def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaConfig | None = None, train=None,
                    checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                   progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   progress: bool = True, executor="local") -> tuple[pd.DataFrame, pd.DataFrame]:
     """3DB-Combined's protocol: a fresh single-head MERba per held-out subject (LOSO).
 
     Parameters
@@ -231,31 +212,20 @@ def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaCon
     real : :func:`load_real_data` of a ``composite:`` spec.
     folds : ``"all"`` subjects (68 on the full composite), or the first N (sorted).
     config : MERba sizes; the head is set to ``"single"`` (three classes have no DGCM fine level).
-    train, checkpoint_dir, resume, progress : as in :func:`melab.train.loso_merba`.
+    train, checkpoint_dir, resume, progress, executor : as in :func:`melab.train.loso_merba`, whose LOSO
+        driver (local or Ray) runs the folds.
 
     Returns
     -------
     predictions : every held-out sample with ``pred``, ``true``, ``predicted`` (class names).
     history : training history of every fold, with ``subject``.
     """
-    from melab.train import loso_subjects, train_merba
+    from melab.train import loso_merba
 
     config = MERbaConfig(**{**(config or MERbaConfig.tiny()).to_dict(), "head": "single"})
-    samples = real.samples.reset_index(drop=True)
-    subjects = samples["subject"].astype(str).to_numpy()
-    labels = samples["label"].to_numpy()
-    preds, histories = [], []
-    for subject in loso_subjects(samples, folds):
-        held = subjects == subject
-        ckpt = Path(checkpoint_dir) / f"fold_{subject}.pt" if checkpoint_dir is not None else None
-        model, history = train_merba(real.flows[~held], labels[~held], config=config, train=train, checkpoint=ckpt,
-                                     resume=resume, progress=progress, desc=f"fold {subject}")
-        preds.append(samples[held].assign(pred=predict_classes(model, real.flows[held], len(real.classes))))
-        histories.append(history.assign(subject=subject))
-    out = pd.concat(preds, ignore_index=True)
-    out["true"] = [real.classes[i] for i in out["label"]]
-    out["predicted"] = [real.classes[i] for i in out["pred"]]
-    return out, pd.concat(histories, ignore_index=True)
+    return loso_merba(real.flows, real.samples, folds=folds, config=config, train=train,
+                      checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, executor=executor,
+                      classes=real.classes)
 
 
 def composite_scores(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +251,7 @@ def _write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> str:
 
 def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = None,
                    out: str | os.PathLike = "runs/train", resume: bool = False, preset: str = "tiny",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, executor="local") -> dict:
     """What ``melab train merba --data dfme:...|composite:...`` runs: the paper's protocol, outputs in ``out``.
 
     Writes ``counts.csv`` (samples per class beside the published counts), ``predictions.csv``,
@@ -294,6 +264,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     folds : composite only: ``"all"`` or the first N subjects; DFME has one fixed split.
     epochs : overrides the preset's epochs.
     out, resume, progress : as in :func:`melab.train.run`.
+    executor : composite only: where the LOSO folds run (:func:`melab.train.loso.make_executor`).
     preset : ``"tiny"`` (CPU) or ``"paper"`` (the paper's sizes and schedule: 200 epochs on DFME, 70 per
         fold on the composite).
 
@@ -326,7 +297,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
         written["published_counts"] = _write_csv(DFME_PUBLIC_COUNTS, out / "published_counts.csv", index=True)
     else:
         predictions, history = loso_composite(real, folds=folds, config=config, train=train, checkpoint_dir=out,
-                                              resume=resume, progress=progress)
+                                              resume=resume, progress=progress, executor=executor)
         scores = composite_scores(predictions)
         figures = {f"{name}_{m}": round(float(scores.loc[name, m]), 4) for name in scores.index
                    for m in ("uf1", "uar")}

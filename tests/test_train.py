@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from melab import train as T
-from melab.data.splits import SEVEN_CLASSES, str3_classes
+from melab.data.splits import SEVEN_CLASSES, str3_classes, to_str3
 from melab.models.merba import MERba, MERbaConfig
-from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput
+from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput, spotter_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,7 +30,7 @@ def toy_corpus(n_subjects: int = 3, n_frames: int = 120, seed: int = 0):
         for j, onset in enumerate(range(15 + 7 * s, n_frames - 20, 35)):
             emotion = emotions[(s + j) % len(emotions)]
             x[onset:onset + 10, 0] += 2.0
-            x[onset:onset + 10, 1] += (STR3.index(T.to_str3(emotion, dataset="synthetic")) - 1.5)
+            x[onset:onset + 10, 1] += (STR3.index(to_str3(emotion, dataset="synthetic")) - 1.5)
             rows.append(dict(subject=f"s{s}", video=video, onset=onset, apex=onset + 4, offset=onset + 9,
                              emotion=emotion, kind="micro", fps=30.0))
         series[video] = x
@@ -106,7 +106,7 @@ def _setup(seed: int = 0):
 
     def step(model, batch, epoch):
         x, spot, label = batch
-        return T.spotter_loss(model(x), spot, label)
+        return spotter_loss(model(x), spot, label)
 
     return model, data, step, dict(optimizer=opt, scheduler=sched, epochs=4, seed=seed, progress=False)
 
@@ -333,3 +333,53 @@ def test_resume_refuses_other_settings(tmp_path):
     model, data, step, kw = _setup()
     with pytest.raises(ValueError, match="other settings \\(lr\\)"):
         T.fit(model, data, step, checkpoint=tmp_path / "r.pt", resume=True, config={"epochs": 4, "lr": 0.1}, **kw)
+
+
+# ---- the LOSO driver --------------------------------------------------------------------------------
+
+def _echo_fold(subject, *, checkpoint, progress, offset):
+    """A fold that 'trains' one epoch into its checkpoint and returns a value of its subject."""
+    T.save_model(checkpoint, Spotter(SMALL))
+    return f"{subject}+{offset}"
+
+
+class ReversedExecutor(T.LocalExecutor):
+    """Finishes folds in the reverse order, as a cluster may."""
+
+    name = "reversed"
+
+    def map(self, fold, subjects, shared, *, checkpoint_dir, progress):
+        return reversed(list(super().map(fold, subjects, shared, checkpoint_dir=checkpoint_dir, progress=progress)))
+
+
+def test_run_folds_returns_subject_order_whatever_the_completion_order(tmp_path):
+    runs = T.run_folds(_echo_fold, ["b", "a", "c"], shared={"offset": 1}, checkpoint_dir=tmp_path,
+                       executor=ReversedExecutor(), progress=False)
+    assert list(runs) == ["b", "a", "c"] and [r.value for r in runs.values()] == ["b+1", "a+1", "c+1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold_a.pt", "fold_b.pt", "fold_c.pt"]
+
+
+def test_loso_resumes_finished_folds_and_restarts_without_resume(tmp_path):
+    series, events, videos = toy_corpus()
+    train = T.SpotterTrainConfig(epochs=2, batch_size=16, k=20)
+    first = T.loso(series, events, videos, folds=1, config=SMALL, train=train, checkpoint_dir=tmp_path, progress=False)
+    again = T.loso(series, events, videos, folds=1, config=SMALL, train=train, checkpoint_dir=tmp_path, progress=False,
+                   resume=True)
+    fresh = T.loso(series, events, videos, folds=1, config=SMALL, train=train, checkpoint_dir=tmp_path, progress=False)
+    assert (first.resumed_from, again.resumed_from, fresh.resumed_from) == ({"s0": 0}, {"s0": 2}, {"s0": 0})
+    for result in (again, fresh):
+        assert np.array_equal(result.scores["s0_v0"].spot, first.scores["s0_v0"].spot)
+
+
+def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from melab.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'melab\[cluster\]'"):
+        T.make_executor("ray")
+    assert main(["train", "spotter", "--data", f"corpus:{tmp_path}", "--executor", "ray"]) == 2
+    assert "pip install 'melab[cluster]'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="local or ray"):
+        T.make_executor("dask")

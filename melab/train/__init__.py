@@ -1,0 +1,77 @@
+"""Training: a resumable loop, the spotter and MERba, one LOSO driver (local or Ray), the shipped artefacts.
+
+Modules, in the order a lesson meets them:
+
+- :mod:`melab.train.loop`: :func:`fit`, checkpoints (:func:`save_model`, :func:`load_model`), resume;
+- :mod:`melab.train.loso`: :func:`run_folds`, the one LOSO driver, and its executors (local, Ray);
+- :mod:`melab.train.spotting`: windows, targets, :func:`train_spotter`, :func:`predict_video`, :func:`loso`;
+- :mod:`melab.train.recognition`: MERba data, :func:`train_merba`, BatchNorm recalibration, :func:`loso_merba`;
+- :mod:`melab.train.artefacts`: ``melab train`` (:func:`run`) and :func:`build_artefacts`.
+
+Features of whole corpora (ROI series, onset-apex flow images) come from :mod:`melab.features`; their
+names are re-exported here, like every name above, so ``from melab import train`` reaches them all.
+"""
+
+from melab.features import (
+    ARTEFACTS,
+    RoiCorpus,
+    dataset_roi_corpus,
+    default_cache,
+    default_k,
+    load_roi_corpus,
+    merba_corpus,
+    roi_corpus,
+    save_roi_corpus,
+)
+from melab.models.merba import MERbaConfig
+from melab.models.spotter import SpotterConfig
+from melab.train.artefacts import ARTEFACT_PARTS, build_artefacts, resolve_data, run
+from melab.train.loop import CHECKPOINT_FORMAT, MODELS, fit, load_model, load_state, read_checkpoint, save_model
+from melab.train.loso import (
+    FoldRun,
+    LocalExecutor,
+    RayExecutor,
+    fold_checkpoint,
+    loso_subjects,
+    make_executor,
+    run_folds,
+)
+from melab.train.recognition import (
+    MERbaData,
+    MERbaTrainConfig,
+    hflip_flow,
+    loso_merba,
+    merba_fold,
+    predict_merba,
+    recalibrate_batchnorm,
+    train_merba,
+    warmup_cosine,
+)
+from melab.train.spotting import (
+    IGNORE,
+    LosoResult,
+    SpotScores,
+    SpotterData,
+    SpotterTrainConfig,
+    SpotterWindows,
+    frame_targets,
+    load_scores,
+    loso,
+    magnitude_scores,
+    predict_video,
+    save_scores,
+    spotter_fold,
+    spotter_windows,
+    train_spotter,
+)
+
+__all__ = [
+    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "IGNORE", "MODELS", "FoldRun", "LocalExecutor", "LosoResult",
+    "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor", "RoiCorpus", "SpotScores", "SpotterConfig",
+    "SpotterData", "SpotterTrainConfig", "SpotterWindows", "build_artefacts", "dataset_roi_corpus", "default_cache",
+    "default_k", "fit", "fold_checkpoint", "frame_targets", "hflip_flow", "load_model", "load_roi_corpus",
+    "load_scores", "load_state", "loso", "loso_merba", "loso_subjects", "magnitude_scores", "make_executor",
+    "merba_corpus", "merba_fold", "predict_merba", "predict_video", "read_checkpoint", "recalibrate_batchnorm",
+    "resolve_data", "roi_corpus", "run", "run_folds", "save_model", "save_roi_corpus", "save_scores", "spotter_fold",
+    "spotter_windows", "train_merba", "train_spotter", "warmup_cosine",
+]

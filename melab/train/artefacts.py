@@ -1,0 +1,290 @@
+"""What the command line and ``make artefacts`` run: ``melab train`` (:func:`run`) and the shipped artefacts.
+
+- :func:`resolve_data` turns a ``--data`` spec into a dataset kind and a folder.
+- :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
+  all data, with its checkpoints, history and scores in one output folder.
+- :func:`build_artefacts` trains and writes the checkpoints, ROI series and LOSO scores in ``data/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from melab.atomic import atomic_path, write_text
+from melab.features import dataset_roi_corpus, default_k, merba_corpus, roi_corpus, save_roi_corpus
+from melab.models.merba import MERbaConfig
+from melab.models.spotter import SpotterConfig, init_config
+from melab.train.loop import MODELS, save_model
+from melab.train.loso import make_executor
+from melab.train.recognition import MERbaTrainConfig, loso_merba, train_merba
+from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
+
+
+def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
+    """``--data`` spec -> (dataset kind, root): ``synthetic:<preset>`` (made if needed), ``corpus:<dir>``
+    (a folder in the synthetic layout) or ``<kind>:<path>`` for a licensed dataset
+    (casme3, samm_lv, casme2, samm, smic; see :class:`melab.data.dataset.Dataset`)."""
+    from melab.data.dataset import KINDS
+
+    kind, _, arg = data.partition(":")
+    if kind == "synthetic":
+        from melab.data.synthetic import make_corpus
+
+        return "synthetic", make_corpus(arg or "lab", progress=progress)
+    if kind == "corpus":
+        return "synthetic", Path(arg)
+    if kind in KINDS and arg:
+        return kind, Path(arg)
+    raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench, corpus:<dir> (the layout "
+                     f"make_corpus writes) or <kind>:<path> with kind in {', '.join(KINDS[1:])}")
+
+
+def run(
+    model: str,
+    data: str = "synthetic:lab",
+    *,
+    folds: str | int = "all",
+    epochs: int | None = None,
+    out: str | os.PathLike = "runs/train",
+    resume: bool = False,
+    preset: str = "tiny",
+    progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
+    cpus_per_fold: int = 1,
+    gpus_per_fold: float = 0,
+    max_retries: int = 3,
+    init: str | os.PathLike | None = None,
+) -> dict:
+    """What ``melab train spotter|merba`` does: LOSO (or one model on all data) with outputs in ``out``.
+
+    Parameters
+    ----------
+    model : {"spotter", "merba"}
+        Which model to train.
+    data : str
+        ``synthetic:<preset>``, ``corpus:<dir>`` or ``<kind>:<path>`` (see :func:`resolve_data`;
+        real datasets: spotter only, landmarks by MediaPipe).
+    folds : "all", int or "none"
+        LOSO over all subjects, over the first N, or no LOSO: one model trained on every subject.
+    epochs : int, optional
+        Overrides the preset's epochs.
+    out : path-like
+        Output folder: ``fold_<subject>.pt`` checkpoints (per epoch, resumable), ``history.csv`` and
+        ``scores.npz`` (spotter: per-frame LOSO scores) or ``predictions.csv`` (MERba), or ``model.pt``
+        with ``folds="none"``.
+    resume : bool
+        Continue interrupted folds from their checkpoints.
+    preset : {"tiny", "paper"}
+        Model and training presets (``paper`` needs a GPU-sized budget).
+    progress : bool
+        Progress bars.
+    executor : {"local", "ray"}
+        Where LOSO folds run: one after another here, or one Ray task per fold
+        (:mod:`melab.train.loso`). The output files are the same, and so are their numbers.
+    address : str, optional
+        Ray cluster address (default ``RAY_ADDRESS``, else a Ray instance started here). With a
+        cluster of several machines, ``out`` must be a folder that every node sees.
+    cpus_per_fold : int
+        CPUs each Ray fold task declares, and the torch threads of every fold with either executor
+        (thread counts change float sums, so keep it equal to compare runs bit for bit).
+    gpus_per_fold : float
+        GPUs each Ray fold task declares.
+    max_retries : int
+        Ray re-runs of a fold whose worker died; the fold resumes from its checkpoint.
+    init : path-like, optional
+        Spotter only: every fold starts from these weights, an official ``METST_SF`` file (which selects
+        ``SpotterConfig.reference()``) or a melab checkpoint (its config).
+
+    Returns
+    -------
+    dict
+        Paths written and the wall time in seconds.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose spotter or merba")
+    if preset not in ("tiny", "paper"):
+        raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if init is not None and model != "spotter":
+        raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
+    if executor == "local" and (address or gpus_per_fold):
+        raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
+    runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
+                           max_retries=max_retries)
+    if model == "merba" and data.partition(":")[0] in ("dfme", "composite"):  # the paper's real-data protocols
+        from melab.reproduce import run_real_merba
+
+        return run_real_merba(data, folds=folds, epochs=epochs, out=out, resume=resume, preset=preset,
+                              progress=progress, executor=runner)
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    kind, corpus = resolve_data(data, progress=progress)
+    written: dict[str, str] = {}
+    if model == "spotter":
+        config = getattr(SpotterConfig, preset)()
+        config = init_config(init, config) if init is not None else config
+        train = SpotterTrainConfig.paper() if preset == "paper" else SpotterTrainConfig()
+        train = SpotterTrainConfig(**{**asdict(train), "dataset": kind, **({"epochs": epochs} if epochs else {}),
+                                      "init": None if init is None else str(init)})
+        if kind == "synthetic":
+            roi = roi_corpus(corpus, progress=progress)
+        else:
+            from melab.data.dataset import Dataset
+
+            roi = dataset_roi_corpus(Dataset(corpus, kind=kind), progress=progress)
+        if folds == "none":
+            fps = float(roi.videos["fps"].median())
+            net, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
+                                         checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+            # spot() reads the training rate and window from here (a 200 fps corpus is not 30 fps)
+            written["model"] = str(save_model(out / "model.pt", net, train={
+                **train.to_dict(), "fps": fps, "k": train.k or default_k(fps)}))
+        else:
+            result = loso(roi.series, roi.events, roi.videos, folds=folds, config=config, train=train,
+                          checkpoint_dir=out, resume=resume, progress=progress, executor=runner)
+            written["scores"] = str(save_scores(out / "scores.npz", result))
+            history = result.history
+    else:
+        if kind != "synthetic":
+            raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
+                             "samm=PATH,smic=PATH; for other real data compute onset-apex flow "
+                             "with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and call "
+                             "melab.train.train_merba or loso_merba")
+        config = getattr(MERbaConfig, preset)()
+        train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
+        train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
+        flows, samples = merba_corpus(corpus, size=config.img_size, progress=progress)
+        if folds == "none":
+            net, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=train,
+                                       checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+            written["model"] = str(save_model(out / "model.pt", net, train=train.to_dict()))
+        else:
+            predictions, history = loso_merba(flows, samples, folds=folds, config=config, train=train,
+                                              checkpoint_dir=out, resume=resume, progress=progress,
+                                              executor=runner)
+            with atomic_path(out / "predictions.csv") as tmp:
+                predictions.to_csv(tmp, index=False)
+            written["predictions"] = str(out / "predictions.csv")
+    with atomic_path(out / "history.csv") as tmp:
+        history.to_csv(tmp, index=False)
+    written["history"] = str(out / "history.csv")
+    return {**written, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+ARTEFACT_PARTS = ("spotter", "merba")
+
+
+def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
+                    parts: Sequence[str] = ARTEFACT_PARTS, threads: int | None = 1, progress: bool = True) -> dict:
+    """Train and write the shipped artefacts (what ``make artefacts`` runs).
+
+    Files (plain state dicts + JSON-able config, loadable with ``weights_only=True``):
+
+    - part ``spotter``: ``roi_series_<preset>.npz``, the corpus' ROI series and tables
+      (:func:`load_roi_corpus`), so notebooks need neither the corpus nor the flow extraction;
+      ``spotter_<preset>.pt``, a tiny spotter trained on every video of the corpus; and
+      ``spotter_<preset>_loso.npz``, its LOSO per-frame scores (:func:`load_scores`);
+    - part ``merba``: ``merba_single_<preset>.pt`` and ``merba_dgcm_<preset>.pt``, tiny MERba with
+      both heads on every ME; ``merba_<preset>_loso.csv``, LOSO predictions of both heads (column ``head``);
+    - ``artefacts.json``: sizes in bytes, build seconds and the settings used. Entries of parts not
+      rebuilt are kept from the existing manifest.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder (the repository's ``data/``).
+    preset : str
+        Synthetic corpus preset.
+    parts : sequence of str
+        Which of :data:`ARTEFACT_PARTS` to rebuild (the two are independent).
+    threads : int, optional
+        Torch threads while building (restored after). One thread trains these tiny models as fast
+        as two and is far faster on a busy machine; the results do not depend on it.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``artefacts.json``.
+    """
+    unknown = set(parts) - set(ARTEFACT_PARTS)
+    if unknown or not parts:
+        raise ValueError(f"parts must be a non-empty subset of {ARTEFACT_PARTS}, got {tuple(parts)}")
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _build_artefacts(Path(out_dir), preset=preset, parts=tuple(parts), progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress: bool) -> dict:
+    from melab.data.synthetic import make_corpus
+
+    t0 = time.perf_counter()
+    corpus = make_corpus(preset, progress=progress)
+    files: dict[str, dict] = {}
+
+    def done(path: Path, started: float, **info):
+        files[path.name] = {"bytes": path.stat().st_size, "seconds": round(time.perf_counter() - started, 1),
+                            **info}
+
+    if "spotter" in parts:
+        roi = roi_corpus(corpus, progress=progress)
+        fps = float(roi.videos["fps"].median())
+        t = time.perf_counter()
+        done(save_roi_corpus(out / f"roi_series_{preset}.npz", roi), t)
+
+        t = time.perf_counter()
+        spot_train = SpotterTrainConfig(epochs=10)
+        model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
+        path = save_model(out / f"spotter_{preset}.pt", model,
+                          train={**spot_train.to_dict(), "fps": fps, "k": spot_train.k or default_k(fps)},
+                          history=history.to_dict("list"))
+        done(path, t, train=spot_train.to_dict())
+
+        t = time.perf_counter()
+        loso_train = SpotterTrainConfig()
+        result = loso(roi.series, roi.events, roi.videos, train=loso_train, progress=progress)
+        done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=loso_train.to_dict(), k=result.k)
+
+    if "merba" in parts:
+        flows, samples = merba_corpus(corpus, size=MERbaConfig.tiny().img_size, progress=progress)
+        merba_train = MERbaTrainConfig()
+        predictions, loso_seconds = [], 0.0
+        for head in ("single", "dgcm"):
+            t = time.perf_counter()
+            config = MERbaConfig.tiny(head=head)
+            model, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=merba_train,
+                                         progress=progress)
+            path = save_model(out / f"merba_{head}_{preset}.pt", model, train=merba_train.to_dict(),
+                              history=history.to_dict("list"))
+            done(path, t, train=merba_train.to_dict())
+            t = time.perf_counter()
+            pred, _ = loso_merba(flows, samples, config=config, train=merba_train, progress=progress)
+            predictions.append(pred.assign(head=head))
+            loso_seconds += time.perf_counter() - t
+        csv = out / f"merba_{preset}_loso.csv"
+        with atomic_path(csv) as tmp:
+            pd.concat(predictions, ignore_index=True).to_csv(tmp, index=False)
+        done(csv, time.perf_counter() - loso_seconds)
+
+    manifest_path = out / "artefacts.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    kept = old.get("files", {}) if old.get("preset") == preset else {}
+    manifest = {"preset": preset, "files": {**kept, **files},
+                "seconds": {**old.get("seconds", {}), **{p: round(time.perf_counter() - t0, 1) for p in parts}},
+                "torch": torch.__version__}
+    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    return manifest

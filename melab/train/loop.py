@@ -1,0 +1,243 @@
+"""The training loop and its checkpoints: seeded, resumable bit-identically, written atomically.
+
+- :func:`fit` is the loop: seeded, deterministic, one tqdm bar over epochs and one over batches,
+  a history DataFrame, an atomic checkpoint after every epoch and ``resume=True`` that continues
+  bit-identically from the last one.
+- :func:`save_model` / :func:`load_model` write and read plain state dicts with a JSON-able config,
+  loaded with ``torch.load(weights_only=True)``; :func:`load_state` names every mismatched key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from melab.atomic import atomic_path
+from melab.models.merba import MERba, MERbaConfig
+from melab.models.spotter import Spotter, SpotterConfig
+
+CHECKPOINT_FORMAT = "melab-checkpoint-1"
+MODELS = {"spotter": (Spotter, SpotterConfig), "merba": (MERba, MERbaConfig)}
+
+
+def progress_bar(iterable: Iterable, progress: bool, **kwargs) -> Iterable:
+    """A tqdm bar when ``progress``; ``TQDM_DISABLE=1`` in the environment silences it (tqdm's
+    notebook bars do not read that variable themselves)."""
+    quiet = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
+    return tqdm(iterable, **kwargs) if progress and not quiet else iterable
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    """``torch.save`` through :func:`melab.atomic.atomic_path`: a crash never leaves half a file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _model_kind(model: nn.Module) -> str:
+    for kind, (cls, _) in MODELS.items():
+        if isinstance(model, cls):
+            return kind
+    raise TypeError(f"cannot checkpoint a {type(model).__name__}; melab checkpoints hold a Spotter or MERba")
+
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
+    """Load a state dict strictly, with an error that names every mismatched key.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Model to fill.
+    state : mapping
+        State dict, e.g. ``torch.load(path, weights_only=True)["model"]``.
+    source : str
+        Where the state came from, for the message.
+
+    Raises
+    ------
+    ValueError
+        When keys are missing, unexpected, or have another shape.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        def listed(name, items):
+            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
+            return f"{name}: {', '.join(items[:8])}{more}" if items else ""
+        parts = [listed("missing keys", missing), listed("unexpected keys", unexpected),
+                 listed("shape mismatches", shapes)]
+        raise ValueError(
+            f"{source} does not fit this {type(model).__name__} ({'; '.join(p for p in parts if p)}). "
+            "Build the model from the checkpoint's own config with melab.train.load_model(path)."
+        )
+    model.load_state_dict(state)
+    return model
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
+    """Write a shareable checkpoint: the model's state dict and config only (atomically).
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (``.pt``).
+    model : Spotter or MERba
+        The model; its ``config`` is stored as a JSON-able dict.
+    **extra
+        More JSON-able entries (e.g. ``train={...}``, ``history={...}``).
+    """
+    path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    _atomic_save({"format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
+                  "model": state, **extra}, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one with `melab train` or `make artefacts`")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild a Spotter or MERba from a checkpoint's config and load its weights (eval mode).
+
+    Parameters
+    ----------
+    path : path-like
+        File written by :func:`save_model` or :func:`fit`.
+
+    Returns
+    -------
+    Spotter or MERba
+    """
+    ckpt = read_checkpoint(path)
+    model_cls, config_cls = MODELS[ckpt["kind"]]
+    model = model_cls(config_cls(**ckpt["config"]))
+    return load_state(model, ckpt["model"], source=str(path)).eval()
+
+
+# ---- the training loop ----------------------------------------------------------------------------
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable],
+    step: Callable[[nn.Module, object, int], tuple[torch.Tensor, dict[str, float]]],
+    *,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    config: Mapping | None = None,
+    progress: bool = True,
+    desc: str = "fit",
+) -> pd.DataFrame:
+    """Train ``model`` for ``epochs``, checkpointing every epoch; resume bit-identically.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Model with a ``config.to_dict()`` (Spotter or MERba); trained in place.
+    batches : callable
+        ``batches(epoch)`` yields the batches of that epoch. It must be a pure function of the
+        epoch (seed any shuffling with the epoch), which is what makes resuming exact.
+    step : callable
+        ``step(model, batch, epoch) -> (loss, parts)``: the scalar loss and a dict of floats that are
+        averaged into the history.
+    optimizer : torch.optim.Optimizer
+        Optimiser over the model's parameters.
+    epochs : int
+        Total epochs (also when resuming: training continues up to ``epochs``).
+    scheduler : LRScheduler, optional
+        Stepped after every batch.
+    evaluate : callable, optional
+        ``evaluate(model, epoch) -> dict`` after every epoch (model in eval mode), added to history.
+    checkpoint : path-like, optional
+        File rewritten atomically after every epoch with the model, optimiser, scheduler, RNG state,
+        epoch, history and ``config``.
+    resume : bool
+        Continue from ``checkpoint`` if it exists (its RNG state and schedule included).
+    seed : int
+        Seeds torch's global generator (dropout) at the start of a fresh run.
+    config : mapping, optional
+        JSON-able training settings stored in the checkpoint.
+    progress : bool
+        Show tqdm bars (also off when the environment sets ``TQDM_DISABLE=1``).
+    desc : str
+        Label of the epoch bar.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per epoch: ``epoch``, ``loss``, the averaged ``parts``, ``lr`` and the ``evaluate``
+        metrics.
+    """
+    path = Path(checkpoint) if checkpoint is not None else None
+    history: list[dict] = []
+    start = 0
+    if resume and path is not None and path.exists():
+        ckpt = read_checkpoint(path)
+        changed = sorted(k for k in set(ckpt["train"]) | set(config or {})
+                         if ckpt["train"].get(k) != dict(config or {}).get(k))
+        if changed:
+            raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the "
+                             "same settings, or start afresh without resume=True (or in another folder)")
+        load_state(model, ckpt["model"], source=str(path))
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        history = pd.DataFrame(ckpt["history"]).to_dict("records")
+        start = int(ckpt["epoch"])
+    else:
+        torch.manual_seed(seed)
+    for epoch in progress_bar(range(start, epochs), progress, desc=desc, initial=start, total=epochs, leave=False):
+        model.train()
+        total, n, sums = 0.0, 0, {}
+        for batch in progress_bar(batches(epoch), progress, desc=f"epoch {epoch + 1}", leave=False):
+            loss, parts = step(model, batch, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total, n = total + loss.item(), n + 1
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value
+        if n == 0:
+            raise ValueError(f"epoch {epoch} produced no batches; check the training data")
+        row = {"epoch": epoch + 1, "loss": total / n, **{k: v / n for k, v in sums.items()},
+               "lr": optimizer.param_groups[0]["lr"]}
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update(evaluate(model, epoch))
+        history.append(row)
+        if path is not None:
+            _atomic_save({
+                "format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
+                "train": dict(config or {}), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "rng": torch.get_rng_state(), "epoch": epoch + 1,
+                "history": pd.DataFrame(history).to_dict("list"),
+            }, path)
+    model.eval()
+    return pd.DataFrame(history)

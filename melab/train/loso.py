@@ -1,0 +1,310 @@
+"""Leave-one-subject-out: one driver for every model; folds run in this process or on a Ray cluster.
+
+A LOSO run is a list of held-out subjects and a *fold function* that trains a fresh model without one
+subject and predicts that subject's samples. :func:`run_folds` calls it once per subject through an
+executor and returns the results in subject order, whatever order they finish in. It knows folds,
+checkpoints and executors, not models: :func:`melab.train.spotting.loso` and
+:func:`melab.train.recognition.loso_merba` are two callers.
+
+Executors:
+
+- ``"local"`` (:class:`LocalExecutor`, the default): one fold after another in this process.
+- ``"ray"`` (:class:`RayExecutor`): one Ray task per fold with declared CPUs and GPUs, on a running
+  cluster (``address`` or ``RAY_ADDRESS``) or on a Ray instance started here. When the worker running a
+  fold dies, Ray runs the task again (``max_retries``) and the fold resumes from its own checkpoint,
+  bit-identically (:func:`melab.train.loop.fit`). So the checkpoint folder must be one that every node
+  sees; :class:`RayExecutor` checks that before it submits anything.
+
+Determinism: a fold seeds itself from its training settings, runs with a fixed number of torch threads
+(the same for every executor), and shares nothing with the other folds. Its scores therefore do not
+depend on the executor, the number of workers or the order in which folds finish.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from melab.atomic import write_text
+from melab.train.loop import progress_bar, read_checkpoint
+
+RAY_INSTALL = "pip install 'melab[cluster]'  (or: pip install 'ray==2.60.0')"
+
+
+def loso_subjects(table: pd.DataFrame, folds: str | int | Sequence[str] = "all") -> list[str]:
+    """Held-out subjects of a LOSO run: ``"all"``, the first ``N`` (sorted), or an explicit list.
+
+    ``table`` is any table with a ``subject`` column (videos, samples).
+    """
+    subjects = sorted(table["subject"].astype(str).unique())
+    if isinstance(folds, str) and folds == "all":
+        return subjects
+    if isinstance(folds, int | np.integer):
+        if not 1 <= folds <= len(subjects):
+            raise ValueError(f"folds={folds} but the data has {len(subjects)} subjects; pass 1..{len(subjects)}")
+        return subjects[:folds]
+    unknown = sorted(set(map(str, folds)) - set(subjects))
+    if unknown:
+        raise ValueError(f"unknown subjects {unknown}; the data has {subjects}")
+    return [str(s) for s in folds]
+
+
+def fold_checkpoint(checkpoint_dir: str | os.PathLike | None, subject: str) -> Path | None:
+    """``<checkpoint_dir>/fold_<subject>.pt``, the per-epoch checkpoint of one fold (None without a folder)."""
+    return Path(checkpoint_dir) / f"fold_{subject}.pt" if checkpoint_dir is not None else None
+
+
+class FoldRun(NamedTuple):
+    """One finished fold.
+
+    Attributes
+    ----------
+    value : object
+        What the fold function returned.
+    seconds : float
+        Wall time of the fold where it ran (training + prediction), seconds.
+    resumed_from : int
+        Epoch its checkpoint held when this (last) attempt started: 0 for a fresh fold, more after an
+        interruption (``resume=True``, or a Ray retry after the worker died).
+    """
+
+    value: object
+    seconds: float
+    resumed_from: int
+
+
+def run_fold(fold: Callable, subject: str, shared: Mapping, *, checkpoint: Path | None, threads: int | None,
+             progress: bool) -> FoldRun:
+    """Run ``fold(subject, checkpoint=..., progress=..., **shared)`` with ``threads`` torch threads.
+
+    The fold always resumes from ``checkpoint`` when it exists: that is what makes a retried fold
+    continue where its dead worker stopped (the driver removes stale checkpoints when not resuming).
+    """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        start = int(read_checkpoint(checkpoint)["epoch"]) if checkpoint is not None and checkpoint.exists() else 0
+        value = fold(subject, checkpoint=checkpoint, progress=progress, **shared)
+        return FoldRun(value, time.perf_counter() - t0, start)
+    finally:
+        torch.set_num_threads(previous)
+
+
+class Executor(Protocol):
+    """Runs folds and yields ``(subject, FoldRun)`` as each one finishes, in any order."""
+
+    name: str
+
+    def map(self, fold: Callable, subjects: Sequence[str], shared: Mapping, *,
+            checkpoint_dir: Path | None, progress: bool) -> Iterator[tuple[str, FoldRun]]: ...
+
+
+class LocalExecutor:
+    """Folds one after another in this process, with their epoch and batch bars.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Torch threads per fold; None keeps the process' setting. Pass the Ray run's ``cpus_per_fold``
+        to compare the two bit for bit (thread counts change the order of float sums).
+    """
+
+    name = "local"
+
+    def __init__(self, *, threads: int | None = None):
+        self.threads = threads
+
+    def map(self, fold, subjects, shared, *, checkpoint_dir, progress):
+        for subject in subjects:
+            yield subject, run_fold(fold, subject, shared, checkpoint=fold_checkpoint(checkpoint_dir, subject),
+                                    threads=self.threads, progress=progress)
+
+
+class RayNotInstalled(ImportError):
+    """``--executor ray`` without Ray in this environment."""
+
+
+def import_ray():
+    """``import ray``, or :class:`RayNotInstalled` with how to install it."""
+    try:
+        import ray
+    except ImportError as err:
+        raise RayNotInstalled(f"--executor ray needs Ray, which is not installed here; install it with {RAY_INSTALL} "
+                          "in the same environment on every node, or use --executor local") from err
+    return ray
+
+
+def _read_probe(path: str) -> str | None:
+    """The text of ``path`` as this node sees it, or None when it cannot (the shared-folder check)."""
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+class RayExecutor:
+    """One Ray task per fold, with declared resources, retries and results streamed back.
+
+    Parameters
+    ----------
+    address : str, optional
+        Address of a running cluster (``host:6379``, or ``auto`` on one of its nodes); default
+        ``RAY_ADDRESS``, and when that is unset too, a Ray instance started on this machine (and stopped
+        after the run).
+    cpus_per_fold : int
+        CPUs each fold task declares; also its torch threads (unless ``threads`` is given).
+    gpus_per_fold : float
+        GPUs each fold task declares (fractions share a GPU): Ray then runs no more folds on a node than
+        its GPUs allow and sets ``CUDA_VISIBLE_DEVICES`` per task. melab's training loop itself runs on
+        the CPU; the declaration reserves the GPUs, it does not move the model.
+    max_retries : int
+        Times Ray re-runs a fold whose worker died (the fold then resumes from its checkpoint).
+    threads : int, optional
+        Torch threads per fold (default ``cpus_per_fold``).
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, cpus_per_fold: int = 1, gpus_per_fold: float = 0,
+                 max_retries: int = 3, threads: int | None = None):
+        if cpus_per_fold < 1:
+            raise ValueError(f"--cpus-per-fold must be at least 1, got {cpus_per_fold}")
+        if gpus_per_fold < 0:
+            raise ValueError(f"--gpus-per-fold must be 0 or more, got {gpus_per_fold}")
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.cpus_per_fold, self.gpus_per_fold = cpus_per_fold, gpus_per_fold
+        self.max_retries = max_retries
+        self.threads = threads or cpus_per_fold
+
+    def map(self, fold, subjects, shared, *, checkpoint_dir, progress):
+        ray = import_ray()
+        started = not ray.is_initialized()
+        if started:
+            if self.address is None:  # a private instance on this machine: no dashboard, no usage report
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                ray.init(include_dashboard=False, logging_level="WARNING")
+            else:
+                ray.init(address=self.address, logging_level="WARNING")
+        try:
+            if checkpoint_dir is not None:
+                check_shared_folder(ray, Path(checkpoint_dir))
+            task = ray.remote(num_cpus=self.cpus_per_fold, num_gpus=self.gpus_per_fold, max_retries=self.max_retries,
+                              retry_exceptions=False)(run_fold)
+            shared_ref = ray.put(dict(shared))  # sent to the object store once, not once per fold
+            pending = {task.options(name=f"melab fold {subject}").remote(
+                fold, subject, shared_ref, checkpoint=fold_checkpoint(checkpoint_dir, subject),
+                threads=self.threads, progress=False): subject for subject in subjects}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                subject = pending.pop(done[0])
+                yield subject, ray.get(done[0])
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def check_shared_folder(ray, folder: Path) -> None:
+    """Check that every alive node of the cluster reads ``folder`` as this driver writes it.
+
+    Each fold writes its checkpoint there every epoch, and the task that Ray re-runs after a worker died
+    (perhaps on another node) resumes from it; a folder private to one machine would silently restart
+    such folds from scratch, or fail them.
+    """
+    token = uuid.uuid4().hex
+    probe = write_text(folder / f".melab-shared-check-{token}", token)
+    try:
+        reader = ray.remote(num_cpus=0)(_read_probe)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        refs = [reader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(str(probe)) for n in nodes]
+        seen = ray.get(refs, timeout=300)
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = sorted({n["NodeManagerAddress"] for n, text in zip(nodes, seen, strict=True) if text != token})
+    if blind:
+        raise ValueError(
+            f"--out {folder} is not visible from the Ray node(s) {', '.join(blind)}. Every fold writes its "
+            "checkpoint there after each epoch, and a fold whose worker dies is resumed from that checkpoint by a "
+            "worker that may run on another node. Put --out on a file system that every node mounts at the same "
+            "path (NFS, Lustre, a cluster scratch folder), or run with --executor local.")
+
+
+def make_executor(executor: str | Executor = "local", **options) -> Executor:
+    """An executor from its name (``"local"`` or ``"ray"``) and its keyword options, or ``executor`` itself.
+
+    ``options`` are those of :class:`RayExecutor` (``address, cpus_per_fold, gpus_per_fold, max_retries,
+    threads``); the local executor takes ``threads`` and uses ``cpus_per_fold`` as its thread count.
+    """
+    if not isinstance(executor, str):
+        return executor
+    if executor == "local":
+        threads = options.get("threads") or options.get("cpus_per_fold")
+        return LocalExecutor(threads=threads)
+    if executor == "ray":
+        import_ray()
+        return RayExecutor(**options)
+    raise ValueError(f"unknown --executor {executor!r}; choose local or ray")
+
+
+def run_folds(
+    fold: Callable,
+    subjects: Sequence[str],
+    *,
+    shared: Mapping,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    executor: str | Executor = "local",
+    progress: bool = True,
+) -> dict[str, FoldRun]:
+    """Run one fold per held-out subject through ``executor``; results in the order of ``subjects``.
+
+    Parameters
+    ----------
+    fold : callable
+        ``fold(subject, *, checkpoint, progress, **shared) -> value``, a module-level function (Ray sends it
+        to workers by reference). It trains without ``subject`` from ``checkpoint`` onwards if that file
+        exists and predicts the held-out samples; it must depend on nothing but its arguments.
+    subjects : sequence of str
+        Held-out subjects (:func:`loso_subjects`).
+    shared : mapping
+        Keyword arguments that every fold gets (data and settings).
+    checkpoint_dir : path-like, optional
+        Folder of the per-fold checkpoints (:func:`fold_checkpoint`). Without ``resume`` the checkpoints
+        of these subjects are removed first, so every fold starts afresh (they would be overwritten anyway).
+    resume : bool
+        Continue interrupted folds and reload finished ones from their checkpoints.
+    executor : "local", "ray" or an executor
+        Where folds run (see the module docstring).
+    progress : bool
+        A bar over folds, advanced as each one finishes (local folds show their epoch bars too).
+
+    Returns
+    -------
+    dict
+        Subject -> :class:`FoldRun`, in the order of ``subjects``.
+    """
+    executor = make_executor(executor)
+    folder = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else None  # the same path on every node
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            for subject in subjects:
+                fold_checkpoint(folder, subject).unlink(missing_ok=True)
+    runs: dict[str, FoldRun] = {}
+    folds = executor.map(fold, list(subjects), shared, checkpoint_dir=folder, progress=progress)
+    for subject, run in progress_bar(folds, progress, total=len(subjects), desc=f"LOSO ({executor.name})",
+                                     unit="fold"):
+        runs[subject] = run
+    return {subject: runs[subject] for subject in subjects}
