@@ -50,6 +50,7 @@ from melab.models.merba import (
     dgcm_predict,
 )
 from melab.models.spotter import Spotter, SpotterConfig, spotter_loss
+from melab.weights import load_weights
 
 CHECKPOINT_FORMAT = "melab-checkpoint-1"
 ARTEFACTS = Path(__file__).resolve().parents[1] / "data"  # the repository's shipped artefacts
@@ -136,9 +137,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `melab train` or `make artefacts`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ckpt
@@ -1202,6 +1201,8 @@ def run(
         raise ValueError(f"unknown model {model!r}; choose spotter or merba")
     if preset not in ("tiny", "paper"):
         raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
