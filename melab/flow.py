@@ -406,8 +406,8 @@ def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, 
 
     Two mistakes give a plausible-looking but empty analysis instead of an error: landmarks normalised
     to [0, 1] (as many detectors return them), and landmarks of another video or resolution, far off the
-    frame. A frame is off when fewer than half of its finite points lie inside the frame (a face may leave
-    the frame partly). NaN frames (no face) are not judged here.
+    frame. A frame is off when none of its points lies inside the frame (a face may leave the frame partly).
+    NaN frames (no face) are not judged here.
 
     Parameters
     ----------
@@ -429,11 +429,10 @@ def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, 
         raise ValueError(f"{source} for {name} all lie within [0, 1.5]: they look normalised, but melab needs "
                          f"pixels of the {width}x{height} frame (multiply x by the width and y by the height)")
     inside = finite & (lm[..., 0] >= 0) & (lm[..., 0] <= width) & (lm[..., 1] >= 0) & (lm[..., 1] <= height)
-    judged = finite.any(axis=1)
-    off = judged & (inside.sum(axis=1) < 0.5 * finite.sum(axis=1))
+    off = finite.any(axis=1) & ~inside.any(axis=1)
     if off.any():
         raise ValueError(f"{source} for {name} put the face outside the {width}x{height} frame in frames "
-                         f"{_frame_runs(frames[off])} (fewer than half of the points inside); are they the "
+                         f"{_frame_runs(frames[off])} (not one point inside); are they the "
                          "landmarks of this video, in its pixels?")
 
 
@@ -799,8 +798,8 @@ def _cache_key(job: dict, options: dict) -> str:
 
 def _save_entry(path: Path, **arrays) -> None:
     """Write an .npz atomically (:func:`melab.atomic.atomic_path`: temporary file, fsync, rename)."""
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _load_entry(path: Path) -> np.ndarray | None:
