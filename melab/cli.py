@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -36,6 +37,23 @@ def _fraction(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+@contextmanager
+def _no_empty_output(out: Path):
+    """On failure, remove the folders under ``out`` (and ``out``) that this run created and left empty.
+
+    Anything written (cache entries, fold checkpoints) stays, so that a rerun resumes from it.
+    """
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and out.is_dir():
+            for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [out]:
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        raise
 
 
 def _folds(text: str) -> str | int:
@@ -123,8 +141,9 @@ def _cmd_flow(args: argparse.Namespace) -> int:
         raise ValueError(f"inputs {' and '.join(where)} would both be written to {out / (name + '.npy')}"
                          + (f" ({len(clashes)} names clash)" if len(clashes) > 1 else "")
                          + "; rename them, or run them with separate --out folders")
-    series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride, method=args.method,
-                                size=args.size, processes=args.processes)
+    with _no_empty_output(out):
+        series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride,
+                                    method=args.method, size=args.size, processes=args.processes)
     for name, s in zip(names, series, strict=True):
         with atomic_path(out / f"{name}.npy") as tmp:
             np.save(tmp, s)
@@ -158,9 +177,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from melab.atomic import check_output_dir
     from melab.train import run
 
-    check_output_dir(args.out)
-    result = run(args.model, args.data, folds=args.folds, epochs=args.epochs, out=args.out, resume=args.resume,
-                 preset=args.config)
+    with _no_empty_output(check_output_dir(args.out)):
+        result = run(args.model, args.data, folds=args.folds, epochs=args.epochs, out=args.out,
+                     resume=args.resume, preset=args.config)
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0

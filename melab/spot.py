@@ -408,7 +408,13 @@ class SpotResult:
                  f"(model rate {self.model_fps:g} fps)"]
         table = self.intervals.drop(columns="video").round({"score": 3})
         if truth is not None:
-            truth = truth[truth["video"].astype(str) == self.video] if "video" in truth.columns else truth
+            if "video" in truth.columns:
+                others = sorted(set(truth["video"].astype(str)))
+                truth = truth[truth["video"].astype(str) == self.video]
+                if len(others) and truth.empty:
+                    warnings.warn(f"no row of the truth table is for video {self.video!r} (it names "
+                                  f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); every interval "
+                                  "counts as a false positive. The video column must be the file's stem", stacklevel=2)
             micro = truth[truth["kind"] == "micro"] if "kind" in truth.columns else truth
             micro = micro.reset_index(drop=True)
             s = spotting_scores(table[["onset", "offset"]].to_numpy().tolist(),
@@ -553,6 +559,14 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
         check_output_file(out, "--out")
     if plot is not None:
         check_output_file(plot, "--plot")
+    given = {"VIDEO": video, "--out": out, "--truth": None if isinstance(truth, pd.DataFrame) else truth,
+             "--landmarks": None if isinstance(landmarks, str) and landmarks == "mediapipe" else landmarks}
+    for flag, path in (("--out", out), ("--plot", plot)):
+        same = [name for name, other in given.items() if path is not None and isinstance(other, (str, os.PathLike))
+                and name != flag and Path(other).resolve() == Path(path).resolve()]
+        if same:
+            raise ValueError(f"{flag} {path} is also the {same[0]} file; writing it would destroy that. Give {flag} "
+                             "another name")
     truth = _read_truth(truth)
     if isinstance(landmarks, (str, os.PathLike)) and landmarks != "mediapipe":
         load_landmarks(landmarks)  # a bad file fails here, before the work

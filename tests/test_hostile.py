@@ -540,3 +540,41 @@ def test_sweep_flow_landmarks_off_the_frame_through_the_api(clip):
 
     with pytest.raises(ValueError, match=r"put the face outside the 128x128 frame in frames 0–89"):
         roi_flow_series(clip["frames"], clip["truth"] - 4000, k=50, name="clip")
+
+
+@pytest.mark.parametrize("flag, target", [("--out", "video"), ("--plot", "video"), ("--plot", "out"),
+                                          ("--out", "truth"), ("--out", "landmarks")])
+def test_sweep_spot_never_writes_over_its_own_inputs(tmp_path, clip, capsys, flag, target):
+    import shutil
+
+    video = Path(shutil.copy(clip["video"], tmp_path / "clip.mp4"))
+    landmarks = Path(shutil.copy(clip["landmarks"], tmp_path / "clip.npy"))
+    truth = tmp_path / "truth.csv"
+    truth.write_text("video,onset,offset\nclip,10,20\n")
+    paths = {"video": video, "out": tmp_path / "s.csv", "truth": truth, "landmarks": landmarks}
+    args = {"--out": paths["out"], "--plot": None, "--truth": truth, "--landmarks": landmarks}
+    args[flag] = paths[target]
+    argv = ["spot", video] + [x for key, value in args.items() if value is not None for x in (key, value)]
+    before = snapshot(tmp_path)
+    code, err = run(argv, capsys)
+    name = {"video": "VIDEO", "out": "--out", "truth": "--truth", "landmarks": "--landmarks"}[target]
+    assert code == 2 and f"{flag} {paths[target]} is also the {name} file" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_sweep_spot_truth_for_another_video_is_warned(tmp_path, clip):
+    from melab.spot import spot
+
+    truth = pd.DataFrame({"video": ["EP01_01", "EP01_02"], "onset": [10, 20], "offset": [20, 30]})
+    result = spot(clip["video"], checkpoint=SPOTTER, landmarks=clip["landmarks"], progress=False)
+    with pytest.warns(UserWarning, match=r"no row of the truth table is for video 'clip' \(it names EP01_01, EP01_02"):
+        result.report(truth)
+
+
+@pytest.mark.parametrize("argv", [["train", "spotter", "--data", "corpus:{tmp}/empty"], ["flow", "{tmp}/text.mp4"]])
+def test_sweep_a_failed_run_leaves_no_empty_output_folders(tmp_path, capsys, argv):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text.mp4").write_text("not a video")
+    code, err = run([a.format(tmp=tmp_path) for a in argv] + ["--out", tmp_path / "out"], capsys)
+    assert code == 2 and str(tmp_path) in err
+    assert not (tmp_path / "out").exists()
