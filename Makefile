@@ -32,9 +32,14 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "chromium not found and cannot install it here: the browser test will be skipped"; fi
 
+# Seconds a notebook cell may run before its execution fails with the cell named (a stuck kernel must not
+# hang the run). nbval reads the same limit from pyproject.toml (nbval_cell_timeout, see conftest.py).
+CELL_TIMEOUT ?= 600
+
 demo: $(STAMP)
 	$(PY) -m melab demo --out build/demo
-	TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+	TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
+	  --output-dir build/notebooks notebooks/*.ipynb
 	@echo "demo outputs: build/demo/ (contact sheet, corpus summary, sample spots) and build/notebooks/*.html"
 
 lint: $(STAMP)
@@ -49,7 +54,8 @@ nbval: $(STAMP)
 
 notebooks: $(STAMP)
 	for nb in notebooks/*.ipynb; do \
-	  TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
+	  TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) "$$nb" || exit 1; \
 	done
 
 test: browser lint pytest nbval

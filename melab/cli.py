@@ -3,15 +3,73 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+
+def _at_least(low: int):
+    """argparse type: an int >= ``low`` (argparse names the flag in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+@contextmanager
+def _no_empty_output(out: Path):
+    """On failure, remove the folders under ``out`` (and ``out``) that this run created and left empty.
+
+    Anything written (cache entries, fold checkpoints) stays, so that a rerun resumes from it.
+    """
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and out.is_dir():
+            for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [out]:
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        raise
+
+
+def _folds(text: str) -> str | int:
+    if text in ("all", "none"):
+        return text
+    return _at_least(1)(text)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from melab.atomic import check_output_dir
     from melab.data.synthetic import make_corpus, summarize
 
+    if args.out is not None:
+        check_output_dir(args.out)
     path = make_corpus(args.preset, args.seed, args.out, processes=args.processes)
     counts, amplitude = summarize(pd.read_csv(path / "events.csv"))
     print(f"corpus: {path}")
@@ -27,14 +85,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from melab import viz
+    from melab.atomic import atomic_path, check_output_dir
     from melab.data.synthetic import make_corpus, summarize
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out)
     corpus = make_corpus(args.preset, args.seed)
     counts, amplitude = summarize(pd.read_csv(corpus / "events.csv"))
-    counts.to_csv(out / "corpus_summary.csv")
-    viz.contact_sheet(corpus).savefig(out / "contact_sheet.png")
+    with atomic_path(out / "corpus_summary.csv") as tmp:
+        counts.to_csv(tmp)
+    with atomic_path(out / "contact_sheet.png") as tmp:
+        viz.contact_sheet(corpus).savefig(tmp, format="png")
     print(f"corpus ({args.preset}, seed {args.seed}): {corpus}")
     print(counts.to_string())
     print("median apex amplitude (px): " + ", ".join(f"{k} {v:.2f}" for k, v in amplitude.items()))
@@ -55,27 +115,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_flow(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from melab.atomic import atomic_path, check_output_dir, write_text
     from melab.flow import channel_names, extract_roi_series
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    items, names = [], []
+    out = check_output_dir(args.out)
+    items, names, sources = [], [], {}
     for raw in args.inputs:
         path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"INPUT {path}: no such video, image folder or corpus")
         if (path / "videos.csv").exists():  # a synthetic corpus: every video, with its true landmarks
             from melab.data.dataset import Dataset
 
             for item in Dataset(path, kind="synthetic"):
                 items.append(item)
                 names.append(item.video)
+                sources.setdefault(item.video, []).append(f"{path} (video {item.video})")
         else:
             items.append(path if args.landmarks == "auto" else (path, "mediapipe"))
             names.append(path.stem if path.is_file() else path.name)
-    series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride, method=args.method,
-                                size=args.size, processes=args.processes)
+            sources.setdefault(names[-1], []).append(str(path))
+    clashes = {name: where for name, where in sources.items() if len(where) > 1}
+    if clashes:  # each input is written to OUT/<name>.npy: two inputs with one name would overwrite each other
+        name, where = next(iter(clashes.items()))
+        raise ValueError(f"inputs {' and '.join(where)} would both be written to {out / (name + '.npy')}"
+                         + (f" ({len(clashes)} names clash)" if len(clashes) > 1 else "")
+                         + "; rename them, or run them with separate --out folders")
+    with _no_empty_output(out):
+        series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride,
+                                    method=args.method, size=args.size, processes=args.processes)
     for name, s in zip(names, series, strict=True):
-        np.save(out / f"{name}.npy", s)
-    (out / "channels.txt").write_text("\n".join(channel_names()) + "\n")
+        with atomic_path(out / f"{name}.npy") as tmp:
+            np.save(tmp, s)
+    write_text(out / "channels.txt", "\n".join(channel_names()) + "\n")
     print(f"wrote {len(series)} ROI series ({series[0].shape[1]} channels) to {out}")
     return 0
 
@@ -91,20 +163,27 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from melab.metrics import evaluate_csv
 
-    labels = args.labels.split(",") if args.labels else None
+    labels = None
+    if args.labels is not None:
+        labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+        if not labels:
+            raise ValueError(f"--labels {args.labels!r} names no emotion; give them comma-separated, e.g. "
+                             "--labels negative,positive,surprise")
     print(evaluate_csv(args.pred, args.truth, iou=args.iou, labels=labels, protocol=args.protocol).report())
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from melab.atomic import check_output_dir
     from melab.train import run
     from melab.train.loso import RayNotInstalled
 
-    folds = int(args.folds) if args.folds.isdigit() else args.folds
     try:
-        result = run(args.model, args.data, folds=folds, epochs=args.epochs, out=args.out, resume=args.resume,
-                     preset=args.config, init=args.init, executor=args.executor, address=args.address,
-                     cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries)
+        with _no_empty_output(check_output_dir(args.out)):
+            result = run(args.model, args.data, folds=args.folds, epochs=args.epochs, out=args.out,
+                         resume=args.resume, preset=args.config, init=args.init, executor=args.executor,
+                         address=args.address, cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold,
+                         max_retries=args.max_retries)
     except RayNotInstalled as exc:
         print(f"melab train: error: {exc}", file=sys.stderr)
         return 2
@@ -132,16 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a synthetic micro-expression corpus under OUT/synthetic/ "
                        "(default OUT: $MELAB_DATA or ~/.cache/melab) and print its counts.")
     p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--out", default=None, help="cache root (default: $MELAB_DATA or ~/.cache/melab)")
-    p.add_argument("--processes", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--processes", type=_at_least(1), default=None, help="worker processes (default: up to 2)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic default, headless",
                        description="Generate the lab corpus, write a contact sheet and a summary table, "
                        "and spot the micro-expressions of the bundled sample video.")
     p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--out", default="build/demo", help="output folder (default: build/demo)")
     p.set_defaults(func=_cmd_demo)
 
@@ -151,11 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "Results are cached under OUT/cache; a rerun resumes.")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--k", type=int, default=50, help="window length in frames (default 50, 30 fps)")
-    p.add_argument("--stride", type=int, default=None, help="window stride (default k/2)")
+    p.add_argument("--k", type=_at_least(2), default=50, help="window length in frames (default 50, 30 fps)")
+    p.add_argument("--stride", type=_at_least(1), default=None, help="window stride (default k/2)")
     p.add_argument("--method", choices=["farneback", "tvl1", "dis"], default="farneback")
-    p.add_argument("--size", type=int, default=128, help="face crop size in pixels")
-    p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--size", type=_at_least(32), default=128, help="face crop size in pixels (at least 32)")
+    p.add_argument("--processes", type=_at_least(1), default=1)
     p.add_argument("--landmarks", choices=["auto", "mediapipe"], default="auto",
                    help="auto: a synthetic folder's truth.npz if present, else MediaPipe")
     p.set_defaults(func=_cmd_flow)
@@ -171,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=None,
                    help="dataset root (default: $MELAB_DATA/<kind>, or the synthetic corpus of --preset)")
     p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab", help="synthetic preset")
-    p.add_argument("--seed", type=int, default=0, help="synthetic seed")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="synthetic seed")
     p.set_defaults(func=_cmd_data_check)
 
     p = sub.add_parser("evaluate", help="MEGC spotting/recognition metrics and STRS from two CSVs",
@@ -180,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "See melab.metrics for how melab differs from the official STRS script.")
     p.add_argument("pred", help="predictions CSV")
     p.add_argument("truth", help="ground-truth CSV")
-    p.add_argument("--iou", type=float, default=0.5, help="IoU needed for a true positive (default 0.5)")
+    p.add_argument("--iou", type=_fraction, default=0.5, help="IoU needed for a true positive (default 0.5)")
     p.add_argument("--labels", default=None, help="comma-separated emotions (default: those in TRUTH)")
     p.add_argument("--protocol", choices=["melab", "megc_official"], default="melab",
                    help="melab: ME-free videos counted, every class; megc_official: ME-free videos dropped, "
@@ -197,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default "
                    "synthetic:lab); merba also runs the paper's protocols: dfme:<path> (train -> test A, B) and "
                    "composite:casme2=<path>,samm=<path>,smic=<path> (3DB LOSO), see melab.reproduce")
-    p.add_argument("--folds", default="all", help="all, N (the first N subjects) or none (one model on all data)")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--folds", type=_folds, default="all",
+                   help="all, N (the first N subjects) or none (one model on all data)")
+    p.add_argument("--epochs", type=_at_least(1), default=None, help="override the preset's epochs")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true", help="continue interrupted folds from their checkpoints")
     p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
@@ -209,17 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default $RAY_ADDRESS, else a Ray instance on this machine); "
                    "with several machines, --out must be on a file system every node mounts")
-    p.add_argument("--cpus-per-fold", type=int, default=1,
+    p.add_argument("--cpus-per-fold", type=_at_least(1), default=1,
                    help="CPUs a Ray fold task declares, and the torch threads of every fold (default 1)")
     p.add_argument("--gpus-per-fold", type=float, default=0, help="GPUs a Ray fold task declares (default 0)")
-    p.add_argument("--max-retries", type=int, default=3,
+    p.add_argument("--max-retries", type=_at_least(0), default=3,
                    help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",
                        description="Find micro-expression intervals in a face video: MediaPipe landmarks, face crop, "
                        "ROI optical flow, the spotter, SISS decoding and an emotion per interval. Writes one CSV row "
-                       "per interval (video, onset, offset, emotion, score; 0-based frames of the video). A video at "
+                       "per interval (video, onset, offset, emotion, score, interpolated_frames; 0-based frames of the "
+                       "video; interpolated_frames > 0 flags an interval over a face dropout). A video at "
                        "another frame rate is resampled to the model's by nearest timestamp (see melab.spot).")
     p.add_argument("video", help="video file (mp4, avi, ...) or image folder (then pass --fps)")
     p.add_argument("--out", required=True, help="CSV to write")
@@ -230,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="timeline PNG to write")
     p.add_argument("--truth", default=None, help="events CSV (video, onset, offset[, kind, emotion]) to compare with")
     p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")
-    p.add_argument("--fps", type=float, default=None, help="the video's frame rate (image folders, or to override)")
+    p.add_argument("--fps", type=_positive_float, default=None,
+                   help="the video's frame rate (image folders, or to override)")
     p.set_defaults(func=_cmd_spot)
     return parser
 
@@ -239,6 +321,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # OSError: a path that is a folder, a file, unwritable, ...
         print(f"melab {args.command}: error: {exc}", file=sys.stderr)
         return 2

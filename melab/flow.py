@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from melab.atomic import atomic_path, remove_stale_temporaries
 from melab.face import (
     NOSE_ROI,
     REFERENCE_ROIS,
@@ -58,6 +59,7 @@ from melab.face import (
     roi_boxes,
     warn_landmark_jumps,
 )
+from melab.workers import die_with_parent
 
 __all__ = [
     "CODE_VERSION",
@@ -66,6 +68,7 @@ __all__ = [
     "FlowSeries",
     "TVL1_FAST",
     "channel_names",
+    "check_landmarks_in_frame",
     "crop_true_flow",
     "extract_roi_series",
     "flow_accuracy",
@@ -400,10 +403,57 @@ def _roi_fractions(rois: Sequence[ROI], top_p: Sequence[float]) -> list[float]:
     raise ValueError(f"top_p must be (regions, patches) or one fraction per ROI ({len(rois)}); got {len(top_p)}")
 
 
-def _check_landmarks(landmarks: np.ndarray, n_frames: int, starts: np.ndarray, name: str) -> np.ndarray:
+def _frame_runs(frames: np.ndarray, limit: int = 5) -> str:
+    """Sorted frame numbers as ranges, e.g. '0–49, 300–310'."""
+    frames = np.unique(frames)
+    breaks = np.flatnonzero(np.diff(frames) > 1)
+    runs = list(zip(frames[np.r_[0, breaks + 1]], frames[np.r_[breaks, len(frames) - 1]], strict=True))
+    parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in runs[:limit]]
+    return ", ".join(parts) + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
+
+
+def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, name: str = "the video",
+                             source: str = "the landmarks", frames: np.ndarray | None = None) -> None:
+    """Refuse landmarks that cannot be pixels of a ``height`` × ``width`` frame.
+
+    Two mistakes give a plausible-looking but empty analysis instead of an error: landmarks normalised
+    to [0, 1] (as many detectors return them), and landmarks of another video or resolution, far off the
+    frame. A frame is off when none of its points lies inside the frame (a face may leave the frame partly).
+    NaN frames (no face) are not judged here.
+
+    Parameters
+    ----------
+    landmarks : ``(T, 68, 2)`` (x, y) in pixels.
+    height, width : frame size in pixels.
+    name, source : the video and where the landmarks came from, for the message.
+    frames : ``(T,)`` frame numbers to report (default ``0 .. T − 1``).
+
+    Raises
+    ------
+    ValueError naming the frames.
+    """
+    lm = np.asarray(landmarks, np.float32)
+    frames = np.arange(len(lm)) if frames is None else np.asarray(frames)
+    finite = np.isfinite(lm).all(axis=2)  # (T, 68)
+    if not finite.any():
+        return
+    if np.abs(lm[finite]).max() <= 1.5 and max(height, width) > 16:
+        raise ValueError(f"{source} for {name} all lie within [0, 1.5]: they look normalised, but melab needs "
+                         f"pixels of the {width}x{height} frame (multiply x by the width and y by the height)")
+    inside = finite & (lm[..., 0] >= 0) & (lm[..., 0] <= width) & (lm[..., 1] >= 0) & (lm[..., 1] <= height)
+    off = finite.any(axis=1) & ~inside.any(axis=1)
+    if off.any():
+        raise ValueError(f"{source} for {name} put the face outside the {width}x{height} frame in frames "
+                         f"{_frame_runs(frames[off])} (not one point inside); are they the "
+                         "landmarks of this video, in its pixels?")
+
+
+def _check_landmarks(landmarks: np.ndarray, n_frames: int, starts: np.ndarray, name: str,
+                     frame_size: tuple[int, int]) -> np.ndarray:
     lm = np.asarray(landmarks, np.float32)
     if lm.shape != (n_frames, 68, 2):
         raise ValueError(f"landmarks of {name} must have shape ({n_frames}, 68, 2); got {lm.shape}")
+    check_landmarks_in_frame(lm, *frame_size, name=name)
     bad = ~np.isfinite(lm[starts]).all(axis=(1, 2))
     if bad.any():
         raise ValueError(f"no landmarks (NaN) at frames {starts[bad].tolist()} of {name}, where windows start; "
@@ -447,7 +497,7 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
     params = flow_params(method, **(flow_options or {}))
     gray = np.stack([_gray(f) for f in frames])
     starts = window_starts(len(gray), k, stride, name=name)
-    lm = _check_landmarks(landmarks, len(gray), starts, name)
+    lm = _check_landmarks(landmarks, len(gray), starts, name, gray.shape[1:3])
     rois = tuple(rois)
     comp, raw, head, calls = [], [], [], 0
     for s in starts:
@@ -843,17 +893,9 @@ def _cache_key(job: dict, options: dict) -> str:
 
 
 def _save_entry(path: Path, **arrays) -> None:
-    """Write an .npz atomically: a temporary file in the same folder, fsync, then os.replace."""
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write an .npz atomically (:func:`melab.atomic.atomic_path`: temporary file, fsync, rename)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _load_entry(path: Path) -> np.ndarray | None:
@@ -886,7 +928,8 @@ def _run_job(job: dict) -> np.ndarray:
     return result.series
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
 
 
@@ -923,6 +966,7 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
     """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(cache)  # entries a killed run was writing
     defaults = dict(stride=None, rois=REFERENCE_ROIS, top_p=(0.3, 0.2), size=128, align=True, method="farneback",
                     flow_options=None, compensate=True, recentre_px=1.0, max_recentre=2, detrend=6.0)
     unknown = set(options) - set(defaults)
@@ -948,7 +992,8 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_run_job, jobs[i]): i for i in todo}
                 for fut in as_completed(futures):
                     i = futures[fut]

@@ -65,6 +65,7 @@ in the ground truth; a score whose denominator is 0 is 0.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -531,7 +532,27 @@ def evaluate_csv(pred_path: str | Path, truth_path: str | Path, *, iou: float = 
     """
     pred = read_megc_csv(pred_path)
     truth = read_megc_csv(truth_path)
+    warn_mismatch(pred, truth, labels, pred_name=str(pred_path), truth_name=str(truth_path))
     return evaluate(pred, truth, iou=iou, labels=labels, protocol=protocol)
+
+
+def warn_mismatch(pred: pd.DataFrame, truth: pd.DataFrame, labels: Sequence[str] | None = None, *,
+                  pred_name: str = "predictions", truth_name: str = "truth") -> None:
+    """Warn about inputs that score 0 (or less than they should) for a reason that is not the predictions'
+    quality: no predicted video is annotated in the truth (named otherwise), and ``labels`` that occur in
+    neither table (a misspelt or differently named class)."""
+    pred_videos, true_videos = set(pred["video"].astype(str)), set(truth["video"].astype(str))
+    if len(pred) and len(truth) and not pred_videos & true_videos:
+        warnings.warn(f"no video of {pred_name} is in {truth_name} (predicted e.g. {sorted(pred_videos)[:3]}, "
+                      f"annotated e.g. {sorted(true_videos)[:3]}): every prediction is a false positive and every "
+                      "expression a miss; check that both files name the videos alike", stacklevel=3)
+    if labels is not None and "emotion" in pred.columns and "emotion" in truth.columns:
+        seen = set(pred["emotion"].astype(str)) | set(truth["emotion"].astype(str))
+        absent = [label for label in labels if label not in seen]
+        if absent:
+            warnings.warn(f"--labels {', '.join(absent)} occur in neither {pred_name} nor {truth_name} (their "
+                          f"emotions: {', '.join(sorted(seen))}); those classes score 0 and pull UF1 and UAR "
+                          "down", stacklevel=3)
 
 
 # --------------------------------------------------------------------------- decoders, scored

@@ -6,8 +6,9 @@ The whole chain on one video, as plain functions::
       -> ROI flow series (melab.flow) -> spotter (melab.models.spotter) -> SISS (melab.decode)
       -> an emotion per interval (melab.decode.assign_emotions) -> intervals in the video's own frames
 
-The result is one row per interval: ``video, onset, offset, emotion, score`` (0-based inclusive frame
-numbers of the input video; ``score`` is the highest spotting score inside the interval).
+The result is one row per interval: ``video, onset, offset, emotion, score, interpolated_frames`` (0-based
+inclusive frame numbers of the input video; ``score`` is the highest spotting score inside the interval;
+``interpolated_frames`` the number of its frames whose face landmarks were interpolated, see Faces).
 
 Frame rate
 ----------
@@ -38,7 +39,10 @@ Faces
 Landmarks come from MediaPipe face mesh (offline, see :mod:`melab.face`), or from a ``(T, 68, 2)`` iBUG
 array (``--landmarks FILE.npy``, in the video's pixels) from any other detector. Short dropouts (up to
 ``max_gap_s``) are filled in with a warning (interpolated, or the nearest detection at the video's
-ends); longer ones stop the run with the video frames that lack a face.
+ends); longer ones stop the run with the video frames that lack a face. The flow across a filled gap is
+not the face's motion, so an interval that overlaps one is flagged (``interpolated_frames`` > 0) and
+warned about. Given landmarks must be pixels of the video: normalised ([0, 1]) or off-frame ones are
+refused (:func:`melab.flow.check_landmarks_in_frame`).
 """
 
 from __future__ import annotations
@@ -56,12 +60,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from melab.atomic import atomic_path
+from melab.atomic import atomic_path, check_output_file
 from melab.data.splits import str3_classes
-from melab.data.video import VideoError, list_images
+from melab.data.video import VideoError, list_images, warn_if_truncated
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.face import mediapipe_landmarks
-from melab.flow import reference_windows, roi_flow_series, roi_series
+from melab.flow import check_landmarks_in_frame, reference_windows, roi_flow_series, roi_series
 from melab.models.spotter import Spotter, load_official, melab_key, read_state_dict
 from melab.train import ARTEFACTS, SpotScores, default_k, load_model, predict_video, read_checkpoint
 
@@ -71,6 +75,7 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "SpotterModel",
     "SpotResult",
+    "load_landmarks",
     "load_spotter",
     "resample_index",
     "to_video_intervals",
@@ -82,7 +87,9 @@ __all__ = [
 ]
 
 DEFAULT_CHECKPOINT = ARTEFACTS / "spotter_lab.pt"
-OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score"]
+# the first five are the DESIGN contract; interpolated_frames counts the interval's frames whose face was
+# interpolated over a dropout (a score there may come from the gap, not from an ME)
+OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score", "interpolated_frames"]
 DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synthetic, CAS(ME)^3)
 # Dataset -> (frame rate, window k) of the official weights (main.py of BoostingVRME: frame_skip, k).
 OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
@@ -297,10 +304,12 @@ def read_resampled(path: str | os.PathLike, model_fps: float, *, fps: float | No
             while math.floor(len(frames) * ratio + 0.5 + 1e-9) == n_frames:
                 frames.append(_shrink(img, scale))
             n_frames += 1
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         cap.release()
     if n_frames == 0:
         raise VideoError(f"video {path} holds zero frames (corrupt, truncated or not a video)")
+    warn_if_truncated(path, n_frames, declared)
     index = resample_index(n_frames, rate, model_fps)  # drops model frames timed after the last frame
     return _rgb(frames[:len(index)], path), index, rate, n_frames, scale
 
@@ -328,20 +337,35 @@ def _frame_ranges(runs: list[tuple[int, int]], index: np.ndarray, limit: int = 5
     return ", ".join(parts) + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
 
 
+def load_landmarks(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` landmarks file as a float32 array, with an error naming the file if it is not one."""
+    try:
+        return np.asarray(np.load(path, allow_pickle=False), np.float32)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--landmarks {path}: no such file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"--landmarks {path} is a folder; give a .npy file of (T, 68, 2) pixels") from None
+    except (ValueError, OSError, EOFError, TypeError) as err:
+        raise ValueError(f"--landmarks {path} is not a numeric .npy array of (T, 68, 2) pixels (numpy says: "
+                         f"{err}); melab never unpickles objects from a landmarks file") from None
+
+
 def _landmarks(frames: np.ndarray, index: np.ndarray, landmarks, *, scale: float, n_frames: int,
-               max_gap: int, name: str) -> np.ndarray:
-    """``(T_m, 68, 2)`` landmarks of the picked frames, in frame pixels, gaps filled or reported."""
+               max_gap: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(T_m, 68, 2)`` landmarks of the picked frames, in frame pixels, gaps filled or reported; and the
+    ``(T_m,)`` bool mask of the frames whose landmarks were filled in."""
     if isinstance(landmarks, str) and landmarks == "mediapipe":
         lm = mediapipe_landmarks(frames)
     else:
-        source = landmarks
+        source, what = landmarks, "the given landmarks"
         if isinstance(landmarks, (str, os.PathLike)):
-            source = np.load(landmarks, allow_pickle=False)
+            source, what = load_landmarks(landmarks), f"--landmarks {landmarks}"
         source = np.asarray(source, np.float32)
         if source.shape != (n_frames, 68, 2):
             raise ValueError(f"landmarks for {name} must have shape ({n_frames}, 68, 2): iBUG-68 (x, y) pixels "
                              f"for each of its {n_frames} frames; got {source.shape}")
         lm = source[index] * scale
+        check_landmarks_in_frame(lm, frames.shape[1], frames.shape[2], name=name, source=what, frames=index)
     missing = ~np.isfinite(lm).all(axis=(1, 2))
     if missing.any():
         runs = _runs(missing)
@@ -356,7 +380,7 @@ def _landmarks(frames: np.ndarray, index: np.ndarray, landmarks, *, scale: float
             flat[missing, c] = np.interp(np.flatnonzero(missing), good, flat[good, c])
         warnings.warn(f"no face in frames {_frame_ranges(runs, index)} of {name}; interpolated the landmarks "
                       "there", stacklevel=3)
-    return lm
+    return lm, missing
 
 
 # --------------------------------------------------------------------------------------------------
@@ -370,7 +394,7 @@ class SpotResult:
 
     Attributes
     ----------
-    intervals : one row per interval, columns ``video, onset, offset, emotion, score`` (video frames).
+    intervals : one row per interval, columns :data:`OUTPUT_COLUMNS` (video frames).
     spot : ``(T_m,)`` float32 spotting scores at the model's rate.
     probs : ``(T_m, K + 1)`` float32 class probabilities at the model's rate, neutral last.
     index : ``(T_m,)`` video frame of each model frame.
@@ -406,7 +430,13 @@ class SpotResult:
                  f"(model rate {self.model_fps:g} fps)"]
         table = self.intervals.drop(columns="video").round({"score": 3})
         if truth is not None:
-            truth = truth[truth["video"].astype(str) == self.video] if "video" in truth.columns else truth
+            if "video" in truth.columns:
+                others = sorted(set(truth["video"].astype(str)))
+                truth = truth[truth["video"].astype(str) == self.video]
+                if len(others) and truth.empty:
+                    warnings.warn(f"no row of the truth table is for video {self.video!r} (it names "
+                                  f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); every interval "
+                                  "counts as a false positive. The video column must be the file's stem", stacklevel=2)
             micro = truth[truth["kind"] == "micro"] if "kind" in truth.columns else truth
             micro = micro.reset_index(drop=True)
             s = spotting_scores(table[["onset", "offset"]].to_numpy().tolist(),
@@ -467,8 +497,8 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
     k_decode = k_decode if k_decode is not None else max(1, round(spotter.fps / 6))
     with tqdm(total=4, desc=f"spot {video}", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("landmarks")
-        lm = _landmarks(frames, index, landmarks, scale=scale, n_frames=n_frames,
-                        max_gap=int(max_gap_s * spotter.fps), name=video)
+        lm, filled = _landmarks(frames, index, landmarks, scale=scale, n_frames=n_frames,
+                                max_gap=int(max_gap_s * spotter.fps), name=video)
         bar.update()
         bar.set_postfix_str("ROI flow")
         if spotter.layout == "reference":
@@ -488,12 +518,19 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
         kept = [(onset, offset) for onset, offset, _, _ in rows]
         spans = to_video_intervals(kept, fps, spotter.fps, n_frames)
         smoothed = smooth_scores(scores.spot, smooth)
+        filled_frames = [np.unique(index[a:b + 1][filled[a:b + 1]]) for a, b, _, _ in rows]
         table = pd.DataFrame(
-            [(video, on, off, emotion, float(smoothed[a:b + 1].max()))
-             for (on, off), (a, b, emotion, _) in zip(spans, rows, strict=True)],
+            [(video, on, off, emotion, float(smoothed[a:b + 1].max()), len(gap))
+             for (on, off), (a, b, emotion, _), gap in zip(spans, rows, filled_frames, strict=True)],
             columns=OUTPUT_COLUMNS,
-        ).astype({"onset": "int64", "offset": "int64", "score": "float64"})
+        ).astype({"onset": "int64", "offset": "int64", "score": "float64", "interpolated_frames": "int64"})
         bar.update()
+    for (on, off), gap in zip(spans, filled_frames, strict=True):
+        if len(gap):
+            where = _frame_ranges(_runs(np.isin(index, gap)), index)
+            warnings.warn(f"interval {on}–{off} of {video} overlaps frames {where} "
+                          "where no face was found and the landmarks were interpolated: its score may come from the "
+                          "gap, not from an ME (column interpolated_frames)", stacklevel=2)
     decoder = dict(method="siss", k=k_decode, low=low, high=high, smooth=smooth, scale="absolute",
                    thresholds=(low, high))
     return SpotResult(table, scores.spot, scores.probs, index, model_intervals, float(fps), spotter.fps,
@@ -568,6 +605,22 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
     -------
     SpotResult
     """
+    # everything that can fail is checked before the work, so that a failure writes nothing
+    if out is not None:
+        check_output_file(out, "--out")
+    if plot is not None:
+        check_output_file(plot, "--plot")
+    given = {"VIDEO": video, "--out": out, "--truth": None if isinstance(truth, pd.DataFrame) else truth,
+             "--landmarks": None if isinstance(landmarks, str) and landmarks == "mediapipe" else landmarks}
+    for flag, path in (("--out", out), ("--plot", plot)):
+        same = [name for name, other in given.items() if path is not None and isinstance(other, (str, os.PathLike))
+                and name != flag and Path(other).resolve() == Path(path).resolve()]
+        if same:
+            raise ValueError(f"{flag} {path} is also the {same[0]} file; writing it would destroy that. Give {flag} "
+                             "another name")
+    truth = _read_truth(truth)
+    if isinstance(landmarks, (str, os.PathLike)) and landmarks != "mediapipe":
+        load_landmarks(landmarks)  # a bad file fails here, before the work
     result = spot_video(video, checkpoint=checkpoint, landmarks=landmarks, fps=fps, **options)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -577,7 +630,7 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
         from melab.viz.spot import plot_spotting
 
-        fig = plot_spotting(result, truth=_read_truth(truth))
+        fig = plot_spotting(result, truth=truth)
         with atomic_path(plot) as tmp:
             fig.savefig(tmp, format="png")
         plt.close(fig)
@@ -585,9 +638,26 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
 
 def _read_truth(truth) -> pd.DataFrame | None:
-    if truth is None or isinstance(truth, pd.DataFrame):
-        return truth
-    return pd.read_csv(truth, dtype={"subject": str, "video": str})
+    """An events table, or its CSV read with an error that names the file and what is wrong."""
+    if truth is None:
+        return None
+    if not isinstance(truth, pd.DataFrame):
+        path = Path(truth)
+        if not path.is_file():
+            raise FileNotFoundError(f"--truth {path}: no such file" if not path.exists() else
+                                    f"--truth {path} is a folder; give an events CSV")
+        try:
+            truth = pd.read_csv(path, dtype={"subject": str, "video": str})
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"--truth {path} is not a CSV file ({type(err).__name__}: {err})") from None
+        source = f"--truth {path}"
+    else:
+        source = "truth"
+    missing = [c for c in ("onset", "offset") if c not in truth.columns]
+    if missing:
+        raise ValueError(f"{source} has no column(s) {', '.join(missing)}; an events CSV needs video, onset, offset "
+                         f"(0-based frames) and optionally kind, emotion; found {', '.join(map(str, truth.columns))}")
+    return truth
 
 
 # --------------------------------------------------------------------------------------------------

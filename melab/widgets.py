@@ -1,4 +1,10 @@
-"""ipywidgets explorers. Each one wraps a pure function and only redraws what it returns."""
+"""ipywidgets explorers. Each one wraps a pure function and only redraws what it returns.
+
+Every explorer draws into an ``Image`` widget, never through ``interact``/``Output``: when a notebook runs
+headless (nbconvert, nbval), nbclient answers an Output widget's output with comm messages on the shell
+channel while it waits there for the cell's reply, and that reply can then be missed until the cell's
+timeout runs out (forever without one): jupyter/nbclient#312. An Image widget needs no such answer.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,20 @@ import pandas as pd
 
 from melab.decode import relative_threshold, smooth_scores
 from melab.metrics import decode_and_score
+from melab.scan import SCAN_KINDS
 from melab.viz.decode import plot_timeline
+from melab.viz.scan import plot_scan_step
 
-__all__ = ["DecodingExplorer", "decoding_explorer", "scores_html"]
+__all__ = ["DecodingExplorer", "ScanExplorer", "decoding_explorer", "scan_explorer", "scores_html"]
 
 TABLE_COLUMNS = ("tp", "fp", "fn", "precision", "recall", "f1", "strs")
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def scores_html(table: pd.DataFrame) -> str:
@@ -100,10 +115,7 @@ class DecodingExplorer(w.VBox):
                             is_tp=intervals["tp"].tolist(), fps=self.fps,
                             threshold=[relative_threshold(s, self.params[n]) for n in names],
                             title=f"{self.params['method']}: smoothed scores and decoded intervals")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        return buffer.getvalue()
+        return _png(fig)
 
 
 def decoding_explorer(scores, truth, *, class_probs=None, fps: float = 30.0, **options) -> DecodingExplorer:
@@ -137,3 +149,53 @@ def decoding_explorer(scores, truth, *, class_probs=None, fps: float = 30.0, **o
         Display it in a notebook; ``.controls`` and ``.result`` are there for tests.
     """
     return DecodingExplorer(scores, truth, class_probs=class_probs, fps=fps, **options)
+
+
+class ScanExplorer(w.VBox):
+    """A scan-kind dropdown and a step slider over :func:`melab.viz.scan.plot_scan_step`.
+
+    Attributes
+    ----------
+    controls : dict of str to ipywidgets.Widget
+        ``kind`` (dropdown of :data:`melab.scan.SCAN_KINDS`) and ``step`` (slider, 0-based token).
+    image : ipywidgets.Image
+        The current frame as PNG.
+    """
+
+    def __init__(self, h: int = 7, w_: int = 7, *, kind: str = "v_zigzag", step: int = 10):
+        if kind not in SCAN_KINDS:
+            raise ValueError(f"unknown scan kind {kind!r}; choose one of {', '.join(SCAN_KINDS)}")
+        if not 0 <= step < h * w_:
+            raise ValueError(f"step must be in 0..{h * w_ - 1} for a {h}x{w_} grid, got {step}")
+        self.shape = (h, w_)
+        self.controls = {
+            "kind": w.Dropdown(options=list(SCAN_KINDS), value=kind, description="kind"),
+            "step": w.IntSlider(value=step, min=0, max=h * w_ - 1, description="step", continuous_update=False),
+        }
+        self.image = w.Image(format="png")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        super().__init__([w.HBox(list(self.controls.values())), self.image])
+        self.update()
+
+    def _on_change(self, _change) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Redraw the frame of the current kind and step."""
+        self.image.value = _png(plot_scan_step(*self.shape, self.controls["kind"].value, self.controls["step"].value))
+
+
+def scan_explorer(h: int = 7, w_: int = 7, *, kind: str = "v_zigzag", step: int = 10) -> ScanExplorer:
+    """Interactive explorer of a scan order on an ``h`` × ``w_`` token grid.
+
+    Moving the ``step`` slider shows the tokens visited so far, numbered, and the path up to that token
+    (:func:`melab.scan.scan_progress`, drawn by :func:`melab.viz.scan.plot_scan_step`); the ``kind`` dropdown
+    switches among :data:`melab.scan.SCAN_KINDS`.
+
+    Returns
+    -------
+    ScanExplorer
+        Display it in a notebook; ``.controls`` and ``.image`` are there for tests.
+    """
+    return ScanExplorer(h, w_, kind=kind, step=step)

@@ -27,7 +27,7 @@ from melab.data.annotations import (
     write_megc_csv,
 )
 
-STRS_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "strs-sample"
+STRS_SAMPLE = Path(__file__).resolve().parent / "data" / "strs-sample"  # vendored: see its README
 
 
 def write_xlsx(path: Path, rows, *, sheet: str = "Sheet1", before: dict | None = None) -> Path:
@@ -226,7 +226,6 @@ def test_casme2_fixture_reads_back(casme2_xlsx):
     assert (events["fps"] == 200.0).all()
 
 
-@pytest.mark.skipif(not STRS_SAMPLE.exists(), reason="shared/conformance/strs-sample is not beside the repo")
 def test_casme2_frames_match_megc_ground_truth(casme2_xlsx):
     """The MEGC sample ground truth lists CASME II clips by subject number, 0-based: OnsetFrame - 1."""
     with pytest.warns(AnnotationWarning):
@@ -434,7 +433,6 @@ def test_megc_csv_malformed_row_names_file_row_and_column(tmp_path):
         read_megc_csv(path)
 
 
-@pytest.mark.skipif(not STRS_SAMPLE.exists(), reason="shared/conformance/strs-sample is not beside the repo")
 def test_reads_the_official_strs_sample():
     gt = read_megc_csv(STRS_SAMPLE / "gt.csv")
     pred = read_megc_csv(STRS_SAMPLE / "pred.csv")
@@ -449,7 +447,6 @@ def test_reads_the_official_strs_sample():
     assert pred.loc[3, ["video", "onset", "offset"]].tolist() == ["EP04_03", -3, 65]
 
 
-@pytest.mark.skipif(not STRS_SAMPLE.exists(), reason="shared/conformance/strs-sample is not beside the repo")
 def test_strs_sample_writes_back_byte_identical(tmp_path):
     for name in ("gt.csv", "pred.csv"):
         out = write_megc_csv(read_megc_csv(STRS_SAMPLE / name), tmp_path / name)

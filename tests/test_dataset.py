@@ -16,7 +16,7 @@ from melab.data.check import check_dataset
 from melab.data.dataset import Dataset, DatasetWarning, VideoItem, label_files
 from melab.data.splits import loso_folds
 
-STRS_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "strs-sample"
+STRS_SAMPLE = Path(__file__).resolve().parent / "data" / "strs-sample"  # vendored: see its README
 EVENTS_HEADER = "subject,video,onset,apex,offset,emotion,kind,fps,aus\n"
 
 
@@ -282,7 +282,6 @@ def test_check_report_on_real_layout_and_single_file(casme2_root):
     assert single.n_videos is None and len(single.events) == 3 and single.missing_videos.empty
 
 
-@pytest.mark.skipif(not STRS_SAMPLE.exists(), reason="shared/conformance/strs-sample is not beside the repo")
 def test_check_megc_csv():
     report = check_dataset("megc", STRS_SAMPLE / "pred.csv")
     assert report.ok and len(report.per_subject) == 26 and report.per_subject["total"].sum() == 244

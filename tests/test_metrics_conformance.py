@@ -2,8 +2,8 @@
 
 Two inputs with the figures the official ``Evaluator.evaluate_STRS`` prints for them:
 
-- its sample data (``shared/conformance/strs-sample``: 244 predictions and 244 expressions,
-  CASME II-style, one expression per video), with ``expected.json``;
+- its sample data (vendored in ``tests/data/strs-sample``, see the README there for source and licence:
+  244 predictions and 244 expressions, CASME II-style, one expression per video), with ``expected.json``;
 - the five-row example of its README, rebuilt below, which prints ``STRS: 0.2``.
 
 melab reproduces every figure with its own (correct) definitions; none of the script's known
@@ -24,13 +24,11 @@ import pytest
 
 from melab.metrics import evaluate, evaluate_csv
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "strs-sample"
+SAMPLE = Path(__file__).resolve().parent / "data" / "strs-sample"
 
 
 @pytest.fixture(scope="module")
 def sample():
-    if not (SAMPLE / "expected.json").is_file():
-        pytest.skip(f"conformance data not found at {SAMPLE} (it ships beside the repository, in shared/)")
     expected = json.loads((SAMPLE / "expected.json").read_text())["official_output"]
     return evaluate_csv(SAMPLE / "pred.csv", SAMPLE / "gt.csv"), expected
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tomllib
 import yaml
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _name(spec: str) -> str:

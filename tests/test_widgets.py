@@ -97,3 +97,19 @@ def test_plot_timeline_and_sensitivity(video):
     assert np.isfinite(values).sum() == 3
     assert len(ax.texts) == 3
     plt.close(fig)
+
+
+def test_scan_explorer_redraws_the_frame_of_its_controls():
+    from melab.widgets import scan_explorer
+
+    explorer = scan_explorer(4, 5, kind="v_zigzag", step=9)
+    first = explorer.image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    explorer.controls["step"].value = 10
+    assert explorer.image.value != first and explorer.controls["step"].max == 19
+    explorer.controls["kind"].value = "h_raster"
+    assert explorer.image.value != first
+    with pytest.raises(ValueError, match=r"unknown scan kind 'spiral'"):
+        scan_explorer(kind="spiral")
+    with pytest.raises(ValueError, match=r"step must be in 0..48"):
+        scan_explorer(step=49)

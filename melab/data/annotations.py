@@ -35,6 +35,7 @@ import math
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -323,9 +324,14 @@ def _grids(path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
     """(sheet name, raw cells) of every sheet; row i of a grid is spreadsheet row i + 1."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield path.name, pd.read_csv(path, header=None, dtype=object, skip_blank_lines=False)
+        yield path.name, _csv_cells(path, header=None)
     elif suffix in (".xlsx", ".xlsm"):
-        yield from pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="openpyxl").items()
+        try:
+            sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="openpyxl")
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+            raise ValueError(f"{path} is not an Excel workbook although it ends in {suffix} ({type(err).__name__}: "
+                             f"{err}); open it in a spreadsheet program and save it as .xlsx, or as .csv") from None
+        yield from sheets.items()
     else:
         raise ValueError(f"{path}: melab reads annotation spreadsheets as .xlsx or .csv; "
                          f"open this {suffix or 'file'} in a spreadsheet program and save it as .xlsx")
@@ -875,11 +881,20 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
 # ---------------------------------------------------------------------------------------------------
 
 
+def _csv_cells(path: Path, **options) -> pd.DataFrame:
+    """``pd.read_csv`` of every cell as text, with an error naming the file when it is not a CSV."""
+    try:
+        return pd.read_csv(path, dtype=object, skip_blank_lines=False, **options)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path} is not a CSV file ({type(err).__name__}: {err}); melab reads comma-separated "
+                         "text with a header row") from None
+
+
 def _read_csv(path: str | os.PathLike, what: str) -> tuple[str, pd.DataFrame]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {what} file {path}")
-    table = pd.read_csv(path, dtype=object, skip_blank_lines=False, keep_default_na=False)
+    table = _csv_cells(path, keep_default_na=False)
     table.columns = [str(c).strip() for c in table.columns]
     table.insert(0, "_row", np.arange(2, len(table) + 2))
     blank = table.drop(columns="_row").map(_blank).all(axis=1)

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,8 +39,11 @@ from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter
 from tqdm.auto import tqdm
 
+from melab.atomic import remove_stale_temporaries
 from melab.data.annotations import EVENT_COLUMNS
+from melab.data.cache import manifest_problem, write_manifest
 from melab.data.splits import SEVEN_CLASSES
+from melab.workers import die_with_parent
 
 GENERATOR_VERSION = 1
 
@@ -804,7 +808,9 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         <subject>/<video>/truth.npz       landmarks (T,68,2) and the motion parameters
 
     The corpus is written to a temporary sibling directory and renamed into place when complete, so an
-    interrupted run never leaves a half corpus behind. The same preset and seed give byte-identical files.
+    interrupted run never leaves a half corpus behind (its temporary is removed by the next run). A cache hit
+    checks ``manifest.json`` (every file's size) and generates a damaged corpus again, with a warning. The
+    same preset and seed give byte-identical files.
 
     Parameters
     ----------
@@ -817,8 +823,13 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     cfg = PRESETS[preset]
     final = corpus_dir(preset, seed, root)
-    if final.exists() and not overwrite:
+    remove_stale_temporaries(final.parent, prefix=final.name)  # left by killed runs
+    damage = manifest_problem(final) if final.exists() and not overwrite else None
+    if final.exists() and not overwrite and damage is None:
         return final
+    if damage is not None:
+        warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=2)
+        overwrite = True
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -828,7 +839,7 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
     workers = processes or min(2, os.cpu_count() or 1)
     try:
         if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 results = list(tqdm(pool.map(_build_video, jobs), total=len(jobs), desc=f"synth {preset}",
                                     disable=not progress))
         else:
@@ -847,6 +858,7 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         (tmp / "subjects.json").write_text(json.dumps(
             {"preset": asdict(cfg), "seed": seed, "generator_version": GENERATOR_VERSION, "subjects": styles},
             indent=1, sort_keys=True))
+        write_manifest(tmp)
         if overwrite and final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -29,9 +30,37 @@ def _natural_key(path: Path) -> tuple:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files of ``folder`` sorted numerically by the numbers in their names."""
+    """Image files of ``folder`` sorted numerically by the numbers in their names.
+
+    Raises
+    ------
+    VideoError
+        When some names carry no number, or two names the same numbers (``img1.jpg``, ``img01.jpg``):
+        their order in time is then unknown, and an alphabetical order would scramble the video.
+    """
     folder = Path(folder)
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    unnumbered = [p.name for p in files if not re.search(r"\d", p.stem)]
+    if unnumbered:
+        raise VideoError(f"image folder {folder}: {len(unnumbered)} of {len(files)} file names carry no frame number "
+                         f"(e.g. {', '.join(unnumbered[:3])}), so their order in time is unknown; name the frames "
+                         "with their numbers (img_00001.jpg, img_00002.jpg, ...)")
+    seen: dict[tuple, str] = {}
+    for p in files:
+        numbers = tuple(int(x) for x in re.findall(r"\d+", p.stem))
+        if numbers in seen:
+            raise VideoError(f"image folder {folder}: {seen[numbers]} and {p.name} carry the same frame number, so "
+                             "their order in time is unknown; keep one frame per number")
+        seen[numbers] = p.name
+    return files
+
+
+def warn_if_truncated(path: str | os.PathLike, n_read: int, n_declared: int) -> None:
+    """Warn when a video file decodes to fewer frames than its header declares (truncated or corrupt)."""
+    if n_declared > n_read:
+        warnings.warn(f"video {path}: its header declares {n_declared} frames but only {n_read} could be decoded; "
+                      f"frames {n_read}–{n_declared - 1} are missing (truncated or corrupt file?). Using frames "
+                      f"0–{n_read - 1} only", stacklevel=3)
 
 
 def read_frames(path: str | os.PathLike, fps: float | None = None, *, start: int = 0,
@@ -98,10 +127,13 @@ def _read_file(path: Path, fps: float | None, start: int, stop: int | None) -> t
                     raise VideoError(f"mixed frame sizes in {path} at frame {index}")
                 frames.append(img)
             index += 1
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         cap.release()
     if not frames:
         raise VideoError(f"video {path} holds zero frames (corrupt, truncated or not a video)")
+    if stop is None or declared < stop:
+        warn_if_truncated(path, index, declared)
     if rate is None or not math.isfinite(rate) or rate <= 0:
         raise VideoError(f"video {path} does not state its frame rate; pass fps=")
     return _to_rgb(frames), float(rate)

@@ -58,7 +58,6 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -66,6 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melab.ssm import Mamba
+from melab.weights import load_weights
 
 LAYOUTS = ("melab", "reference")
 
@@ -529,16 +529,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state-dict file (``torch.save(model.state_dict())``) read with ``weights_only=True``.
 
     DataParallel's ``module.`` prefix is stripped. A melab checkpoint gives its ``"model"`` entry. Files
-    that need arbitrary unpickling are refused (never run code from a downloaded file).
+    that need arbitrary unpickling are refused (never run code from a downloaded file), with the errors of
+    :func:`melab.weights.load_weights`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weight file at {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
-        raise ValueError(f"{path} is not a plain state-dict file that torch.load(weights_only=True) accepts "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    raw = load_weights(path)
     if isinstance(raw, Mapping) and "format" in raw and isinstance(raw.get("model"), Mapping):
         raw = raw["model"]
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
@@ -624,7 +618,7 @@ def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfi
     ``SpotterConfig.reference()`` for an official file, the stored config of a melab checkpoint, else
     ``default``."""
     state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
-    raw = torch.load(Path(path), map_location="cpu", weights_only=True)
+    raw = load_weights(path)
     if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
         return SpotterConfig(**raw["config"])
     if any(melab_key(k) is not None for k in state):

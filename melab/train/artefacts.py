@@ -113,6 +113,8 @@ def run(
         raise ValueError(f"unknown model {model!r}; choose spotter or merba")
     if preset not in ("tiny", "paper"):
         raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
     if init is not None and model != "spotter":
         raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
     if executor == "local" and (address or gpus_per_fold):

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from melab.atomic import atomic_path
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig
+from melab.weights import load_weights
 
 CHECKPOINT_FORMAT = "melab-checkpoint-1"
 MODELS = {"spotter": (Spotter, SpotterConfig), "merba": (MERba, MERbaConfig)}
@@ -106,9 +107,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `melab train` or `make artefacts`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ckpt
