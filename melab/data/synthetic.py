@@ -643,11 +643,11 @@ class Realism:
     mae_amplitude_px: tuple[float, float] = (0.6, 6.0)  # log-uniform: 40% below 1.5 px
     subtle_amplitude_px: tuple[float, float] = (0.2, 1.5)  # log-uniform, overlapping the MEs
     me_duration_s: tuple[float, float] = (0.1, 0.5)
-    me_duration_median_s: float = 0.3
-    me_duration_log_sd: float = 0.35
+    me_duration_median_s: float = 0.32  # centre of the log-normal; truncated to me_duration_s, the median is 0.3 s
+    me_duration_log_sd: float = 0.45
     mae_duration_s: tuple[float, float] = (0.5, 4.0)  # log-uniform
     subtle_duration_s: tuple[float, float] = (0.15, 0.8)  # log-uniform
-    apex_beta: tuple[float, float] = (2.0, 3.0)  # apex position within an event: early, with a slow offset
+    apex_beta: tuple[float, float] = (1.5, 3.0)  # apex position within an event (Beta): early, with a slow offset
     annotation_jitter: tuple[float, ...] = (0.15, 0.25, 0.2, 0.25, 0.15)  # P(-2, -1, 0, 1, 2 frames) at 30 fps
     stray_au: float = 0.2  # chance of one AU outside the prototype
     subject_au_log_sd: float = 0.3  # per-subject strength of each AU (log-normal)
@@ -677,7 +677,8 @@ def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def _realistic_aus(rng: np.random.Generator, emotion: str) -> tuple[tuple[str, ...], bool]:
-    """The AUs of one event: each prototype AU with its :data:`AU_PRESENCE` (the core AU if none), maybe a stray."""
+    """The AUs of one event: each prototype AU with its :data:`AU_PRESENCE` (the core AU if none), and with
+    probability :attr:`Realism.stray_au` one AU from outside the prototype."""
     if emotion == "others":
         aus = [str(a) for a in rng.choice(_OTHERS_POOL, int(rng.integers(1, 3)), replace=False)]
     else:
@@ -685,7 +686,7 @@ def _realistic_aus(rng: np.random.Generator, emotion: str) -> tuple[tuple[str, .
         aus = [a for a, p in presence.items() if rng.random() < p] or [max(presence, key=presence.get)]
     stray = bool(rng.random() < REALISM.stray_au)
     if stray:
-        aus.append(str(rng.choice([a for a in _STRAY_POOL if a not in aus])))
+        aus.append(str(rng.choice([a for a in _STRAY_POOL if a not in EMOTION_AUS.get(emotion, aus)])))
     return tuple(aus), stray
 
 
@@ -749,10 +750,12 @@ def _annotate(rng: np.random.Generator, onset: int, apex: int, offset: int, n_fr
 
 
 def me_length(rng: np.random.Generator, fps: float) -> int:
-    """A realistic ME duration in frames: log-normal around 0.3 s, skewed, within 0.1-0.5 s."""
-    lo, hi = REALISM.me_duration_s
-    frames = np.exp(rng.normal(np.log(REALISM.me_duration_median_s * fps), REALISM.me_duration_log_sd))
-    return int(np.clip(round(frames), np.ceil(lo * fps), np.floor(hi * fps)))
+    """A realistic ME duration in frames: log-normal around 0.3 s, skewed, truncated to 0.1-0.5 s (redrawn)."""
+    lo, hi = np.ceil(REALISM.me_duration_s[0] * fps), np.floor(REALISM.me_duration_s[1] * fps)
+    while True:
+        frames = round(np.exp(rng.normal(np.log(REALISM.me_duration_median_s * fps), REALISM.me_duration_log_sd)))
+        if lo <= frames <= hi:
+            return int(frames)
 
 
 def me_amplitude(rng: np.random.Generator, subject: SubjectStyle) -> float:
