@@ -643,11 +643,11 @@ class Realism:
     mae_amplitude_px: tuple[float, float] = (0.6, 6.0)  # log-uniform: 40% below 1.5 px
     subtle_amplitude_px: tuple[float, float] = (0.2, 1.5)  # log-uniform, overlapping the MEs
     me_duration_s: tuple[float, float] = (0.1, 0.5)
-    me_duration_median_s: float = 0.32  # centre of the log-normal; truncated to me_duration_s, the median is 0.3 s
-    me_duration_log_sd: float = 0.45
+    me_duration_median_s: float = 0.33  # centre of the log-normal; truncated to me_duration_s, the median is 0.3 s
+    me_duration_log_sd: float = 0.5
     mae_duration_s: tuple[float, float] = (0.5, 4.0)  # log-uniform
     subtle_duration_s: tuple[float, float] = (0.15, 0.8)  # log-uniform
-    apex_beta: tuple[float, float] = (1.5, 3.0)  # apex position within an event (Beta): early, with a slow offset
+    apex_beta: tuple[float, float] = (1.3, 3.0)  # apex position within an event (Beta): early, with a slow offset
     annotation_jitter: tuple[float, ...] = (0.15, 0.25, 0.2, 0.25, 0.15)  # P(-2, -1, 0, 1, 2 frames) at 30 fps
     stray_au: float = 0.2  # chance of one AU outside the prototype
     subject_au_log_sd: float = 0.3  # per-subject strength of each AU (log-normal)
@@ -835,12 +835,16 @@ def plan_realistic_video(subject: SubjectStyle, basis: np.ndarray, *, video_inde
     mouth = [ALL_AU_CODES.index(a) for a in ("AU25", "AU26", "AU10", "AU23")]
     talk_target = int(rng.uniform(*REALISM.talking_share) * n_frames)
     talked = 0
+    shortest = int(0.3 * fps)
     while talked < talk_target:
-        length = min(talk_target - talked, int(rng.uniform(1.0, 3.0) * fps))
-        start = _place(rng, busy, max(length, int(0.3 * fps)), margin=int(0.2 * fps))
+        length = max(shortest, min(talk_target - talked, int(rng.uniform(1.0, 3.0) * fps)))
+        start = _place(rng, busy, length, margin=int(0.2 * fps))
+        while start is None and length > shortest:  # a shorter utterance where a long one does not fit
+            length = max(shortest, length // 2)
+            start = _place(rng, busy, length, margin=int(0.2 * fps))
         if start is None:
             break
-        onset, offset = start, start + max(length, int(0.3 * fps)) - 1
+        onset, offset = start, start + length - 1
         amp = rng.uniform(0.6, 2.5)
         w = np.zeros(len(ALL_AU_CODES))
         w[mouth] = [1.0, rng.uniform(0.3, 0.8), rng.uniform(0.0, 0.4), rng.uniform(0.0, 0.4)]
