@@ -151,11 +151,11 @@ def test_true_flow_carries_the_landmarks(mae_video):
     assert np.abs(lm1 - lm0).max() > 1.0
 
 
-def test_load_video_matches_generation(tiny_corpus):
-    v = S.load_video(tiny_corpus, "sub02_1")
+def test_load_video_matches_generation(easy_tiny):
+    v = S.load_video(easy_tiny, "sub02_1")
     spec = next(s for s in S._video_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
     again = S.generate_video(0, 1, 0, duration_s=spec["duration_s"], n_me=spec["n_me"], n_mae=spec["n_mae"],
-                             me_emotions=spec["me_emotions"], render=False)
+                             me_emotions=spec["me_emotions"], render=False, difficulty="easy")
     assert v.frames.shape == (300, 128, 128, 3)
     np.testing.assert_allclose(v.landmarks, again.landmarks, atol=1e-5)
     np.testing.assert_allclose(v.true_flow(3, 40), again.true_flow(3, 40), atol=1e-5)
@@ -418,3 +418,14 @@ def test_oracle_window_coverage_known_answer():
     out = check.oracle_window_coverage(events)
     assert out["by_k"][1] == pytest.approx(1 / 3, abs=1e-4) and out["by_k"][4] == pytest.approx(2 / 3, abs=1e-4)
     assert out["k"] == 2 and out["coverage"] == pytest.approx(1.0)
+
+
+def test_load_realistic_video_matches_generation(realistic_tiny):
+    v = S.load_video(realistic_tiny, "sub02_1")
+    spec = next(s for s in S._realistic_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
+    again = S.generate_video(0, 1, 0, duration_s=spec["duration_s"], n_mae=spec["n_mae"], n_subtle=spec["n_subtle"],
+                             me_emotions=spec["me_emotions"], render=False, difficulty="realistic")
+    assert v.lateral and v.truth is not None and v.timeline.jpeg_quality == again.timeline.jpeg_quality
+    np.testing.assert_allclose(v.landmarks, again.landmarks, atol=1e-5)
+    np.testing.assert_allclose(v.true_flow(3, 40), again.true_flow(3, 40), atol=1e-4)
+    pd.testing.assert_frame_equal(v.events.reset_index(drop=True), again.events, check_dtype=False)

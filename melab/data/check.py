@@ -155,8 +155,10 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
         per_subject = per_subject.reindex(sorted(per_subject.index, key=_natural))
     rejected_table = pd.DataFrame(rejected, columns=list(Rejection._fields))
     rejected_table = rejected_table.sort_values(["file", "row"], kind="stable").reset_index(drop=True)
-    difficulty_report = synthetic_difficulty(path, similarity=False) \
-        if kind == "synthetic" and path.is_dir() and not len(rejected_table) else None
+    difficulty_report = None
+    if kind == "synthetic" and path.is_dir() and not len(rejected_table) and \
+            "amplitude_px" in pd.read_csv(path / "events.csv", nrows=0).columns:  # made by make_corpus
+        difficulty_report = synthetic_difficulty(path, similarity=False)
     return CheckReport(kind, path, events, per_subject, _counts(events, "emotion"), rejected_table, missing,
                        outside, n_videos, difficulty_report)
 
