@@ -15,7 +15,8 @@ Reduced to fit a shared CPU (``OMP_NUM_THREADS=1``):
   predicted-negative samples (anger, disgust, fear, sadness) that land off the diagonal, from the confusion
   matrix summed over seeds.
 
-Writes ``benchmarks/results/synthetic_calibration.json`` (after every run).
+Writes ``benchmarks/results/synthetic_calibration.json`` (after every run; ``--out`` for another file, e.g. one
+per ``--only`` part).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def spotter_runs(args, out: dict) -> None:
     for seed in args.seeds:
         started = time.perf_counter()
         result = loso(roi.series, roi.events, roi.videos, folds=args.folds, config=SpotterConfig.tiny(),
-                      train=SpotterTrainConfig(seed=seed), progress=False)
+                      train=SpotterTrainConfig(seed=seed, **({"epochs": args.spotter_epochs} if args.spotter_epochs
+                                                             else {})), progress=False)
         spot = {v: s.spot for v, s in result.scores.items()}
         probs = {v: s.probs for v, s in result.scores.items()}
         rows = [score("spotter", spot, probs, truth, decoder=d, k=k) for d in ("siss", "fixed_window")]
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--difficulty", default="realistic", choices=["realistic", "easy"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=6, help="held-out subjects of bench (the first N)")
+    parser.add_argument("--spotter-epochs", type=int, default=None, help="default: SpotterTrainConfig's")
     parser.add_argument("--merba-epochs", type=int, default=10)
     parser.add_argument("--only", choices=["spotter", "merba"], default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "synthetic_calibration.json")
@@ -137,6 +140,7 @@ def main() -> None:
     torch.set_num_threads(1)
     out = {"benchmark": "synthetic_calibration", "difficulty": args.difficulty, "seeds": args.seeds,
            "folds": args.folds, "merba_epochs": args.merba_epochs,
+           "spotter_epochs": args.spotter_epochs or SpotterTrainConfig().epochs,
            "targets": {"spotter_f1": [0.15, 0.45], "merba_single_uf1_test_ab": [0.45, 0.75],
                        "negatives_off_diagonal_mass": ">= 0.15"},
            "spotter": {"runs": []}, "merba": {"runs": []}}

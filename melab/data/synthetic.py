@@ -191,7 +191,11 @@ LATERAL_CODES: tuple[str, ...] = tuple(f"R{c[2:]}" for c in ALL_AU_CODES) + tupl
 
 @dataclass(frozen=True)
 class Preset:
-    """Size of a synthetic corpus. Counts are per video unless stated; durations in seconds."""
+    """Size of a synthetic corpus. Counts are per video unless stated; durations in seconds.
+
+    Event counts, nuisance rates and ``jpeg_quality`` are those of difficulty ``"easy"``; a realistic corpus
+    takes subjects, videos, durations, fps and size from here and its rates from :data:`REALISM`.
+    """
 
     name: str
     n_subjects: int
