@@ -70,7 +70,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_output_dir(args.out)
-    path = make_corpus(args.preset, args.seed, args.out, processes=args.processes)
+    path = make_corpus(args.preset, args.seed, args.out, difficulty=args.difficulty, processes=args.processes)
     counts, amplitude = summarize(pd.read_csv(path / "events.csv"))
     print(f"corpus: {path}")
     print(counts.to_string())
@@ -155,7 +155,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from melab.data.check import check_dataset
 
-    report = check_dataset(args.kind, args.path, preset=args.preset, seed=args.seed)
+    report = check_dataset(args.kind, args.path, preset=args.preset, seed=args.seed, difficulty=args.difficulty)
     print(report, end="")
     return 0 if report.ok else 1
 
@@ -206,11 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="melab", description="Micro-expression analysis lab: synthetic data, "
                                      "optical flow, Mamba models, interval decoding and metrics.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from melab.data.synthetic import DEFAULT_DIFFICULTY, DIFFICULTIES
+    from melab.data.synthetic import PRESET_NAMES as SYNTH_PRESETS
 
     p = sub.add_parser("synth", help="generate (or reuse) a synthetic corpus",
                        description="Generate a synthetic micro-expression corpus under OUT/synthetic/ "
                        "(default OUT: $MELAB_DATA or ~/.cache/melab) and print its counts.")
-    p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab")
+    p.add_argument("--preset", choices=SYNTH_PRESETS, default="lab",
+                   help="long videos (tiny, lab, bench) or recognition clips with a fixed split (clips)")
+    p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
+                   help=f"realistic or easy (generator version 1); default {DEFAULT_DIFFICULTY}, clips: realistic")
     p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--out", default=None, help="cache root (default: $MELAB_DATA or ~/.cache/melab)")
     p.add_argument("--processes", type=_at_least(1), default=None, help="worker processes (default: up to 2)")
@@ -249,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=CHECK_KINDS, required=True)
     p.add_argument("path", nargs="?", default=None,
                    help="dataset root (default: $MELAB_DATA/<kind>, or the synthetic corpus of --preset)")
-    p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab", help="synthetic preset")
+    p.add_argument("--preset", choices=SYNTH_PRESETS, default="lab", help="synthetic preset")
+    p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
+                   help=f"synthetic difficulty (default {DEFAULT_DIFFICULTY})")
     p.add_argument("--seed", type=_at_least(0), default=0, help="synthetic seed")
     p.set_defaults(func=_cmd_data_check)
 

@@ -12,14 +12,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from melab.data import synthetic
 from melab.data.annotations import Rejection, read_events_csv, read_megc_csv
 from melab.data.dataset import KINDS, _load, _natural, data_root, read_labels
+from melab.data.splits import SEVEN_CLASSES
 from melab.data.video import IMAGE_SUFFIXES
 
-__all__ = ["CHECK_KINDS", "CheckReport", "check_dataset"]
+__all__ = ["CHECK_KINDS", "CheckReport", "check_dataset", "synthetic_difficulty"]
 
 CHECK_KINDS = (*KINDS, "megc")
 _NAMES = {"synthetic": "synthetic corpus", "casme3": "CAS(ME)^3", "samm_lv": "SAMM Long Videos",
@@ -41,6 +43,7 @@ class CheckReport:
     outside_frames : events (dataset numbering) beyond their video's images, with ``first_image``,
         ``last_image`` and ``path``.
     n_videos : video folders found (None when only a label file was checked).
+    difficulty : a synthetic corpus's :func:`synthetic_difficulty` (None for other datasets).
     """
 
     kind: str
@@ -52,6 +55,7 @@ class CheckReport:
     missing_videos: pd.DataFrame
     outside_frames: pd.DataFrame
     n_videos: int | None
+    difficulty: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +81,8 @@ class CheckReport:
             columns = ["subject", "video", "onset", "offset", "first_image", "last_image"]
             lines += [f"Events outside their video's images ({len(self.outside_frames)}):",
                       self.outside_frames[columns].to_string(index=False), ""]
+        if self.difficulty is not None:
+            lines += [format_difficulty(self.difficulty)]
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -102,7 +108,7 @@ def _image_count(folder: Path) -> int:
 
 
 def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: str = "lab",
-                  seed: int = 0) -> CheckReport:
+                  seed: int = 0, difficulty: str | None = None) -> CheckReport:
     """Read a dataset as melab would and report counts and every problem found.
 
     Parameters
@@ -111,7 +117,9 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
         for a MEGC CSV file).
     path : the dataset folder (labels found by name, videos scanned), or one label file (only it is
         read). Default: the synthetic corpus of ``preset``/``seed``, or ``$MELAB_DATA/<kind>``.
-    preset, seed : the synthetic corpus to check when ``path`` is None.
+    preset, seed, difficulty : the synthetic corpus to check when ``path`` is None (difficulty: default
+        :data:`melab.data.synthetic.DEFAULT_DIFFICULTY`). A synthetic corpus folder also gets its
+        :func:`synthetic_difficulty`.
 
     Raises
     ------
@@ -123,7 +131,8 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
     if path is None:
         if kind == "megc":
             raise ValueError("kind 'megc' needs the path of a MEGC CSV file")
-        path = synthetic.make_corpus(preset, seed) if kind == "synthetic" else data_root(kind)
+        path = synthetic.make_corpus(preset, seed, difficulty=difficulty) if kind == "synthetic" else \
+            data_root(kind)
     path = Path(path)
     rejected: list[Rejection] = []
     if path.is_file() or kind == "megc":
@@ -146,8 +155,12 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
         per_subject = per_subject.reindex(sorted(per_subject.index, key=_natural))
     rejected_table = pd.DataFrame(rejected, columns=list(Rejection._fields))
     rejected_table = rejected_table.sort_values(["file", "row"], kind="stable").reset_index(drop=True)
+    difficulty_report = None
+    if kind == "synthetic" and path.is_dir() and not len(rejected_table) and \
+            "amplitude_px" in pd.read_csv(path / "events.csv", nrows=0).columns:  # made by make_corpus
+        difficulty_report = synthetic_difficulty(path, similarity=False)
     return CheckReport(kind, path, events, per_subject, _counts(events, "emotion"), rejected_table, missing,
-                       outside, n_videos)
+                       outside, n_videos, difficulty_report)
 
 
 def _short_videos(corpus: Path) -> list[Rejection]:
@@ -161,3 +174,167 @@ def _short_videos(corpus: Path) -> list[Rejection]:
             problems.append(Rejection(str(source), i + 2, "n_frames", row.n_frames,
                                       f"the folder {row.subject}/{row.video} holds {count} images"))
     return problems
+
+
+# ---- how hard is a synthetic corpus? ----------------------------------------------------------------
+
+_QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def _quantiles(values: pd.Series) -> dict[str, float]:
+    if not len(values):
+        return {}
+    q = values.astype(float).quantile(list(_QUANTILES))
+    return {("min" if p == 0 else "max" if p == 1 else f"p{int(p * 100)}"): round(float(v), 4) for p, v in q.items()}
+
+
+def amplitude_overlap(me: np.ndarray, mae: np.ndarray, *, bins: int = 40) -> float:
+    """Overlap coefficient of two amplitude distributions: the shared area of their histograms on log-spaced bins.
+
+    0 means the amplitudes never meet (size alone separates MEs from MaEs), 1 means identical distributions.
+    """
+    if not len(me) or not len(mae):
+        return 0.0
+    edges = np.geomspace(0.05, 20.0, bins + 1)
+    p = np.histogram(np.clip(me, 0.05, 20), edges)[0] / len(me)
+    q = np.histogram(np.clip(mae, 0.05, 20), edges)[0] / len(mae)
+    return float(np.minimum(p, q).sum())
+
+
+def oracle_window_coverage(events: pd.DataFrame, *, max_k: int = 30) -> dict[str, float]:
+    """Best share of events that a window ``apex ± k`` (one k for all) matches with IoU >= 0.5.
+
+    Parameters
+    ----------
+    events : rows with ``onset, apex, offset`` (0-based inclusive frames).
+
+    Returns
+    -------
+    ``{"k": best half-width in frames, "coverage": share of events matched, "by_k": {k: share}}``.
+    """
+    on, apex, off = (events[c].to_numpy(int) for c in ("onset", "apex", "offset"))
+    by_k = {}
+    for k in range(1, max_k + 1):
+        inter = np.minimum(off, apex + k) - np.maximum(on, apex - k) + 1
+        union = np.maximum(off, apex + k) - np.minimum(on, apex - k) + 1
+        by_k[k] = float(np.mean(inter / union >= 0.5)) if len(events) else 0.0
+    best = max(by_k, key=lambda k: (by_k[k], -k))
+    return {"k": best, "coverage": round(by_k[best], 4), "by_k": {k: round(v, 4) for k, v in by_k.items()}}
+
+
+def _au_presence(truth: pd.DataFrame) -> dict:
+    """Per emotion, the share of its events that carry each prototype AU, and the stray-AU rate."""
+    out: dict[str, dict[str, float]] = {}
+    stray = []
+    for emotion, group in truth.groupby("emotion"):
+        if emotion not in synthetic.EMOTION_AUS:
+            continue
+        sets = [{f"AU{a}" for a in str(aus).split("+")} for aus in group["aus"]]
+        proto = synthetic.EMOTION_AUS[emotion]
+        out[emotion] = {au: round(float(np.mean([au in s for s in sets])), 4) for au in proto}
+        stray += [bool(s - set(proto)) for s in sets]
+    rates = [v for e in out.values() for v in e.values()]
+    return {"per_emotion": out, "mean": round(float(np.mean(rates)), 4) if rates else None,
+            "stray_rate": round(float(np.mean(stray)), 4) if stray else None}
+
+
+def _mean_field_similarity(corpus: Path, truth: pd.DataFrame) -> pd.DataFrame:
+    """Cosine similarity of the emotions' mean apex displacement fields (true fields, annotated labels)."""
+    sums: dict[str, np.ndarray] = {}
+    for row in truth.itertuples():
+        with np.load(corpus / row.subject / row.video / "truth.npz", allow_pickle=False) as z:
+            s = z["au_intensity"][int(np.clip(row.apex, 0, len(z["au_intensity"]) - 1))]
+            subject = synthetic.make_subject(int(z["seed"]), int(z["subject_index"]), size=int(z["size"]))
+        basis = synthetic.lateral_basis(subject) if len(s) == len(synthetic.LATERAL_CODES) else \
+            synthetic.au_basis(subject)
+        field = np.tensordot(s, basis, axes=1).ravel().astype(np.float64)
+        sums[row.label] = sums.get(row.label, 0) + field
+    names = [e for e in SEVEN_CLASSES if e in sums]
+    fields = np.stack([sums[e] / np.linalg.norm(sums[e]) for e in names])
+    return pd.DataFrame(fields @ fields.T, index=names, columns=names).round(3)
+
+
+def synthetic_difficulty(corpus: str | os.PathLike, *, similarity: bool = True) -> dict:
+    """How hard a synthetic corpus is, in numbers that can be compared with real datasets.
+
+    Reads the corpus tables (and, for the emotion similarity, the ``truth.npz`` files); renders nothing.
+    A realistic corpus's exact events come from ``truth_events.csv``; an easy corpus's events are exact.
+
+    Returns
+    -------
+    dict (JSON-ready) with: ``n_videos, minutes, n_me, n_mae``; ``me_per_minute`` and ``me_free_video_share``;
+    ``amplitude_px`` (quantiles of ME and MaE apex amplitudes), ``amplitude_overlap`` (histogram overlap
+    coefficient, :func:`amplitude_overlap`), ``mae_below_1_5px`` and ``me_above_min_mae`` shares; ``mae_per_me``
+    and ``distractors_per_me`` by kind; ``me_duration_frames`` histograms (annotated and exact, at the corpus's
+    main frame rate); ``oracle_window`` (:func:`oracle_window_coverage` on the annotated MEs); ``au_presence``,
+    ``asymmetric_share`` (|asymmetry| >= 0.3), ``label_noise`` among the four negative emotions and
+    ``class_shares`` of the MEs; for a clips corpus (``split.csv``) also ``emotion_similarity`` of the mean
+    apex fields when ``similarity``.
+    """
+    corpus = Path(corpus)
+    events = pd.read_csv(corpus / "events.csv", dtype={"subject": str, "video": str})
+    videos = pd.read_csv(corpus / "videos.csv", dtype={"subject": str, "video": str})
+    exact = corpus / "truth_events.csv"
+    truth = pd.read_csv(exact, dtype={"subject": str, "video": str}) if exact.exists() else \
+        events.assign(label=events["emotion"], asymmetry=0.0)
+    dist_path = corpus / "distractors.csv"
+    distractors = pd.read_csv(dist_path) if dist_path.exists() else pd.DataFrame(columns=["kind"])
+    clips = (corpus / "split.csv").exists()
+    me, mae = (events[events["kind"] == k] for k in ("micro", "macro"))
+    minutes = float((videos["n_frames"] / videos["fps"]).sum() / 60)
+    fps = float(videos["fps"].mode().iloc[0])
+    me_main = me[me["fps"] == fps]
+    true_me = truth[(truth["kind"] == "micro") & (truth["fps"] == fps)]
+    n_me = max(len(me), 1)
+    negatives = truth[truth["emotion"].isin(synthetic.NEGATIVE_EMOTIONS)]
+    report = {
+        "corpus": corpus.name, "clips": clips, "n_videos": len(videos), "minutes": round(minutes, 2),
+        "n_me": len(me), "n_mae": len(mae),
+        "me_per_minute": round(len(me) / minutes, 3),
+        "me_free_video_share": round(float(1 - videos["video"].isin(me["video"]).mean()), 4),
+        "amplitude_px": {"micro": _quantiles(me["amplitude_px"]), "macro": _quantiles(mae["amplitude_px"])},
+        "amplitude_overlap": round(amplitude_overlap(me["amplitude_px"].to_numpy(), mae["amplitude_px"].to_numpy()),
+                                   4),
+        "mae_below_1_5px": round(float((mae["amplitude_px"] < 1.5).mean()), 4) if len(mae) else None,
+        "me_above_min_mae": round(float((me["amplitude_px"] >= mae["amplitude_px"].min()).mean()), 4)
+        if len(mae) else None,
+        "mae_per_me": round(len(mae) / n_me, 3),
+        "distractors_per_me": {str(k): round(v / n_me, 3) for k, v in distractors["kind"].value_counts().items()},
+        "subtle_per_me": round(float(distractors["kind"].isin(synthetic.SUBTLE_KINDS).sum()) / n_me, 3),
+        "main_fps": fps,
+        "me_duration_frames": {
+            "annotated": {int(k): int(v) for k, v in
+                          (me_main["offset"] - me_main["onset"] + 1).value_counts().sort_index().items()},
+            "exact": {int(k): int(v) for k, v in
+                      (true_me["offset"] - true_me["onset"] + 1).value_counts().sort_index().items()},
+            "median_s": round(float((me_main["offset"] - me_main["onset"] + 1).median() / fps), 4)
+            if len(me_main) else None},
+        "oracle_window": oracle_window_coverage(me_main),
+        "au_presence": _au_presence(truth[truth["kind"] == "micro"]),
+        "asymmetric_share": round(float((truth["asymmetry"].abs() >= 0.3).mean()), 4),
+        "label_noise": round(float((negatives["label"] != negatives["emotion"]).mean()), 4) if len(negatives) else
+        None,
+        "class_shares": {str(k): round(float(v), 4) for k, v in me["emotion"].value_counts(normalize=True).items()},
+    }
+    if clips and similarity:
+        report["emotion_similarity"] = _mean_field_similarity(corpus, truth).to_dict()
+    return report
+
+
+def format_difficulty(report: dict) -> str:
+    """The headline figures of :func:`synthetic_difficulty`, a few lines of text."""
+    amp = report["amplitude_px"]
+    ow = report["oracle_window"]
+    lines = ["Difficulty:",
+             f"  MEs: {report['n_me']} ({report['me_per_minute']:.2f} per minute), MaEs: {report['n_mae']} "
+             f"({report['mae_per_me']:.2f} per ME); ME-free videos: {report['me_free_video_share']:.0%}",
+             f"  apex amplitude (px) ME median {amp['micro'].get('p50', float('nan'))}, range "
+             f"{amp['micro'].get('min')}-{amp['micro'].get('max')}; MaE median {amp['macro'].get('p50')}, range "
+             f"{amp['macro'].get('min')}-{amp['macro'].get('max')}; overlap {report['amplitude_overlap']:.2f}",
+             "  unlabelled movements per ME: " + ", ".join(f"{k} {v}" for k, v in
+                                                            report["distractors_per_me"].items()),
+             f"  oracle window apex±{ow['k']}: IoU>=0.5 on {ow['coverage']:.0%} of MEs; ME median "
+             f"{report['me_duration_frames']['median_s']} s",
+             f"  AU presence {report['au_presence']['mean']}, stray AU {report['au_presence']['stray_rate']}, "
+             f"asymmetric {report['asymmetric_share']:.0%}, negative label noise {report['label_noise']}"]
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,20 @@ landmarks of every frame. Nuisances (blinks, head drift and jerks, illumination 
 compression) are layered on top, and micro-expressions (MEs) are rare, tiny and short next to
 macro-expressions (MaEs), as in CAS(ME)^3 and SAMM-LV.
 
+Two difficulties (:data:`DIFFICULTIES`):
+
+- ``"easy"`` is generator version 1, byte for byte: MEs (0.3-1.5 px) never overlap MaEs (2-6 px) in amplitude,
+  about 10 MEs a minute, every emotion one fixed AU set, balanced classes, exact labels, rigid in-plane head motion.
+  Everything separates by size, so models land at the ceiling.
+- ``"realistic"`` (:class:`Realism`) is as hard as CAS(ME)^3 / SAMM-LV in the ways the papers' claims depend on:
+  3 MEs a minute (still above the real datasets' rate, for CPU training budgets) with a third of the videos
+  ME-free, more than two MaEs per ME, unlabelled subtle movements (gaze shifts, swallows, lip presses, sniffs,
+  speech-like mouth motion, small nods) and talking, ME and MaE amplitudes that overlap (what separates them is
+  duration and AU pattern, as in FACS), skewed and asymmetric ME durations, annotation jitter, AU sets that vary
+  from event to event and subject to subject, asymmetric events, label noise among the negative emotions, skewed
+  class shares, out-of-plane head rotation, illumination flicker and JPEG quality 75-90.
+  The exact values of every event (and the unlabelled movements) are in the truth files, never in ``events.csv``.
+
 Units: pixels of the rendered frame, frames are 0-based and intervals inclusive, time in seconds.
 Amplitudes are stated for a 128-px face and scale with ``size``.
 """
@@ -45,7 +59,13 @@ from melab.data.cache import manifest_problem, write_manifest
 from melab.data.splits import SEVEN_CLASSES
 from melab.workers import die_with_parent
 
-GENERATOR_VERSION = 1
+# Version 2 added difficulty "realistic"; "easy" output is version 1's, byte for byte (its subjects.json still says
+# generator_version 1: the version whose output it is). The cache directory carries the difficulty and this version.
+GENERATOR_VERSION = 2
+DIFFICULTIES = ("realistic", "easy")
+# The difficulty that the presets resolve to. It flips to "realistic" together with the artefact rebuild and the
+# notebook re-execution (issue 12); until then the shipped artefacts and notebooks are those of "easy".
+DEFAULT_DIFFICULTY = "easy"
 
 # --------------------------------------------------------------------------------------------------
 # Geometry: a neutral iBUG-68 template in "g" units (g = half the inner-eye-corner distance, the unit of
@@ -148,6 +168,25 @@ EMOTION_AUS: dict[str, tuple[str, ...]] = {
 _OPTIONAL_AUS = {"disgust": ("AU15",)}
 _OTHERS_POOL = ("AU1", "AU2", "AU4", "AU7", "AU9", "AU10", "AU12", "AU15", "AU17", "AU20", "AU23", "AU25")
 
+# Action units that only the realistic corpus moves (unlabelled movements): appended after AU_CODES, so an easy
+# intensity table (T, 17) keeps its meaning. The eye-turn fields move the irises (centre about 1.1 g inside the
+# outer eye corner); FACS codes 61/62 are "eyes turn left/right" (the subject's left is image right).
+EXTRA_AU_TABLE: dict[str, ActionUnit] = {
+    au.code: au
+    for au in [
+        ActionUnit("AU24", "lip pressor", _both([(50, (0, 0), (0, 0.8)), (58, (0, 0), (0, -0.8))])
+                   + ((51, (0, 0), (0, 1)), (57, (0, 0), (0, -1))), 0.4),
+        ActionUnit("AU38", "nostril dilator", _both([(31, (0, 0), (-1, 0)), (31, (0, -0.3), (-0.6, 0))]), 0.3),
+        ActionUnit("AU61", "eyes turn left", ((36, (1.1, 0), (1, 0)), (45, (-1.1, 0), (1, 0))), 0.3),
+        ActionUnit("AU62", "eyes turn right", ((36, (1.1, 0), (-1, 0)), (45, (-1.1, 0), (-1, 0))), 0.3),
+    ]
+}
+ALL_AU_CODES: tuple[str, ...] = AU_CODES + tuple(EXTRA_AU_TABLE)
+_ALL_AUS = {**AU_TABLE, **EXTRA_AU_TABLE}
+# Realistic intensities drive each AU's field on the subject's right half and on the left half separately
+# (columns R1.. then L1..), so that an event can be asymmetric or unilateral.
+LATERAL_CODES: tuple[str, ...] = tuple(f"R{c[2:]}" for c in ALL_AU_CODES) + tuple(f"L{c[2:]}" for c in ALL_AU_CODES)
+
 
 # --------------------------------------------------------------------------------------------------
 # Presets and subjects
@@ -156,7 +195,11 @@ _OTHERS_POOL = ("AU1", "AU2", "AU4", "AU7", "AU9", "AU10", "AU12", "AU15", "AU17
 
 @dataclass(frozen=True)
 class Preset:
-    """Size of a synthetic corpus. Counts are per video unless stated; durations in seconds."""
+    """Size of a synthetic corpus. Counts are per video unless stated; durations in seconds.
+
+    Event counts, nuisance rates and ``jpeg_quality`` are those of difficulty ``"easy"``; a realistic corpus
+    takes subjects, videos, durations, fps and size from here and its rates from :data:`REALISM`.
+    """
 
     name: str
     n_subjects: int
@@ -314,6 +357,21 @@ def render_neutral(subject: SubjectStyle) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.float32)
 
 
+_NEUTRAL_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _neutral(subject: SubjectStyle) -> np.ndarray:
+    """:func:`render_neutral`, kept for the last few subjects (a clips corpus renders many clips per face)."""
+    key = (subject.seed, subject.subject_id, subject.size)
+    if key not in _NEUTRAL_CACHE:
+        face = render_neutral(subject)
+        face.flags.writeable = False
+        while len(_NEUTRAL_CACHE) >= 4:
+            _NEUTRAL_CACHE.pop(next(iter(_NEUTRAL_CACHE)))
+        _NEUTRAL_CACHE[key] = face
+    return _NEUTRAL_CACHE[key]
+
+
 def au_displacement(subject: SubjectStyle, points: np.ndarray) -> np.ndarray:
     """Displacement of every AU at ``points``.
 
@@ -353,7 +411,7 @@ def _au_peak(subject: SubjectStyle, code: str) -> float:
         s = subject.size
         yy, xx = np.mgrid[0:s, 0:s]
         grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float64)
-        _PEAK_CACHE[key] = float(np.linalg.norm(_au_field(subject, AU_TABLE[code], grid), axis=1).max())
+        _PEAK_CACHE[key] = float(np.linalg.norm(_au_field(subject, _ALL_AUS[code], grid), axis=1).max())
     return _PEAK_CACHE[key]
 
 
@@ -363,6 +421,46 @@ def au_basis(subject: SubjectStyle) -> np.ndarray:
     yy, xx = np.mgrid[0:s, 0:s]
     grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float64)
     return au_displacement(subject, grid).reshape(len(AU_CODES), s, s, 2).astype(np.float32)
+
+
+def lateral_displacement(subject: SubjectStyle, points: np.ndarray) -> np.ndarray:
+    """Displacement of each AU's right-half and left-half field at ``points``, in :data:`LATERAL_CODES` order.
+
+    Every AU of :data:`ALL_AU_CODES` is split at the facial midline (the nose ridge) by a smooth weight of
+    width 0.25 g, so that its right part plus its left part is its whole field (peak 1 px, as in
+    :func:`au_displacement`). The subject's right is image left.
+
+    Returns
+    -------
+    ``(2 * n_AU, N, 2)`` float64, pixels per unit intensity.
+    """
+    whole = np.zeros((len(ALL_AU_CODES), len(points), 2))
+    for j, code in enumerate(ALL_AU_CODES):
+        whole[j] = _au_field(subject, _ALL_AUS[code], points) / _au_peak(subject, code)
+    midline = float(subject.landmarks[27:31, 0].mean())
+    right = 1.0 / (1.0 + np.exp((points[:, 0] - midline) / (0.25 * subject.g)))
+    return np.concatenate([whole * right[None, :, None], whole * (1 - right)[None, :, None]])
+
+
+_BASIS_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def lateral_basis(subject: SubjectStyle) -> np.ndarray:
+    """Dense right/left AU fields ``(2 * n_AU, H, W, 2)`` float32 (see :func:`lateral_displacement`), read-only.
+
+    The last few subjects' bases are kept in memory: a corpus renders or loads a subject's videos one after another.
+    """
+    key = (subject.seed, subject.subject_id, subject.size)
+    if key not in _BASIS_CACHE:
+        s = subject.size
+        yy, xx = np.mgrid[0:s, 0:s]
+        grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float64)
+        basis = lateral_displacement(subject, grid).reshape(len(LATERAL_CODES), s, s, 2).astype(np.float32)
+        basis.flags.writeable = False
+        while len(_BASIS_CACHE) >= 4:
+            _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+        _BASIS_CACHE[key] = basis
+    return _BASIS_CACHE[key]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,11 +514,13 @@ class Timeline:
     video_index: int
     n_frames: int
     fps: float
-    events: pd.DataFrame  # canonical events (+ aus, amplitude_px)
-    distractors: pd.DataFrame  # blinks and head jerks: kind, onset, apex, offset, amplitude_px
-    au_intensity: np.ndarray  # (T, n_AU) float32
-    head: np.ndarray  # (T, 4) float32: tx, ty (px), rotation (rad), log-scale
+    events: pd.DataFrame  # canonical events (+ aus, amplitude_px), as annotated
+    distractors: pd.DataFrame  # unlabelled movements: kind, onset, apex, offset, amplitude_px
+    au_intensity: np.ndarray  # (T, 17) float32 in AU_CODES order (easy) or (T, 42) in LATERAL_CODES order
+    head: np.ndarray  # (T, 4) float32: tx, ty (px), rotation (rad), log-scale; realistic adds yaw, pitch (rad)
     gain: np.ndarray  # (T, 2) float32: global gain, horizontal illumination gradient
+    truth: pd.DataFrame | None = None  # realistic: exact onset/apex/offset and true emotion of each event
+    jpeg_quality: int | None = None  # realistic: this video's JPEG quality
 
 
 def plan_video(subject: SubjectStyle, basis: np.ndarray, *, video_index: int, n_frames: int, fps: float,
@@ -512,6 +612,344 @@ def _head_motion(rng: np.random.Generator, n_frames: int, fps: float, scale_px: 
 
 
 # --------------------------------------------------------------------------------------------------
+# Realistic difficulty (generator version 2): timelines as hard as CAS(ME)^3 / SAMM-LV
+# --------------------------------------------------------------------------------------------------
+
+NEGATIVE_EMOTIONS = ("anger", "disgust", "fear", "sadness")
+
+# How often each prototype AU of an emotion shows up in an event of that emotion: the core AU most often, as in
+# the FACS coding of CASME II and SAMM, where few MEs carry every AU of their emotion's prototype.
+AU_PRESENCE: dict[str, dict[str, float]] = {
+    "happiness": {"AU6": 0.7, "AU12": 0.9},
+    "sadness": {"AU1": 0.75, "AU4": 0.8, "AU15": 0.7},
+    "surprise": {"AU1": 0.8, "AU2": 0.8, "AU5": 0.6, "AU26": 0.7},
+    "fear": {"AU1": 0.7, "AU2": 0.65, "AU4": 0.7, "AU5": 0.6, "AU20": 0.75},
+    "anger": {"AU4": 0.9, "AU5": 0.6, "AU7": 0.75, "AU23": 0.7},
+    "disgust": {"AU9": 0.8, "AU10": 0.75, "AU15": 0.6},
+    "contempt": {"AU12": 0.7, "AU14": 0.9},
+}
+_STRAY_POOL = tuple(c for c in AU_CODES if c != "AU45")
+SUBTLE_KINDS = ("gaze_shift", "swallow", "lip_press", "sniff", "speech", "nod")
+
+
+@dataclass(frozen=True)
+class Realism:
+    """What makes the realistic corpus as hard as real data.
+
+    Rates are per minute of video, amplitudes are apex amplitudes on a 128-px face (pixels; they scale with the
+    frame size), durations are in seconds (their frame counts scale with fps) and jitter in frames at 30 fps.
+    """
+
+    mes_per_minute: float = 3.0  # CAS(ME)^3 has ~0.66 MEs a video, SAMM-LV ~1: denser here, for CPU budgets
+    me_free_share: float = 0.3  # at least this share of the videos holds no ME
+    maes_per_minute: float = 8.0  # and at least 2 MaEs per ME in every video
+    subtle_per_minute: float = 4.5  # unlabelled subtle movements, and at least one per ME in every video
+    subtle_shares: tuple[float, ...] = (0.25, 0.15, 0.2, 0.1, 0.2, 0.1)  # over SUBTLE_KINDS
+    me_amplitude_px: tuple[float, float] = (0.15, 1.0)
+    me_amplitude_median_px: float = 0.45
+    me_amplitude_log_sd: float = 0.4
+    mae_amplitude_px: tuple[float, float] = (0.6, 6.0)  # log-uniform: 40% below 1.5 px
+    subtle_amplitude_px: tuple[float, float] = (0.2, 1.5)  # log-uniform, overlapping the MEs
+    me_duration_s: tuple[float, float] = (0.1, 0.5)
+    me_duration_median_s: float = 0.33  # centre of the log-normal; truncated to me_duration_s, the median is 0.3 s
+    me_duration_log_sd: float = 0.5
+    mae_duration_s: tuple[float, float] = (0.5, 4.0)  # log-uniform
+    subtle_duration_s: tuple[float, float] = (0.15, 0.8)  # log-uniform
+    apex_beta: tuple[float, float] = (1.3, 3.0)  # apex position within an event (Beta): early, with a slow offset
+    annotation_jitter: tuple[float, ...] = (0.15, 0.25, 0.2, 0.25, 0.15)  # P(-2, -1, 0, 1, 2 frames) at 30 fps
+    stray_au: float = 0.2  # chance of one AU outside the prototype
+    subject_au_log_sd: float = 0.3  # per-subject strength of each AU (log-normal)
+    asymmetric_share: float = 0.4  # events whose weaker side moves (1 - a) as much, a in asymmetry
+    asymmetry: tuple[float, float] = (0.3, 1.0)  # a = 1: unilateral
+    negative_label_noise: float = 0.1  # annotators swap the negative emotions this often
+    class_shares: tuple[tuple[str, float], ...] = (
+        ("anger", 0.17), ("disgust", 0.20), ("fear", 0.10), ("sadness", 0.13), ("contempt", 0.08),
+        ("happiness", 0.12), ("surprise", 0.09), ("others", 0.11))
+    head_turn_deg: float = 1.5  # sd of the slow yaw and pitch drift (clipped at +-4 degrees)
+    talking_share: tuple[float, float] = (0.10, 0.20)  # share of frames with speech
+    flicker: tuple[float, float] = (0.003, 0.012)  # relative amplitude of mains flicker aliased by the frame rate
+    jpeg_quality: tuple[int, int] = (75, 90)
+
+
+REALISM = Realism()
+
+
+def subject_au_gains(subject: SubjectStyle) -> np.ndarray:
+    """How strongly this subject moves each AU of :data:`ALL_AU_CODES`: ``(n_AU,)`` log-normal around 1."""
+    rng = np.random.default_rng([subject.seed, int(subject.subject_id[3:]) - 1, 5])
+    return np.exp(rng.normal(0.0, REALISM.subject_au_log_sd, len(ALL_AU_CODES)))
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _realistic_aus(rng: np.random.Generator, emotion: str) -> tuple[tuple[str, ...], bool]:
+    """The AUs of one event: each prototype AU with its :data:`AU_PRESENCE` (the core AU if none), and with
+    probability :attr:`Realism.stray_au` one AU from outside the prototype."""
+    if emotion == "others":
+        aus = [str(a) for a in rng.choice(_OTHERS_POOL, int(rng.integers(1, 3)), replace=False)]
+    else:
+        presence = AU_PRESENCE[emotion]
+        aus = [a for a, p in presence.items() if rng.random() < p] or [max(presence, key=presence.get)]
+    stray = bool(rng.random() < REALISM.stray_au)
+    if stray:
+        aus.append(str(rng.choice([a for a in _STRAY_POOL if a not in EMOTION_AUS.get(emotion, aus)])))
+    return tuple(aus), stray
+
+
+def _lateral_weights(weights: dict[str, float], asymmetry: float) -> np.ndarray:
+    """``(2 n_AU,)`` right/left weights; ``asymmetry`` in [-1, 1] (> 0: the subject's left is weaker)."""
+    w = np.zeros(len(ALL_AU_CODES))
+    for code, value in weights.items():
+        w[ALL_AU_CODES.index(code)] = value
+    return np.concatenate([w * min(1.0, 1.0 + asymmetry), w * min(1.0, 1.0 - asymmetry)])
+
+
+def _scaled(basis: np.ndarray, w: np.ndarray, amplitude_px: float) -> np.ndarray:
+    """``w`` scaled so that the combined field peaks at ``amplitude_px``."""
+    active = np.flatnonzero(w)
+    peak = np.linalg.norm(np.tensordot(w[active], basis[active], axes=1), axis=-1).max()
+    return w * amplitude_px / peak
+
+
+def _plateau(n_frames: int, onset: int, rise: int, fall: int, offset: int) -> np.ndarray:
+    """Intensity ``(T,)``: raised-cosine rise over onset..rise, hold at 1, fall over fall..offset (a fixation)."""
+    t = np.arange(n_frames, dtype=np.float64)
+    env = np.zeros(n_frames)
+    env[(t >= rise) & (t <= fall)] = 1.0
+    up = (t >= onset) & (t < rise)
+    env[up] = 0.5 * (1 - np.cos(np.pi * (t[up] - onset) / max(rise - onset, 1)))
+    down = (t > fall) & (t <= offset)
+    env[down] = 0.5 * (1 + np.cos(np.pi * (t[down] - fall) / max(offset - fall, 1)))
+    return env
+
+
+def _syllables(rng: np.random.Generator, n_frames: int, onset: int, offset: int, fps: float) -> np.ndarray:
+    """Mouth opening ``(T,)`` in [0, 1] while speaking: one raised-cosine bump per syllable (4-6 per second)."""
+    env = np.zeros(n_frames)
+    t = onset
+    while t < offset:
+        length = max(2, int(round(fps / rng.uniform(4.0, 6.0))))
+        stop = min(offset, t + length - 1)
+        env[t:stop + 1] = rng.uniform(0.3, 1.0) * np.sin(np.pi * (np.arange(t, stop + 1) - t + 0.5) / length)
+        t = stop + 1
+    return env
+
+
+def _apex_of(rng: np.random.Generator, onset: int, offset: int) -> int:
+    apex = onset + int(round(rng.beta(*REALISM.apex_beta) * (offset - onset)))
+    return int(np.clip(apex, onset + 1, offset - 1))
+
+
+def _jitter(rng: np.random.Generator, fps: float) -> int:
+    return int(round(rng.choice([-2, -1, 0, 1, 2], p=REALISM.annotation_jitter) * fps / 30.0))
+
+
+def _annotate(rng: np.random.Generator, onset: int, apex: int, offset: int, n_frames: int, fps: float,
+              emotion: str) -> tuple[int, int, str]:
+    """Annotated onset and offset (jittered, still around the apex and inside the video) and label."""
+    ann_onset = int(np.clip(onset + _jitter(rng, fps), 0, apex - 1))
+    ann_offset = int(np.clip(offset + _jitter(rng, fps), apex + 1, n_frames - 1))
+    label = emotion
+    if emotion in NEGATIVE_EMOTIONS and rng.random() < REALISM.negative_label_noise:
+        label = str(rng.choice([e for e in NEGATIVE_EMOTIONS if e != emotion]))
+    return ann_onset, ann_offset, label
+
+
+def me_length(rng: np.random.Generator, fps: float) -> int:
+    """A realistic ME duration in frames: log-normal around 0.3 s, skewed, truncated to 0.1-0.5 s (redrawn)."""
+    lo, hi = np.ceil(REALISM.me_duration_s[0] * fps), np.floor(REALISM.me_duration_s[1] * fps)
+    while True:
+        frames = round(np.exp(rng.normal(np.log(REALISM.me_duration_median_s * fps), REALISM.me_duration_log_sd)))
+        if lo <= frames <= hi:
+            return int(frames)
+
+
+def me_amplitude(rng: np.random.Generator, subject: SubjectStyle) -> float:
+    """A realistic ME apex amplitude (px at 128): log-normal around 0.45 px times the subject's expressiveness."""
+    amp = REALISM.me_amplitude_median_px * subject.amplitude_scale * np.exp(rng.normal(0, REALISM.me_amplitude_log_sd))
+    return float(np.clip(amp, *REALISM.me_amplitude_px))
+
+
+def _expression(rng: np.random.Generator, subject: SubjectStyle, basis: np.ndarray, gains: np.ndarray,
+                emotion: str, amplitude_px: float) -> tuple[np.ndarray, tuple[str, ...], bool, float]:
+    """Right/left AU weights of one expression at ``amplitude_px`` (frame pixels), its AUs, stray flag, asymmetry."""
+    aus, stray = _realistic_aus(rng, emotion)
+    weights = {a: rng.uniform(0.6, 1.0) * gains[ALL_AU_CODES.index(a)] for a in aus}
+    if rng.random() < REALISM.asymmetric_share:
+        asymmetry = float(rng.uniform(*REALISM.asymmetry) * rng.choice([-1, 1]))
+    else:
+        asymmetry = float(rng.uniform(-0.1, 0.1))
+    return _scaled(basis, _lateral_weights(weights, asymmetry), amplitude_px), aus, stray, asymmetry
+
+
+def plan_realistic_video(subject: SubjectStyle, basis: np.ndarray, *, video_index: int, n_frames: int, fps: float,
+                         me_emotions: Sequence[str], n_mae: int, n_subtle: int,
+                         blinks_per_minute: float = 15.0, jerks_per_minute: float = 3.0) -> Timeline:
+    """Draw the events, unlabelled movements, talking, head pose and lighting of one realistic video.
+
+    Parameters
+    ----------
+    subject : the face; basis : its :func:`lateral_basis`.
+    me_emotions : one emotion per ME (none: an ME-free video).
+    n_mae, n_subtle : numbers of MaEs and of unlabelled subtle movements (fewer if the video is too short).
+
+    Returns
+    -------
+    A :class:`Timeline` whose ``events`` are as annotated (onset/offset jittered by up to 2 frames at 30 fps, about
+    10% of negative labels swapped) and whose ``truth`` holds the exact values and true emotions.
+    """
+    rng = np.random.default_rng([subject.seed, int(subject.subject_id[3:]) - 1, 12, video_index])
+    scale_px = subject.size / 128.0
+    gains = subject_au_gains(subject)
+    labelled = np.zeros(n_frames, bool)  # MEs and MaEs never overlap, so that each label is unambiguous
+    edge = max(1, int(0.5 * fps))
+    labelled[:edge] = labelled[-edge:] = True
+    intensity = np.zeros((n_frames, len(LATERAL_CODES)))
+    video_id = f"{subject.subject_id}_{video_index + 1}"
+    mae_emotions = rng.choice(("happiness", "happiness", "surprise", "disgust", "sadness", "anger", "others"), n_mae)
+    truth, distractors = [], []
+    for kind, emotion in [("micro", str(e)) for e in me_emotions] + [("macro", str(e)) for e in mae_emotions]:
+        if kind == "micro":
+            length = me_length(rng, fps)
+        else:
+            length = int(round(_loguniform(rng, *REALISM.mae_duration_s) * fps))
+        start = _place(rng, labelled, length, margin=int(0.4 * fps))
+        while start is None and kind == "macro" and length > REALISM.mae_duration_s[0] * fps:
+            length = max(int(REALISM.mae_duration_s[0] * fps), length // 2)  # a shorter MaE where a long one fails
+            start = _place(rng, labelled, length, margin=int(0.4 * fps))
+        if start is None:
+            continue
+        onset, offset = start, start + length - 1
+        apex = _apex_of(rng, onset, offset)
+        labelled[onset:offset + 1] = True
+        amp = me_amplitude(rng, subject) if kind == "micro" else _loguniform(rng, *REALISM.mae_amplitude_px)
+        w, aus, stray, asymmetry = _expression(rng, subject, basis, gains, emotion, amp * scale_px)
+        intensity += np.outer(_envelope(n_frames, onset, apex, offset), w)
+        ann_onset, ann_offset, label = _annotate(rng, onset, apex, offset, n_frames, fps, emotion)
+        truth.append(dict(subject=subject.subject_id, video=video_id, onset=onset, apex=apex, offset=offset,
+                          emotion=emotion, kind=kind, fps=float(fps), label=label, ann_onset=ann_onset,
+                          ann_offset=ann_offset, aus="+".join(a[2:] for a in aus), stray_au=stray,
+                          asymmetry=round(asymmetry, 4), amplitude_px=round(amp, 4)))
+
+    busy = np.convolve(labelled, np.ones(2 * int(0.15 * fps) + 1), mode="same") > 0  # unlabelled: not on a label
+
+    def add(kind: str, onset: int, apex: int, offset: int, amp: float) -> None:
+        busy[onset:offset + 1] = True
+        distractors.append(dict(video=video_id, kind=kind, onset=onset, apex=apex, offset=offset,
+                                amplitude_px=round(float(amp), 4)))
+
+    mouth = [ALL_AU_CODES.index(a) for a in ("AU25", "AU26", "AU10", "AU23")]
+    talk_target = int(rng.uniform(*REALISM.talking_share) * n_frames)
+    talked = 0
+    shortest = int(0.3 * fps)
+    while talked < talk_target:
+        length = max(shortest, min(talk_target - talked, int(rng.uniform(1.0, 3.0) * fps)))
+        start = _place(rng, busy, length, margin=int(0.2 * fps))
+        while start is None and length > shortest:  # a shorter utterance where a long one does not fit
+            length = max(shortest, length // 2)
+            start = _place(rng, busy, length, margin=int(0.2 * fps))
+        if start is None:
+            break
+        onset, offset = start, start + length - 1
+        amp = rng.uniform(0.6, 2.5)
+        w = np.zeros(len(ALL_AU_CODES))
+        w[mouth] = [1.0, rng.uniform(0.3, 0.8), rng.uniform(0.0, 0.4), rng.uniform(0.0, 0.4)]
+        w = _scaled(basis, np.concatenate([w, w]), amp * scale_px)
+        intensity += np.outer(_syllables(rng, n_frames, onset, offset, fps), w)
+        add("talking", onset, (onset + offset) // 2, offset, amp)
+        talked += offset - onset + 1
+
+    head = _head_motion(rng, n_frames, fps, scale_px)
+    knots = np.arange(0, n_frames / fps + 3, 3.0)
+    turn = CubicSpline(knots, rng.normal(0, np.deg2rad(REALISM.head_turn_deg), (len(knots), 2)))  # pose wanders
+    head = np.c_[head, np.clip(turn(np.arange(n_frames) / fps), -np.deg2rad(4), np.deg2rad(4))]
+    kinds = rng.choice(SUBTLE_KINDS, n_subtle, p=REALISM.subtle_shares)
+    for kind in map(str, kinds):
+        length = max(3, int(round(_loguniform(rng, *REALISM.subtle_duration_s) * fps)))
+        start = _place(rng, busy, length, margin=int(0.15 * fps))
+        if start is None:
+            continue
+        onset, offset = start, start + length - 1
+        apex = _apex_of(rng, onset, offset)
+        amp = _loguniform(rng, *REALISM.subtle_amplitude_px)
+        if kind == "nod":  # a pitch about the neck: the face drops and turns a little
+            env = _envelope(n_frames, onset, apex, offset)
+            head[:, 1] += amp * scale_px * env
+            head[:, 5] += amp / (1.2 * 128.0) * env
+            add(kind, onset, apex, offset, amp)
+            continue
+        if kind == "gaze_shift":  # a saccade (~50 ms), a fixation, a saccade back
+            rise = min(onset + max(1, int(0.05 * fps)), offset - 2)
+            fall = max(rise + 1, offset - max(1, int(0.05 * fps)))
+            env, weights = _plateau(n_frames, onset, rise, fall, offset), {str(rng.choice(["AU61", "AU62"])): 1.0}
+        elif kind == "speech":
+            env, weights = _syllables(rng, n_frames, onset, offset, fps), {"AU25": 1.0, "AU26": 0.5}
+        else:
+            env = _envelope(n_frames, onset, apex, offset)
+            weights = {"swallow": {"AU17": 1.0, "AU24": 0.6}, "lip_press": {"AU24": 1.0, "AU23": 0.4},
+                       "sniff": {"AU38": 1.0, "AU9": 0.4}}[kind]
+        w = _scaled(basis, _lateral_weights(weights, float(rng.uniform(-0.2, 0.2))), amp * scale_px)
+        intensity += np.outer(env, w)
+        add(kind, onset, apex, offset, amp)
+
+    blink = [ALL_AU_CODES.index("AU45"), len(ALL_AU_CODES) + ALL_AU_CODES.index("AU45")]
+    for _ in range(rng.poisson(blinks_per_minute * n_frames / fps / 60)):
+        length = max(3, int(round(rng.uniform(0.1, 0.4) * fps)))
+        start = _place(rng, busy, length, margin=int(0.15 * fps))
+        if start is None:
+            continue
+        onset, offset = start, start + length - 1
+        apex = onset + (length - 1) // 2
+        amp = rng.uniform(0.25, 0.4) * subject.g
+        intensity[:, blink] += amp * _envelope(n_frames, onset, apex, offset)[:, None]
+        add("blink", onset, apex, offset, amp)
+    for _ in range(rng.poisson(jerks_per_minute * n_frames / fps / 60)):
+        length = max(2, int(round(rng.uniform(0.1, 0.25) * fps)))
+        start = _place(rng, busy, length, margin=int(0.3 * fps))
+        if start is None:
+            continue
+        step = rng.normal(0, 1, 2)
+        step *= rng.uniform(1.0, 3.5) * scale_px / np.linalg.norm(step)
+        ramp = np.clip((np.arange(n_frames) - start) / (length - 1), 0, 1)
+        head[:, :2] += 0.5 * (1 - np.cos(np.pi * ramp))[:, None] * step
+        add("head_jerk", start, start + length - 1, start + length - 1, np.linalg.norm(step))
+
+    gain = _realistic_gain(rng, n_frames, fps)
+    truth_table = pd.DataFrame(truth, columns=TRUTH_COLUMNS).sort_values("onset", kind="stable").reset_index(drop=True)
+    events = _annotations(truth_table)
+    distractor_table = pd.DataFrame(distractors, columns=["video", "kind", "onset", "apex", "offset", "amplitude_px"])
+    distractor_table = distractor_table.sort_values("onset", kind="stable").reset_index(drop=True)
+    return Timeline(video_id, video_index, n_frames, float(fps), events, distractor_table,
+                    intensity.astype(np.float32), head.astype(np.float32), gain.astype(np.float32),
+                    truth=truth_table, jpeg_quality=int(rng.integers(REALISM.jpeg_quality[0],
+                                                                     REALISM.jpeg_quality[1] + 1)))
+
+
+TRUTH_COLUMNS = ["subject", "video", "onset", "apex", "offset", "emotion", "kind", "fps", "label", "ann_onset",
+                 "ann_offset", "aus", "stray_au", "asymmetry", "amplitude_px"]
+
+
+def _annotations(truth: pd.DataFrame) -> pd.DataFrame:
+    """The events table as annotated (jittered onset/offset, possibly swapped label) from the exact truth."""
+    events = truth.assign(onset=truth["ann_onset"], offset=truth["ann_offset"], emotion=truth["label"])
+    return events[list(EVENT_COLUMNS) + ["aus", "amplitude_px"]].reset_index(drop=True)
+
+
+def _realistic_gain(rng: np.random.Generator, n_frames: int, fps: float) -> np.ndarray:
+    """``(T, 2)`` slow illumination drift, mains flicker (100 Hz aliased by the frame rate) and exposure jitter."""
+    knots = np.arange(0, n_frames / fps + 10, 10.0)
+    t = np.arange(n_frames) / fps
+    gain = np.c_[1 + CubicSpline(knots, rng.normal(0, 0.03, len(knots)))(t),
+                 CubicSpline(knots, rng.normal(0, 0.04, len(knots)))(t)]
+    alias = abs(100.0 - fps * round(100.0 / fps))
+    flicker = rng.uniform(*REALISM.flicker) * np.sin(2 * np.pi * alias * t + rng.uniform(0, 2 * np.pi))
+    gain[:, 0] *= 1 + flicker + rng.normal(0, 0.002, n_frames)
+    return gain
+
+
+# --------------------------------------------------------------------------------------------------
 # Rendering and exact displacement
 # --------------------------------------------------------------------------------------------------
 
@@ -525,6 +963,31 @@ def _affine(head_row: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.c_[lin, centre + np.array([tx, ty]) - lin @ centre]
 
 
+# Distance from the camera to the face, in face-image pixels (a 128-px face about 15 cm wide seen from about
+# 50 cm): sets how strongly a yaw or pitch foreshortens the near and far halves of the face.
+FACE_DISTANCE_FACES = 3.3
+
+
+def _out_of_plane(yaw: float, pitch: float, centre: np.ndarray, size: int) -> np.ndarray:
+    """Homography ``(3, 3)`` of the face plane rotated by ``yaw`` (about the vertical) and ``pitch`` (radians)
+    about ``centre``, under a pinhole camera whose distance to the face is :data:`FACE_DISTANCE_FACES` faces."""
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    rot = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]) @ np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    distance = FACE_DISTANCE_FACES * size
+    # plane point p (relative to centre) -> rot @ (p, 0) at depth distance; projected with focal length = distance
+    h = np.array([[rot[0, 0], rot[0, 1], 0.0], [rot[1, 0], rot[1, 1], 0.0],
+                  [rot[2, 0] / distance, rot[2, 1] / distance, 1.0]])
+    shift, back = np.eye(3), np.eye(3)
+    shift[:2, 2], back[:2, 2] = centre, -centre
+    return shift @ h @ back
+
+
+def _apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` points mapped by the ``(3, 3)`` homography ``h`` (float64)."""
+    p = points.astype(np.float64) @ h[:, :2].T + h[:, 2]
+    return p[:, :2] / p[:, 2:3]
+
+
 class SyntheticVideo:
     """One rendered synthetic video with its ground truth.
 
@@ -532,8 +995,11 @@ class SyntheticVideo:
     ----------
     frames : ``(T, H, W, 3)`` uint8 RGB (rendered lazily on first access when loaded from disk).
     fps : frames per second.
-    events : canonical events table of this video (+ ``aus``, ``amplitude_px``).
-    distractors : blinks and head jerks (``kind, onset, apex, offset, amplitude_px``).
+    events : canonical events table of this video (+ ``aus``, ``amplitude_px``), as annotated.
+    distractors : unlabelled movements (``kind, onset, apex, offset, amplitude_px``): blinks and head jerks; in a
+        realistic video also gaze shifts, swallows, lip presses, sniffs, speech, nods and talking.
+    truth : realistic videos: the exact events (``onset, apex, offset`` unjittered, true ``emotion`` beside the
+        annotated ``label``, ``asymmetry``); None for easy videos, whose events are exact.
     landmarks : ``(T, 68, 2)`` float32, true iBUG-68 positions in pixels.
     """
 
@@ -544,12 +1010,30 @@ class SyntheticVideo:
         self.fps = timeline.fps
         self.events = timeline.events
         self.distractors = timeline.distractors
+        self.truth = timeline.truth
         self.jpeg_quality = jpeg_quality
         self.path = path
-        self._basis = au_basis(subject) if basis is None else basis  # the AU fields are costly: reuse them
+        self._basis_given = basis  # the AU fields are costly: reuse them, and make them only when rendering
         self._frames = frames
         self._centre = subject.landmarks[27:31].mean(axis=0).astype(np.float64)
         self.landmarks = self._landmarks()
+
+    @property
+    def lateral(self) -> bool:
+        """True for a realistic video: right/left AU intensities and out-of-plane head rotation."""
+        return self.timeline.au_intensity.shape[1] == len(LATERAL_CODES)
+
+    @property
+    def _basis(self) -> np.ndarray:
+        if self._basis_given is None:
+            self._basis_given = lateral_basis(self.subject) if self.lateral else au_basis(self.subject)
+        return self._basis_given
+
+    def _head_matrix(self, t: int) -> np.ndarray:
+        """Realistic head pose of frame ``t`` as a ``(3, 3)`` homography: out-of-plane rotation, then similarity."""
+        row = self.timeline.head[t]
+        similarity = np.vstack([_affine(row[:4], self._centre), [0.0, 0.0, 1.0]])
+        return similarity @ _out_of_plane(float(row[4]), float(row[5]), self._centre, self.subject.size)
 
     @property
     def video(self) -> str:
@@ -572,12 +1056,15 @@ class SyntheticVideo:
 
     def _landmarks(self) -> np.ndarray:
         lm0 = self.subject.landmarks.astype(np.float64)
-        disp = au_displacement(self.subject, lm0)  # (n_AU, 68, 2)
+        disp = lateral_displacement(self.subject, lm0) if self.lateral else au_displacement(self.subject, lm0)
         moved = lm0[None] + np.einsum("tj,jnc->tnc", self.timeline.au_intensity.astype(np.float64), disp)
         out = np.empty_like(moved)
         for t in range(self.n_frames):
-            a = _affine(self.timeline.head[t], self._centre)
-            out[t] = moved[t] @ a[:, :2].T + a[:, 2]
+            if self.lateral:
+                out[t] = _apply_homography(self._head_matrix(t), moved[t])
+            else:
+                a = _affine(self.timeline.head[t], self._centre)
+                out[t] = moved[t] @ a[:, :2].T + a[:, 2]
         return out.astype(np.float32)
 
     def au_field(self, t: int) -> np.ndarray:
@@ -591,10 +1078,14 @@ class SyntheticVideo:
     def _source_coords(self, t: int) -> np.ndarray:
         """Neutral-face position ``x = M_t^{-1}(y)`` of every output pixel ``y``: ``(H, W, 2)`` float32."""
         n = self.subject.size
-        inv = cv2.invertAffineTransform(_affine(self.timeline.head[t], self._centre))
         yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-        u = np.stack([inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2],
-                      inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]], axis=-1).astype(np.float32)
+        if self.lateral:
+            u = _apply_homography(np.linalg.inv(self._head_matrix(t)), np.stack([xx, yy], axis=-1).reshape(-1, 2))
+            u = u.reshape(n, n, 2).astype(np.float32)
+        else:
+            inv = cv2.invertAffineTransform(_affine(self.timeline.head[t], self._centre))
+            u = np.stack([inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2],
+                          inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]], axis=-1).astype(np.float32)
         d = self.au_field(t)
         if not d.any():
             return u
@@ -606,7 +1097,7 @@ class SyntheticVideo:
 
     def render(self, *, lighting: bool = True, sensor_noise: bool = True, progress: bool = False) -> np.ndarray:
         """Render all frames ``(T, H, W, 3)`` uint8 RGB; ``lighting`` and ``sensor_noise`` switch the nuisances."""
-        neutral = render_neutral(self.subject)
+        neutral = _neutral(self.subject)
         rng = np.random.default_rng([self.subject.seed, int(self.subject.subject_id[3:]) - 1, 3,
                                      self.timeline.video_index])
         n = self.subject.size
@@ -641,8 +1132,11 @@ class SyntheticVideo:
         x = self._source_coords(t0)
         d1 = self.au_field(t1)
         moved = x + cv2.remap(d1, x[..., 0], x[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = _affine(self.timeline.head[t1], self._centre)
-        target = moved @ a[:, :2].T.astype(np.float32) + a[:, 2].astype(np.float32)
+        if self.lateral:
+            target = _apply_homography(self._head_matrix(t1), moved.reshape(-1, 2)).reshape(n, n, 2)
+        else:
+            a = _affine(self.timeline.head[t1], self._centre)
+            target = moved @ a[:, :2].T.astype(np.float32) + a[:, 2].astype(np.float32)
         yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
         return (target - np.stack([xx, yy], axis=-1)).astype(np.float32)
 
@@ -652,11 +1146,26 @@ def _jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+def _resolve(difficulty: str | None) -> str:
+    difficulty = DEFAULT_DIFFICULTY if difficulty is None else difficulty
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {DIFFICULTIES}, not {difficulty!r}")
+    return difficulty
+
+
+def _class_draw(rng: np.random.Generator, n: int, classes: Sequence[str] | None = None) -> list[str]:
+    """``n`` emotions drawn with the realistic class shares (restricted to ``classes``, renormalised)."""
+    shares = dict(REALISM.class_shares)
+    names = list(classes or shares)
+    p = np.array([shares[c] for c in names])
+    return [str(e) for e in rng.choice(names, n, p=p / p.sum())]
+
+
 def generate_video(seed: int = 0, subject_index: int = 0, video_index: int = 0, *, duration_s: float = 20.0,
                    fps: float = 30.0, size: int = 128, n_me: int = 3, n_mae: int = 3,
                    blinks_per_minute: float = 15.0, jerks_per_minute: float = 3.0,
-                   me_emotions: Sequence[str] | None = None, jpeg_quality: int | None = 95,
-                   render: bool = True) -> SyntheticVideo:
+                   me_emotions: Sequence[str] | None = None, jpeg_quality: int | None | str = "auto",
+                   render: bool = True, difficulty: str | None = None, n_subtle: int | None = None) -> SyntheticVideo:
     """Generate one synthetic video in memory.
 
     Parameters
@@ -664,9 +1173,14 @@ def generate_video(seed: int = 0, subject_index: int = 0, video_index: int = 0, 
     seed, subject_index, video_index : identify the subject and the video; the same triple gives the same video.
     duration_s, fps, size : length in seconds, frame rate, and square frame size in pixels.
     n_me, n_mae : numbers of micro- and macro-expressions to place (fewer if the video is too short).
-    me_emotions : emotions of the MEs, in any order; default: drawn uniformly from the seven classes + others.
-    jpeg_quality : JPEG compression applied to every frame (None: lossless).
+    me_emotions : emotions of the MEs, in any order; default: drawn uniformly from the seven classes + others
+        (easy) or with the realistic class shares.
+    jpeg_quality : JPEG compression applied to every frame (None: lossless); ``"auto"``: 95 (easy) or the video's
+        own quality in 75-90 (realistic).
     render : render the frames now; otherwise they render on first access of ``.frames``.
+    difficulty : ``"easy"`` or ``"realistic"`` (default :data:`DEFAULT_DIFFICULTY`).
+    n_subtle : realistic only: unlabelled subtle movements (default: :attr:`Realism.subtle_per_minute`, at least
+        ``n_me``).
 
     Examples
     --------
@@ -675,11 +1189,24 @@ def generate_video(seed: int = 0, subject_index: int = 0, video_index: int = 0, 
     ((120, 128, 128, 3), (120, 68, 2))
     """
     subject = make_subject(seed, subject_index, size=size)
-    basis = au_basis(subject)
-    timeline = plan_video(subject, basis, video_index=video_index, n_frames=int(round(duration_s * fps)),
-                          fps=fps, n_me=n_me, n_mae=n_mae, blinks_per_minute=blinks_per_minute,
-                          jerks_per_minute=jerks_per_minute, me_emotions=me_emotions)
-    video = SyntheticVideo(subject, timeline, jpeg_quality=jpeg_quality, basis=basis)
+    n_frames = int(round(duration_s * fps))
+    if _resolve(difficulty) == "easy":
+        basis = au_basis(subject)
+        timeline = plan_video(subject, basis, video_index=video_index, n_frames=n_frames,
+                              fps=fps, n_me=n_me, n_mae=n_mae, blinks_per_minute=blinks_per_minute,
+                              jerks_per_minute=jerks_per_minute, me_emotions=me_emotions)
+        quality = 95 if jpeg_quality == "auto" else jpeg_quality
+    else:
+        basis = lateral_basis(subject)
+        if me_emotions is None:
+            me_emotions = _class_draw(np.random.default_rng([seed, subject_index, 13, video_index]), n_me)
+        if n_subtle is None:
+            n_subtle = max(len(me_emotions), int(round(REALISM.subtle_per_minute * duration_s / 60)))
+        timeline = plan_realistic_video(subject, basis, video_index=video_index, n_frames=n_frames, fps=fps,
+                                        me_emotions=me_emotions, n_mae=n_mae, n_subtle=n_subtle,
+                                        blinks_per_minute=blinks_per_minute, jerks_per_minute=jerks_per_minute)
+        quality = timeline.jpeg_quality if jpeg_quality == "auto" else jpeg_quality
+    video = SyntheticVideo(subject, timeline, jpeg_quality=quality, basis=basis)
     if render:
         video._frames = video.render()
     return video
@@ -731,9 +1258,32 @@ def default_root() -> Path:
     return Path(os.environ.get("MELAB_DATA") or Path.home() / ".cache" / "melab")
 
 
-def corpus_dir(preset: str = "lab", seed: int = 0, root: str | os.PathLike | None = None) -> Path:
-    """The cache directory of a corpus: keyed by preset, seed and :data:`GENERATOR_VERSION`."""
-    return Path(root or default_root()) / "synthetic" / f"{preset}-seed{seed}-v{GENERATOR_VERSION}"
+def corpus_dir(preset: str = "lab", seed: int = 0, root: str | os.PathLike | None = None, *,
+               difficulty: str | None = None) -> Path:
+    """The cache directory of a corpus: keyed by preset, difficulty, seed and :data:`GENERATOR_VERSION`."""
+    difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
+    return Path(root or default_root()) / "synthetic" / f"{preset}-{difficulty}-seed{seed}-v{GENERATOR_VERSION}"
+
+
+@dataclass(frozen=True)
+class ClipsPreset:
+    """A recognition corpus of onset-to-offset ME clips, one expression each, like CASME II, SAMM and DFME.
+
+    Subjects are split once, DFME style, into a training set and two test sets of disjoint subjects
+    (``split.csv``). Clip emotions follow the realistic class shares over the seven classes.
+    """
+
+    name: str = "clips"
+    n_subjects: int = 48
+    clips_per_subject: int = 10
+    test_a: float = 0.2  # share of the subjects in test set A
+    test_b: float = 0.2
+    fps: float = 30.0
+    size: int = 128
+
+
+CLIPS = ClipsPreset()
+PRESET_NAMES: tuple[str, ...] = (*PRESETS, "clips")
 
 
 def _video_specs(preset: Preset, seed: int) -> list[dict]:
@@ -794,35 +1344,180 @@ def _build_video(args: tuple[dict, int, int, int, str]) -> tuple[pd.DataFrame, p
     return events, tl.distractors.assign(video=vid), info
 
 
+def _realistic_specs(preset: Preset, seed: int) -> list[dict]:
+    """One dict per video of a realistic corpus: ME emotions (none in the ME-free videos) and event counts.
+
+    MEs come at :attr:`Realism.mes_per_minute` over the whole corpus, in at most ``1 - me_free_share`` of the
+    videos; each video holds at least 2 MaEs and one unlabelled subtle movement per ME.
+    """
+    rng = np.random.default_rng([seed, 998])
+    specs = [dict(subject_index=s, video_index=v, fps=preset.fps, duration_s=preset.duration_s)
+             for s in range(preset.n_subjects) for v in range(preset.videos_per_subject)]
+    for s, v, fps, dur in preset.high_fps_videos:
+        for spec in specs:
+            if (spec["subject_index"], spec["video_index"]) == (s, v):
+                spec.update(fps=fps, duration_s=dur)
+    minutes = np.array([spec["duration_s"] / 60 for spec in specs])
+    total_me = int(round(REALISM.mes_per_minute * minutes.sum()))
+    n_with = max(1, min(len(specs) - int(np.ceil(REALISM.me_free_share * len(specs))), total_me))
+    with_me = np.sort(rng.permutation(len(specs))[:n_with])
+    counts = np.zeros(len(specs), int)
+    counts[with_me] = 1 + rng.multinomial(total_me - n_with, minutes[with_me] / minutes[with_me].sum())
+    for spec, n_me, m in zip(specs, counts, minutes, strict=True):
+        spec["me_emotions"] = _class_draw(rng, int(n_me))
+        spec["n_mae"] = max(2 * int(n_me), 1, int(round(REALISM.maes_per_minute * m + rng.uniform(-1, 1))))
+        spec["n_subtle"] = max(int(n_me), 1, int(round(REALISM.subtle_per_minute * m + rng.uniform(-1, 1))))
+    return specs
+
+
+def _build_realistic_video(args: tuple[dict, int, int, str, float, float]) -> tuple[pd.DataFrame, ...]:
+    spec, seed, size, out, blinks, jerks = args
+    video = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
+                           fps=spec["fps"], size=size, n_mae=spec["n_mae"], me_emotions=spec["me_emotions"],
+                           n_subtle=spec["n_subtle"], blinks_per_minute=blinks, jerks_per_minute=jerks,
+                           jpeg_quality=None, difficulty="realistic")
+    folder = Path(out) / video.subject.subject_id / video.video
+    _write_frames(folder, video.frames, video.timeline.jpeg_quality)
+    _write_truth(folder, video, seed, size)
+    info = dict(subject=video.subject.subject_id, video=video.video, n_frames=video.n_frames, fps=video.fps,
+                height=size, width=size)
+    return video.events, video.distractors, video.truth, pd.DataFrame([info])
+
+
+def _write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(frames):
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        (folder / f"img_{t:05d}.jpg").write_bytes(buf.tobytes())
+
+
+def _write_truth(folder: Path, video: SyntheticVideo, seed: int, size: int) -> None:
+    tl = video.timeline
+    _write_npz(folder / "truth.npz", landmarks=video.landmarks, au_intensity=tl.au_intensity, head=tl.head,
+               gain=tl.gain, seed=np.int64(seed), subject_index=np.int64(int(video.subject.subject_id[3:]) - 1),
+               video_index=np.int64(tl.video_index), size=np.int64(size), fps=np.float64(tl.fps),
+               jpeg_quality=np.int64(tl.jpeg_quality))
+
+
+def clip_timeline(subject: SubjectStyle, basis: np.ndarray, clip_index: int, emotion: str, *,
+                  fps: float = 30.0) -> Timeline:
+    """One realistic ME clip from its annotated onset to its annotated offset, as CASME II cuts its clips.
+
+    The expression has the realistic AU sets, subject gains, asymmetry, amplitude and duration; the clip
+    carries slow head drift with a few degrees of yaw and pitch, flicker, and its own JPEG quality. The
+    annotation's jitter decides where the clip starts and ends, so the true onset may lie up to 2 frames
+    before the first frame (``truth`` onset < 0) or after it. ``events`` has onset 0 and offset T - 1.
+    """
+    rng = np.random.default_rng([subject.seed, int(subject.subject_id[3:]) - 1, 14, clip_index])
+    pad = int(round(2 * fps / 30.0))
+    length = me_length(rng, fps)
+    n_frames = length + 2 * pad
+    onset, offset = pad, pad + length - 1
+    apex = _apex_of(rng, onset, offset)
+    amp = me_amplitude(rng, subject)
+    w, aus, stray, asymmetry = _expression(rng, subject, basis, subject_au_gains(subject), emotion,
+                                           amp * subject.size / 128.0)
+    ann_onset, ann_offset, label = _annotate(rng, onset, apex, offset, n_frames, fps, emotion)
+    keep = slice(ann_onset, ann_offset + 1)
+    intensity = np.outer(_envelope(n_frames, onset, apex, offset), w)[keep]
+    head = _head_motion(rng, n_frames, fps, subject.size / 128.0)
+    pose = rng.normal(0, np.deg2rad(REALISM.head_turn_deg), 2) + rng.normal(0, np.deg2rad(0.1), (n_frames, 2))
+    head = np.c_[head, np.clip(pose, -np.deg2rad(4), np.deg2rad(4))][keep]
+    gain = _realistic_gain(rng, n_frames, fps)[keep]
+    video_id = f"{subject.subject_id}_c{clip_index + 1:03d}"
+    truth = pd.DataFrame([dict(subject=subject.subject_id, video=video_id, onset=onset - ann_onset,
+                               apex=apex - ann_onset, offset=offset - ann_onset, emotion=emotion, kind="micro",
+                               fps=float(fps), label=label, ann_onset=0, ann_offset=ann_offset - ann_onset,
+                               aus="+".join(a[2:] for a in aus), stray_au=stray, asymmetry=round(asymmetry, 4),
+                               amplitude_px=round(amp, 4))], columns=TRUTH_COLUMNS)
+    return Timeline(video_id, clip_index, ann_offset - ann_onset + 1, float(fps), _annotations(truth),
+                    pd.DataFrame(columns=["video", "kind", "onset", "apex", "offset", "amplitude_px"]),
+                    intensity.astype(np.float32), head.astype(np.float32), gain.astype(np.float32), truth=truth,
+                    jpeg_quality=int(rng.integers(REALISM.jpeg_quality[0], REALISM.jpeg_quality[1] + 1)))
+
+
+def _clip_emotions(seed: int, preset: ClipsPreset) -> list[list[str]]:
+    rng = np.random.default_rng([seed, 996])
+    return [_class_draw(rng, preset.clips_per_subject, SEVEN_CLASSES) for _ in range(preset.n_subjects)]
+
+
+def _build_clips(args: tuple[int, list[str], int, ClipsPreset, str]) -> tuple[pd.DataFrame, ...]:
+    subject_index, emotions, seed, preset, out = args
+    subject = make_subject(seed, subject_index, size=preset.size)
+    basis = lateral_basis(subject)
+    tables: list[list[pd.DataFrame]] = [[], [], []]
+    for i, emotion in enumerate(emotions):
+        video = SyntheticVideo(subject, clip_timeline(subject, basis, i, emotion, fps=preset.fps), basis=basis)
+        folder = Path(out) / subject.subject_id / video.video
+        _write_frames(folder, video.render(), video.timeline.jpeg_quality)
+        _write_truth(folder, video, seed, preset.size)
+        info = dict(subject=subject.subject_id, video=video.video, n_frames=video.n_frames, fps=video.fps,
+                    height=preset.size, width=preset.size)
+        for table, part in zip(tables, (video.events, video.truth, pd.DataFrame([info])), strict=True):
+            table.append(part)
+    return tuple(pd.concat(t, ignore_index=True) for t in tables)
+
+
+def clips_split(n_subjects: int, seed: int, preset: ClipsPreset = CLIPS) -> pd.DataFrame:
+    """The fixed subject split of a clips corpus: columns ``subject, part`` (train, test_a, test_b)."""
+    order = np.random.default_rng([seed, 995]).permutation(n_subjects)
+    n_a, n_b = (max(1, int(round(f * n_subjects))) for f in (preset.test_a, preset.test_b))
+    part = np.array(["train"] * n_subjects, dtype=object)
+    part[order[:n_a]], part[order[n_a:n_a + n_b]] = "test_a", "test_b"
+    return pd.DataFrame({"subject": [f"sub{i + 1:02d}" for i in range(n_subjects)], "part": part})
+
+
+def read_split(corpus: str | os.PathLike) -> dict[str, tuple[str, ...]]:
+    """Subjects of ``train``, ``test_a`` and ``test_b`` of a clips corpus (its ``split.csv``), each sorted.
+
+    ``melab.recognition.DfmeSplit(**read_split(corpus))`` gives the masks that the recognition benchmark uses.
+    """
+    path = Path(corpus) / "split.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: only a clips corpus (make_corpus('clips')) has a fixed split")
+    table = pd.read_csv(path, dtype=str)
+    return {part: tuple(sorted(table.loc[table["part"] == part, "subject"])) for part in ("train", "test_a", "test_b")}
+
+
 def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | None = None, *,
-                processes: int | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+                difficulty: str | None = None, processes: int | None = None, progress: bool = True,
+                overwrite: bool = False) -> Path:
     """Generate a synthetic corpus on disk (or reuse the cached one) and return its directory.
 
     The layout mirrors a real dataset::
 
-        events.csv                        canonical events (+ aus, amplitude_px), 0-based inclusive frames
-        distractors.csv                   blinks and head jerks (not expressions; for analysis)
+        events.csv                        canonical events (+ aus, amplitude_px), 0-based inclusive frames, as
+                                          annotated (realistic: onset/offset jittered, some labels swapped)
+        distractors.csv                   unlabelled movements (blinks, head jerks; realistic: also gaze shifts,
+                                          swallows, lip presses, sniffs, speech, nods, talking)
+        truth_events.csv                  realistic only: the exact events, true emotion, AUs and asymmetry
         videos.csv                        subject, video, n_frames, fps, height, width
         subjects.json                     per-subject style parameters
+        split.csv                         clips only: subject, part (train, test_a, test_b)
         <subject>/<video>/img_00000.jpg   RGB frames, JPEG
         <subject>/<video>/truth.npz       landmarks (T,68,2) and the motion parameters
 
     The corpus is written to a temporary sibling directory and renamed into place when complete, so an
     interrupted run never leaves a half corpus behind (its temporary is removed by the next run). A cache hit
     checks ``manifest.json`` (every file's size) and generates a damaged corpus again, with a warning. The
-    same preset and seed give byte-identical files.
+    same preset, difficulty and seed give byte-identical files, with any number of processes. An ``"easy"``
+    corpus is generator version 1's, byte for byte (plus the manifest).
 
     Parameters
     ----------
-    preset : ``"tiny"``, ``"lab"`` or ``"bench"`` (see :data:`PRESETS`).
+    preset : ``"tiny"``, ``"lab"`` or ``"bench"`` (long videos, see :data:`PRESETS`), or ``"clips"`` (realistic
+        recognition clips, see :class:`ClipsPreset`).
     seed : master seed.
     root : cache root; default :func:`default_root`.
+    difficulty : ``"realistic"`` or ``"easy"``; default :data:`DEFAULT_DIFFICULTY` (clips are always realistic).
     processes : worker processes (default: up to 2).
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = PRESETS[preset]
-    final = corpus_dir(preset, seed, root)
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESET_NAMES)}")
+    if preset == "clips" and difficulty not in (None, "realistic"):
+        raise ValueError(f"the clips preset is realistic only; got difficulty={difficulty!r}")
+    difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
+    final = corpus_dir(preset, seed, root, difficulty=difficulty)
     remove_stale_temporaries(final.parent, prefix=final.name)  # left by killed runs
     damage = manifest_problem(final) if final.exists() and not overwrite else None
     if final.exists() and not overwrite and damage is None:
@@ -834,30 +1529,50 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    specs = _video_specs(cfg, seed)
-    jobs = [(spec, seed, cfg.size, cfg.jpeg_quality, str(tmp)) for spec in specs]
     workers = processes or min(2, os.cpu_count() or 1)
+    if preset == "clips":
+        cfg: Preset | ClipsPreset = CLIPS
+        build, jobs = _build_clips, [(s, emotions, seed, CLIPS, str(tmp))
+                                     for s, emotions in enumerate(_clip_emotions(seed, CLIPS))]
+    elif difficulty == "realistic":
+        cfg = PRESETS[preset]
+        build, jobs = _build_realistic_video, [(spec, seed, cfg.size, str(tmp), cfg.blinks_per_minute,
+                                                cfg.jerks_per_minute) for spec in _realistic_specs(cfg, seed)]
+    else:
+        cfg = PRESETS[preset]
+        build, jobs = _build_video, [(spec, seed, cfg.size, cfg.jpeg_quality, str(tmp))
+                                     for spec in _video_specs(cfg, seed)]
     try:
         if workers > 1:
             with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-                results = list(tqdm(pool.map(_build_video, jobs), total=len(jobs), desc=f"synth {preset}",
+                results = list(tqdm(pool.map(build, jobs), total=len(jobs), desc=f"synth {preset}",
                                     disable=not progress))
         else:
-            results = [_build_video(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
-        events = pd.concat([r[0] for r in results], ignore_index=True)
-        distractors = pd.concat([r[1] for r in results], ignore_index=True)
-        videos = pd.DataFrame([r[2] for r in results])
-        events.to_csv(tmp / "events.csv", index=False)
-        distractors.to_csv(tmp / "distractors.csv", index=False)
-        videos.to_csv(tmp / "videos.csv", index=False)
+            results = [build(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
+        if preset == "clips":
+            _write_tables(tmp, events=[r[0] for r in results], truth_events=[r[1] for r in results],
+                          videos=[r[2] for r in results])
+            clips_split(CLIPS.n_subjects, seed).to_csv(tmp / "split.csv", index=False)
+        elif difficulty == "realistic":
+            _write_tables(tmp, events=[r[0] for r in results], distractors=[r[1] for r in results],
+                          truth_events=[r[2] for r in results], videos=[r[3] for r in results])
+        else:
+            events = pd.concat([r[0] for r in results], ignore_index=True)
+            distractors = pd.concat([r[1] for r in results], ignore_index=True)
+            videos = pd.DataFrame([r[2] for r in results])
+            events.to_csv(tmp / "events.csv", index=False)
+            distractors.to_csv(tmp / "distractors.csv", index=False)
+            videos.to_csv(tmp / "videos.csv", index=False)
         styles = {}
         for s in range(cfg.n_subjects):
             st = asdict(make_subject(seed, s, size=cfg.size))
             st.pop("landmarks")
             styles[st["subject_id"]] = st
-        (tmp / "subjects.json").write_text(json.dumps(
-            {"preset": asdict(cfg), "seed": seed, "generator_version": GENERATOR_VERSION, "subjects": styles},
-            indent=1, sort_keys=True))
+        header = {"preset": asdict(cfg), "seed": seed, "generator_version": 1 if difficulty == "easy" else
+                  GENERATOR_VERSION}
+        if difficulty == "realistic":
+            header.update(difficulty=difficulty, realism=asdict(REALISM))
+        (tmp / "subjects.json").write_text(json.dumps({**header, "subjects": styles}, indent=1, sort_keys=True))
         write_manifest(tmp)
         if overwrite and final.exists():
             shutil.rmtree(final)
@@ -868,11 +1583,17 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
     return final
 
 
+def _write_tables(folder: Path, **parts: list[pd.DataFrame]) -> None:
+    """Concatenate each table's per-video parts and write it as ``<name>.csv``."""
+    for name, frames in parts.items():
+        pd.concat(frames, ignore_index=True).to_csv(folder / f"{name}.csv", index=False)
+
+
 def load_video(corpus: str | os.PathLike, video: str) -> SyntheticVideo:
     """Load one video of a corpus made by :func:`make_corpus`, with its ground truth.
 
     Frames are read from disk lazily (on first access of ``.frames``); ``true_flow`` and ``landmarks`` come
-    from ``truth.npz``.
+    from ``truth.npz``, and the exact events of a realistic corpus from ``truth_events.csv``.
     """
     corpus = Path(corpus)
     events_all = pd.read_csv(corpus / "events.csv")
@@ -888,9 +1609,14 @@ def load_video(corpus: str | os.PathLike, video: str) -> SyntheticVideo:
     distractors = pd.read_csv(dist_path) if dist_path.exists() else pd.DataFrame()
     distractors = distractors[distractors["video"] == video].reset_index(drop=True) if len(distractors) else \
         distractors
+    exact = None
+    if (corpus / "truth_events.csv").exists():
+        exact = pd.read_csv(corpus / "truth_events.csv")
+        exact = exact[exact["video"] == video].reset_index(drop=True)
     timeline = Timeline(video, int(truth["video_index"]), len(truth["landmarks"]), float(truth["fps"]),
                         events, distractors,
-                        truth["au_intensity"], truth["head"], truth["gain"])
+                        truth["au_intensity"], truth["head"], truth["gain"], truth=exact,
+                        jpeg_quality=int(truth["jpeg_quality"]) if "jpeg_quality" in truth else None)
     out = SyntheticVideo(subject, timeline, path=folder)
     out.landmarks = truth["landmarks"]
     return out
