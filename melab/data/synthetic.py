@@ -41,7 +41,7 @@ import os
 import shutil
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -496,6 +496,20 @@ def _place(rng, busy: np.ndarray, length: int, margin: int) -> int | None:
     return None if len(starts) == 0 else int(rng.choice(starts))
 
 
+def _blinks(rng: np.random.Generator, busy: np.ndarray, n_frames: int, fps: float, per_minute: float,
+            g: float) -> Iterator[tuple[int, int, int, float]]:
+    """Blinks at ``per_minute`` (Poisson), 0.1–0.4 s long, placed in free time: (onset, apex, offset, amplitude px).
+
+    Both difficulties draw them this way, in this order, so easy corpora keep version 1's bytes.
+    """
+    for _ in range(rng.poisson(per_minute * n_frames / fps / 60)):
+        length = max(3, int(round(rng.uniform(0.1, 0.4) * fps)))
+        start = _place(rng, busy, length, margin=int(0.15 * fps))
+        if start is None:
+            continue
+        onset, offset = start, start + length - 1
+        yield onset, onset + (length - 1) // 2, offset, rng.uniform(0.25, 0.4) * g
+
 def _event_intensity(basis: np.ndarray, weights: dict[str, float], amplitude_px: float, n_frames: int,
                      onset: int, apex: int, offset: int) -> np.ndarray:
     """AU intensities ``(T, n_AU)`` of one expression whose combined field peaks at ``amplitude_px`` at apex."""
@@ -564,14 +578,7 @@ def plan_video(subject: SubjectStyle, basis: np.ndarray, *, video_index: int, n_
                          aus="+".join(a[2:] for a in aus), amplitude_px=round(amp, 4)))
 
     blink = AU_CODES.index("AU45")
-    for _ in range(rng.poisson(blinks_per_minute * n_frames / fps / 60)):
-        length = max(3, int(round(rng.uniform(0.1, 0.4) * fps)))
-        start = _place(rng, busy, length, margin=int(0.15 * fps))
-        if start is None:
-            continue
-        onset, offset = start, start + length - 1
-        apex = onset + (length - 1) // 2
-        amp = rng.uniform(0.25, 0.4) * subject.g
+    for onset, apex, offset, amp in _blinks(rng, busy, n_frames, fps, blinks_per_minute, subject.g):
         intensity[:, blink] += amp * _envelope(n_frames, onset, apex, offset)
         distractors.append(dict(video=video_id, kind="blink", onset=onset, apex=apex, offset=offset,
                                 amplitude_px=round(float(amp), 4)))
@@ -895,14 +902,7 @@ def plan_realistic_video(subject: SubjectStyle, basis: np.ndarray, *, video_inde
         add(kind, onset, apex, offset, amp)
 
     blink = [ALL_AU_CODES.index("AU45"), len(ALL_AU_CODES) + ALL_AU_CODES.index("AU45")]
-    for _ in range(rng.poisson(blinks_per_minute * n_frames / fps / 60)):
-        length = max(3, int(round(rng.uniform(0.1, 0.4) * fps)))
-        start = _place(rng, busy, length, margin=int(0.15 * fps))
-        if start is None:
-            continue
-        onset, offset = start, start + length - 1
-        apex = onset + (length - 1) // 2
-        amp = rng.uniform(0.25, 0.4) * subject.g
+    for onset, apex, offset, amp in _blinks(rng, busy, n_frames, fps, blinks_per_minute, subject.g):
         intensity[:, blink] += amp * _envelope(n_frames, onset, apex, offset)[:, None]
         add("blink", onset, apex, offset, amp)
     for _ in range(rng.poisson(jerks_per_minute * n_frames / fps / 60)):

@@ -257,16 +257,8 @@ class ReferenceTrunk(nn.Module):
         self.laterals = nn.ModuleList(ReferenceLateral(c.d_fast, c.d_slow) for _ in range(c.n_stages - 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        L = x.shape[1]
-        fast = self.stem(x.transpose(1, 2))  # (B, d_fast, L)
-        slow = self.slow_stem(fast).transpose(1, 2)  # (B, ceil(L/2), d_slow)
-        fast = fast.transpose(1, 2)  # (B, L, d_fast)
-        for i, (fast_stage, slow_stage) in enumerate(zip(self.fast_stages, self.slow_stages, strict=True)):
-            slow, fast = slow_stage(slow), fast_stage(fast)
-            if i < len(self.laterals):
-                slow = slow + self.laterals[i](fast)
-        slow = slow.repeat_interleave(2, dim=1)[:, :L]  # nn.Upsample(scale_factor=2), nearest
-        return torch.cat([slow, fast], dim=-1)  # (B, L, d_slow + d_fast)
+        fast, slow = slow_fast_paths(self, x, slow_first=True)
+        return torch.cat([slow, fast], dim=-1)  # (B, L, d_slow + d_fast): the official order
 
 
 class ReferenceLateral(nn.Module):
@@ -299,6 +291,30 @@ def reference_init(model: nn.Module) -> None:
                 m.out_proj.weight /= 2.0
 
 
+def slow_fast_paths(trunk: nn.Module, x: torch.Tensor, *,
+                    slow_first: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two paths of a SlowFast trunk (either layout), before they are fused.
+
+    ``x`` (B, L, C) goes through ``trunk.stem`` to the fast path (B, L, d_fast) and ``trunk.slow_stem`` to the
+    slow path at half rate; the stages run side by side, each lateral adds fast into slow, and the slow path is
+    upsampled back to L by nearest neighbour (``nn.Upsample(scale_factor=2)``; trimmed to L when L is odd).
+    ``slow_first`` runs each slow stage before its fast twin, as the official code does, so that DropPath's
+    random draws come in the official order. Returns ``(fast (B, L, d_fast), slow (B, L, d_slow))``.
+    """
+    L = x.shape[1]
+    fast = trunk.stem(x.transpose(1, 2))  # (B, d_fast, L)
+    slow = trunk.slow_stem(fast).transpose(1, 2)  # (B, ceil(L/2), d_slow)
+    fast = fast.transpose(1, 2)  # (B, L, d_fast)
+    for i, (fast_stage, slow_stage) in enumerate(zip(trunk.fast_stages, trunk.slow_stages, strict=True)):
+        if slow_first:
+            slow, fast = slow_stage(slow), fast_stage(fast)
+        else:
+            fast, slow = fast_stage(fast), slow_stage(slow)
+        if i < len(trunk.laterals):
+            slow = slow + trunk.laterals[i](fast)
+    return fast, slow.repeat_interleave(2, dim=1)[:, :L]
+
+
 class SlowFastTrunk(nn.Module):
     """Stem, fast and slow paths with lateral connections, fused: (B, L, C) -> (B, L, d_fast + d_slow)."""
 
@@ -318,15 +334,7 @@ class SlowFastTrunk(nn.Module):
         self.norm = nn.LayerNorm(c.d_fast + c.d_slow)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        L = x.shape[1]
-        fast = self.stem(x.transpose(1, 2))  # (B, d_fast, L)
-        slow = self.slow_stem(fast).transpose(1, 2)  # (B, ceil(L/2), d_slow)
-        fast = fast.transpose(1, 2)  # (B, L, d_fast)
-        for i, (fast_stage, slow_stage) in enumerate(zip(self.fast_stages, self.slow_stages, strict=True)):
-            fast, slow = fast_stage(fast), slow_stage(slow)
-            if i < len(self.laterals):
-                slow = slow + self.laterals[i](fast)
-        slow = slow.repeat_interleave(2, dim=1)[:, :L]  # nearest upsampling back to full rate
+        fast, slow = slow_fast_paths(self, x)
         return self.norm(torch.cat([fast, slow], dim=-1))  # (B, L, d_fast + d_slow)
 
 
