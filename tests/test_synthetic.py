@@ -430,3 +430,15 @@ def test_load_realistic_video_matches_generation(realistic_tiny):
     np.testing.assert_allclose(v.landmarks, again.landmarks, atol=1e-5)
     np.testing.assert_allclose(v.true_flow(3, 40), again.true_flow(3, 40), atol=1e-4)
     pd.testing.assert_frame_equal(v.events.reset_index(drop=True), again.events, check_dtype=False)
+
+
+def test_peak_displacement_rises_from_zero_to_the_amplitude():
+    clip = S.generate_clip(0, 0, "surprise", kind="micro", amplitude_px=0.9, duration_s=0.35)
+    ev = clip.events.iloc[0]
+    curve = clip.peak_displacement()
+    assert curve.shape == (int(ev.offset - ev.onset + 1),)
+    assert curve[0] == pytest.approx(0.0, abs=1e-4)  # the onset relative to itself
+    assert curve.max() == pytest.approx(0.9, rel=0.02)  # the amplitude is the peak of the field at apex
+    assert int(np.argmax(curve)) == int(ev.apex - ev.onset)
+    with pytest.raises(IndexError, match="event 1"):
+        clip.peak_displacement(1)

@@ -1140,6 +1140,20 @@ class SyntheticVideo:
         yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
         return (target - np.stack([xx, yy], axis=-1)).astype(np.float32)
 
+    def peak_displacement(self, event: int = 0) -> np.ndarray:
+        """Largest true displacement over the face, relative to the onset, for each frame of one expression.
+
+        Returns
+        -------
+        ``(offset - onset + 1,)`` float64, pixels: ``max |true_flow(onset, t)|`` for t = onset..offset of
+        ``events`` row ``event``.
+        """
+        if not 0 <= event < len(self.events):
+            raise IndexError(f"event {event} is outside 0..{len(self.events) - 1}")
+        ev = self.events.iloc[event]
+        onset, offset = int(ev.onset), int(ev.offset)
+        return np.array([np.linalg.norm(self.true_flow(onset, t), axis=-1).max() for t in range(onset, offset + 1)])
+
 
 def _jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
