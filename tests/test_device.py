@@ -197,6 +197,9 @@ def test_to_device_moves_nested_tensors_and_keeps_those_already_there():
     assert isinstance(moved["pair"], Pair) and moved["pair"].label == "v" and moved["batch"][1][1] == 3
     meta = to_device(tree, torch.device("meta"))
     assert meta["batch"][0].is_meta and meta["pair"].x.is_meta and meta["batch"][1][0].dtype == torch.int64
+    state = torch.nn.BatchNorm1d(3).state_dict()
+    kept = to_device(state, torch.device("meta"))
+    assert type(kept) is type(state) and kept._metadata == state._metadata and list(kept) == list(state)
 
 
 def test_determinism_switches_are_set_on_cuda_only_and_restored(monkeypatch):

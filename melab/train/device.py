@@ -103,12 +103,16 @@ def to_device(tree, device: torch.device):
     """Tensors of a nested dict / list / tuple moved to ``device``; other leaves as they are.
 
     On the device a tensor already lives on, it is returned itself (no copy), so the CPU path of the
-    training loop handles the very same tensors as before this option existed.
+    training loop handles the very same tensors as before this option existed. Mappings keep their type
+    (and a state dict its ``_metadata``).
     """
     if isinstance(tree, torch.Tensor):
         return tree.to(device)
-    if isinstance(tree, dict):
-        return {key: to_device(value, device) for key, value in tree.items()}
+    if isinstance(tree, dict):  # a state dict stays an OrderedDict with its modules' versions (_metadata)
+        moved = type(tree)((key, to_device(value, device)) for key, value in tree.items())
+        if hasattr(tree, "_metadata"):
+            moved._metadata = tree._metadata
+        return moved
     if isinstance(tree, list | tuple):
         values = [to_device(value, device) for value in tree]
         return type(tree)(*values) if hasattr(tree, "_fields") else type(tree)(values)
