@@ -61,7 +61,7 @@ notebooks: $(STAMP)
 test: browser lint pytest nbval
 
 # The GPU path: melab's scan and Mamba layer against mamba-ssm's CUDA kernels, and one epoch of a paper-size
-# spotter (melab and reference layouts) on CUDA. On a machine whose torch sees a GPU, mamba-ssm is first
+# spotter (melab and reference layouts) and MERba trained with device="cuda". On a machine whose torch sees a GPU, mamba-ssm is first
 # rebuilt with its kernels (once; needs nvcc). Elsewhere every test is skipped with its reason.
 gpu-check: $(STAMP)
 	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \

@@ -183,7 +183,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             result = run(args.model, args.data, folds=args.folds, epochs=args.epochs, out=args.out,
                          resume=args.resume, preset=args.config, init=args.init, executor=args.executor,
                          address=args.address, cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold,
-                         max_retries=args.max_retries)
+                         max_retries=args.max_retries, device=args.device)
     except RayNotInstalled as exc:
         print(f"melab train: error: {exc}", file=sys.stderr)
         return 2
@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-fold", type=float, default=0, help="GPUs a Ray fold task declares (default 0)")
     p.add_argument("--max-retries", type=_at_least(0), default=3,
                    help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
+    p.add_argument("--device", default="auto",
+                   help="auto (a CUDA GPU if torch sees one, else the CPU; the default), cpu, cuda or cuda:N; "
+                   "with --executor ray --gpus-per-fold N, each fold trains on the GPU Ray assigned it")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spot", help="find micro-expressions in a face video",

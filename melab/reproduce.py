@@ -164,7 +164,7 @@ def _scores_row(y_true, y_pred, classes) -> dict:
 
 def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
                checkpoint: str | os.PathLike | None = None, resume: bool = False,
-               progress: bool = True) -> tuple[MERba, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+               progress: bool = True, device: str = "cpu") -> tuple[MERba, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """DFME-public's protocol: train on the training set, predict test sets A and B.
 
     Parameters
@@ -173,6 +173,7 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
     config, train : MERba sizes (``MERbaConfig.tiny()``) and training settings
         (:class:`melab.train.MERbaTrainConfig`).
     checkpoint, resume, progress : see :func:`melab.train.fit`.
+    device : where to train and predict (:func:`melab.train.train_merba`).
 
     Returns
     -------
@@ -187,7 +188,8 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
         raise ValueError("the DFME labels have no training sample (set 'train'); the protocol trains on it")
     labels = real.samples["label"].to_numpy()
     model, history = train_merba(real.flows[masks["train"]], labels[masks["train"]], config=config, train=train,
-                                 checkpoint=checkpoint, resume=resume, progress=progress, desc="DFME train")
+                                 checkpoint=checkpoint, resume=resume, progress=progress, desc="DFME train",
+                                 device=device)
     predictions, scores = [], {}
     for part in ("test_a", "test_b"):
         held = masks[part]
@@ -204,7 +206,7 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
 
 def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaConfig | None = None, train=None,
                    checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                   progress: bool = True, executor="local") -> tuple[pd.DataFrame, pd.DataFrame]:
+                   progress: bool = True, executor="local", device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
     """3DB-Combined's protocol: a fresh single-head MERba per held-out subject (LOSO).
 
     Parameters
@@ -212,8 +214,8 @@ def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaCon
     real : :func:`load_real_data` of a ``composite:`` spec.
     folds : ``"all"`` subjects (68 on the full composite), or the first N (sorted).
     config : MERba sizes; the head is set to ``"single"`` (three classes have no DGCM fine level).
-    train, checkpoint_dir, resume, progress, executor : as in :func:`melab.train.loso_merba`, whose LOSO
-        driver (local or Ray) runs the folds.
+    train, checkpoint_dir, resume, progress, executor, device : as in :func:`melab.train.loso_merba`, whose
+        LOSO driver (local or Ray) runs the folds.
 
     Returns
     -------
@@ -225,7 +227,7 @@ def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaCon
     config = MERbaConfig(**{**(config or MERbaConfig.tiny()).to_dict(), "head": "single"})
     return loso_merba(real.flows, real.samples, folds=folds, config=config, train=train,
                       checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, executor=executor,
-                      classes=real.classes)
+                      classes=real.classes, device=device)
 
 
 def composite_scores(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -251,7 +253,7 @@ def _write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> str:
 
 def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = None,
                    out: str | os.PathLike = "runs/train", resume: bool = False, preset: str = "tiny",
-                   progress: bool = True, executor="local") -> dict:
+                   progress: bool = True, executor="local", device: str = "cpu") -> dict:
     """What ``melab train merba --data dfme:...|composite:...`` runs: the paper's protocol, outputs in ``out``.
 
     Writes ``counts.csv`` (samples per class beside the published counts), ``predictions.csv``,
@@ -265,6 +267,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     epochs : overrides the preset's epochs.
     out, resume, progress : as in :func:`melab.train.run`.
     executor : composite only: where the LOSO folds run (:func:`melab.train.loso.make_executor`).
+    device : where models train and predict (:func:`melab.train.run`).
     preset : ``"tiny"`` (CPU) or ``"paper"`` (the paper's sizes and schedule: 200 epochs on DFME, 70 per
         fold on the composite).
 
@@ -290,14 +293,15 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     if kind == "dfme":
         model, history, predictions, scores = train_dfme(real, config=config, train=train,
                                                          checkpoint=out / "checkpoint.pt", resume=resume,
-                                                         progress=progress)
+                                                         progress=progress, device=device)
         written["model"] = str(save_model(out / "model.pt", model, train=train.to_dict()))
         figures = {f"{part}_{m}": round(float(scores.loc[part, m]), 4)
                    for part in scores.index for m in ("uf1", "uar", "acc")}
         written["published_counts"] = _write_csv(DFME_PUBLIC_COUNTS, out / "published_counts.csv", index=True)
     else:
         predictions, history = loso_composite(real, folds=folds, config=config, train=train, checkpoint_dir=out,
-                                              resume=resume, progress=progress, executor=executor)
+                                              resume=resume, progress=progress, executor=executor,
+                                              device=device)
         scores = composite_scores(predictions)
         figures = {f"{name}_{m}": round(float(scores.loc[name, m]), 4) for name in scores.index
                    for m in ("uf1", "uar")}

@@ -150,7 +150,7 @@ def monkeypatch_module():
 def local_run(tiny_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
     assert main(["train", "spotter", "--data", f"corpus:{tiny_corpus}", "--folds", "2", "--epochs", str(EPOCHS),
-                 "--out", str(out), "--executor", "local"]) == 0
+                 "--out", str(out), "--executor", "local", "--device", "cpu"]) == 0  # bit-identity is a CPU promise
     return out
 
 
@@ -165,7 +165,7 @@ def _same_scores(a: Path, b: Path) -> None:
 
 def test_ray_cluster_run_is_bit_identical_to_local(cluster, local_run, tiny_corpus, tmp_path):
     code = main(["train", "spotter", "--data", f"corpus:{tiny_corpus}", "--folds", "2", "--epochs", str(EPOCHS),
-                 "--out", str(tmp_path), "--executor", "ray", "--address", cluster.address])
+                 "--out", str(tmp_path), "--executor", "ray", "--address", cluster.address, "--device", "cpu"])
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in local_run.iterdir())
     _same_scores(local_run / "scores.npz", tmp_path / "scores.npz")

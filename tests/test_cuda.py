@@ -1,4 +1,4 @@
-"""The GPU path: melab against mamba-ssm's CUDA kernels, and a paper-size spotter trained on CUDA.
+"""The GPU path: melab against mamba-ssm's CUDA kernels, and paper-size models trained with ``device="cuda"``.
 
 Run on a CUDA machine with ``make gpu-check`` (or ``pytest -m cuda``). Everywhere else every test here
 skips and says why. mamba-ssm must be built with its kernels (``pip install -e .[cuda]``); the Makefile
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import pytest
 import torch
 
 from melab import ssm
-from melab.models.spotter import Spotter, SpotterConfig, spotter_loss
+from melab.models.spotter import Spotter, SpotterConfig
 from melab.ssm import Mamba, selective_scan
+from melab.train import predict_video
 
 pytestmark = [
     pytest.mark.cuda,
@@ -88,29 +90,46 @@ def test_reference_spotter_gives_the_same_outputs_on_cuda_and_cpu():
 
 
 @pytest.mark.parametrize("preset", ["paper", "reference"])
-def test_one_epoch_of_a_paper_size_spotter_on_cuda(preset, tiny_corpus):
-    """One epoch of the paper schedule at paper size on the tiny corpus, entirely on the GPU."""
+def test_one_epoch_of_a_paper_size_spotter_on_cuda(preset, tiny_corpus, tmp_path):
+    """One epoch of the paper schedule at paper size on the tiny corpus, through ``train_spotter(device="cuda")``;
+    its checkpoint holds CPU tensors and resumes onto the CPU, which scores like the GPU."""
     upstream("selective_scan_cuda")
-    from melab.train import SpotterData, SpotterTrainConfig, default_k, fit, predict_video, roi_corpus, spotter_windows
+    from melab.train import SpotterTrainConfig, default_k, read_checkpoint, roi_corpus, train_spotter
 
     roi = roi_corpus(tiny_corpus, progress=False)
+    fps = float(roi.videos["fps"].median())
+    k = default_k(fps)
     train = SpotterTrainConfig.paper(epochs=1)
-    k = default_k(float(roi.videos["fps"].median()))
-    windows = spotter_windows(roi.series, roi.events, k=k)
-    data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=0)
-    torch.manual_seed(0)
-    model = Spotter(getattr(SpotterConfig, preset)(n_classes=4)).cuda()
-    weights = data.class_weights(5).cuda()
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr, total_steps=len(data))
-
-    def step(model, batch, epoch):
-        x, spot, label = (t.cuda() for t in batch)
-        return spotter_loss(model(x), spot, label, class_weights=weights)
-
-    history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=1, progress=False)
+    config = getattr(SpotterConfig, preset)()
+    model, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
+                                   checkpoint=tmp_path / "spotter.pt", progress=False, device="cuda")
     assert len(history) == 1 and torch.isfinite(torch.tensor(history["loss"].to_numpy())).all()
     assert all(p.is_cuda for p in model.parameters())
+    ckpt = read_checkpoint(tmp_path / "spotter.pt")
+    assert all(t.device.type == "cpu" for t in ckpt["model"].values()) and "cuda_rng" in ckpt
     video = next(iter(roi.series))
-    scores = predict_video(model.cpu(), roi.series[video], k=k)
-    assert scores.spot.shape == (len(roi.series[video]),)
+    gpu = predict_video(model, roi.series[video], k=k)
+    assert gpu.spot.shape == (len(roi.series[video]),) and np.isfinite(gpu.spot).all()
+    # the finished run reloaded onto the CPU (nothing left to train): the same model, CPU kernels
+    on_cpu, _ = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
+                              checkpoint=tmp_path / "spotter.pt", resume=True, progress=False, device="cpu")
+    assert all(p.device.type == "cpu" for p in on_cpu.parameters())
+    cpu = predict_video(on_cpu, roi.series[video], k=k)
+    np.testing.assert_allclose(cpu.spot, gpu.spot, rtol=RTOL, atol=ATOL)
+
+
+def test_one_epoch_of_a_paper_size_merba_on_cuda(tiny_corpus):
+    """One epoch of MERba's paper schedule at paper size (224-px flow) through ``train_merba(device="cuda")``."""
+    upstream("selective_scan_cuda")
+    from melab.models.merba import MERbaConfig
+    from melab.train import MERbaTrainConfig, merba_corpus, predict_merba, train_merba
+
+    config = MERbaConfig.paper()
+    flows, samples = merba_corpus(tiny_corpus, size=config.img_size, progress=False)
+    labels = samples["label"].to_numpy()
+    model, history = train_merba(flows, labels, config=config, train=MERbaTrainConfig.paper(epochs=1),
+                                 progress=False, device="cuda")
+    assert len(history) == 1 and np.isfinite(history["loss"].to_numpy()).all()
+    assert all(p.is_cuda for p in model.parameters()) and all(b.is_cuda for b in model.buffers())
+    pred = predict_merba(model, flows)
+    assert pred.shape == (len(labels),) and pred.dtype == np.int64

@@ -3,6 +3,8 @@
 Modules, in the order a lesson meets them:
 
 - :mod:`melab.train.loop`: :func:`fit`, checkpoints (:func:`save_model`, :func:`load_model`), resume;
+- :mod:`melab.train.device`: the ``device`` option (:func:`resolve_device`: cpu, cuda, auto) that every
+  training and prediction function takes, and what CUDA does and does not reproduce;
 - :mod:`melab.train.loso`: :func:`run_folds`, the one LOSO driver, and its executors (local, Ray);
 - :mod:`melab.train.spotting`: windows, targets, :func:`train_spotter`, :func:`predict_video`, :func:`loso`;
 - :mod:`melab.train.recognition`: MERba data, :func:`train_merba`, BatchNorm recalibration, :func:`loso_merba`;
@@ -26,12 +28,14 @@ from melab.features import (
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
 from melab.train.artefacts import ARTEFACT_PARTS, build_artefacts, resolve_data, run
+from melab.train.device import DEVICES, resolve_device
 from melab.train.loop import CHECKPOINT_FORMAT, MODELS, fit, load_model, load_state, read_checkpoint, save_model
 from melab.train.loso import (
     FoldRun,
     LocalExecutor,
     RayExecutor,
     fold_checkpoint,
+    fold_device,
     loso_subjects,
     make_executor,
     run_folds,
@@ -66,12 +70,13 @@ from melab.train.spotting import (
 )
 
 __all__ = [
-    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "IGNORE", "MODELS", "FoldRun", "LocalExecutor", "LosoResult",
-    "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor", "RoiCorpus", "SpotScores", "SpotterConfig",
-    "SpotterData", "SpotterTrainConfig", "SpotterWindows", "build_artefacts", "dataset_roi_corpus", "default_cache",
-    "default_k", "fit", "fold_checkpoint", "frame_targets", "hflip_flow", "load_model", "load_roi_corpus",
-    "load_scores", "load_state", "loso", "loso_merba", "loso_subjects", "magnitude_scores", "make_executor",
-    "merba_corpus", "merba_fold", "predict_merba", "predict_video", "read_checkpoint", "recalibrate_batchnorm",
-    "resolve_data", "roi_corpus", "run", "run_folds", "save_model", "save_roi_corpus", "save_scores", "spotter_fold",
-    "spotter_windows", "train_merba", "train_spotter", "warmup_cosine",
+    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "DEVICES", "IGNORE", "MODELS", "FoldRun", "LocalExecutor",
+    "LosoResult", "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor", "RoiCorpus", "SpotScores",
+    "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows", "build_artefacts", "dataset_roi_corpus",
+    "default_cache", "default_k", "fit", "fold_checkpoint", "fold_device", "frame_targets", "hflip_flow",
+    "load_model", "load_roi_corpus", "load_scores", "load_state", "loso", "loso_merba", "loso_subjects",
+    "magnitude_scores", "make_executor", "merba_corpus", "merba_fold", "predict_merba", "predict_video",
+    "read_checkpoint", "recalibrate_batchnorm", "resolve_data", "resolve_device", "roi_corpus", "run", "run_folds",
+    "save_model", "save_roi_corpus", "save_scores", "spotter_fold", "spotter_windows", "train_merba",
+    "train_spotter", "warmup_cosine",
 ]

@@ -22,8 +22,9 @@ from melab.atomic import atomic_path, write_text
 from melab.features import dataset_roi_corpus, default_k, merba_corpus, roi_corpus, save_roi_corpus
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig, init_config
+from melab.train.device import resolve_device
 from melab.train.loop import MODELS, save_model
-from melab.train.loso import make_executor
+from melab.train.loso import fold_device, make_executor
 from melab.train.recognition import MERbaTrainConfig, loso_merba, train_merba
 from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
 
@@ -63,6 +64,7 @@ def run(
     gpus_per_fold: float = 0,
     max_retries: int = 3,
     init: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> dict:
     """What ``melab train spotter|merba`` does: LOSO (or one model on all data) with outputs in ``out``.
 
@@ -97,12 +99,16 @@ def run(
         CPUs each Ray fold task declares, and the torch threads of every fold with either executor
         (thread counts change float sums, so keep it equal to compare runs bit for bit).
     gpus_per_fold : float
-        GPUs each Ray fold task declares.
+        GPUs each Ray fold task declares; with ``device`` "auto" or "cuda" every fold trains on the GPU
+        Ray assigned it (:func:`melab.train.loso.fold_device`).
     max_retries : int
         Ray re-runs of a fold whose worker died; the fold resumes from its checkpoint.
     init : path-like, optional
         Spotter only: every fold starts from these weights, an official ``METST_SF`` file (which selects
         ``SpotterConfig.reference()``) or a melab checkpoint (its config).
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where models train and predict (:mod:`melab.train.device`). The command line's ``--device``
+        defaults to "auto"; this function, like the rest of the Python API, to "cpu".
 
     Returns
     -------
@@ -121,11 +127,14 @@ def run(
         raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
     runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
                            max_retries=max_retries)
+    # checked (and for this process resolved) before any data are built; folds resolve theirs where they run
+    local = data.partition(":")[0] == "dfme" and model == "merba"  # DFME's one training set trains here
+    device = str(resolve_device(device)) if folds == "none" or local else fold_device(device, runner)
     if model == "merba" and data.partition(":")[0] in ("dfme", "composite"):  # the paper's real-data protocols
         from melab.reproduce import run_real_merba
 
         return run_real_merba(data, folds=folds, epochs=epochs, out=out, resume=resume, preset=preset,
-                              progress=progress, executor=runner)
+                              progress=progress, executor=runner, device=device)
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,13 +155,14 @@ def run(
         if folds == "none":
             fps = float(roi.videos["fps"].median())
             net, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
-                                         checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+                                         checkpoint=out / "checkpoint.pt", resume=resume, progress=progress,
+                                         device=device)
             # spot() reads the training rate and window from here (a 200 fps corpus is not 30 fps)
             written["model"] = str(save_model(out / "model.pt", net, train={
                 **train.to_dict(), "fps": fps, "k": train.k or default_k(fps)}))
         else:
             result = loso(roi.series, roi.events, roi.videos, folds=folds, config=config, train=train,
-                          checkpoint_dir=out, resume=resume, progress=progress, executor=runner)
+                          checkpoint_dir=out, resume=resume, progress=progress, executor=runner, device=device)
             written["scores"] = str(save_scores(out / "scores.npz", result))
             history = result.history
     else:
@@ -167,12 +177,13 @@ def run(
         flows, samples = merba_corpus(corpus, size=config.img_size, progress=progress)
         if folds == "none":
             net, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=train,
-                                       checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)
+                                       checkpoint=out / "checkpoint.pt", resume=resume, progress=progress,
+                                       device=device)
             written["model"] = str(save_model(out / "model.pt", net, train=train.to_dict()))
         else:
             predictions, history = loso_merba(flows, samples, folds=folds, config=config, train=train,
                                               checkpoint_dir=out, resume=resume, progress=progress,
-                                              executor=runner)
+                                              executor=runner, device=device)
             with atomic_path(out / "predictions.csv") as tmp:
                 predictions.to_csv(tmp, index=False)
             written["predictions"] = str(out / "predictions.csv")

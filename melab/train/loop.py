@@ -2,7 +2,9 @@
 
 - :func:`fit` is the loop: seeded, deterministic, one tqdm bar over epochs and one over batches,
   a history DataFrame, an atomic checkpoint after every epoch and ``resume=True`` that continues
-  bit-identically from the last one.
+  bit-identically from the last one. It runs on the model's device or on ``device``
+  (:mod:`melab.train.device`); checkpoints hold CPU tensors whatever the device, so a run resumes on
+  any device.
 - :func:`save_model` / :func:`load_model` write and read plain state dicts with a JSON-able config,
   loaded with ``torch.load(weights_only=True)``; :func:`load_state` names every mismatched key.
 """
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from melab.atomic import atomic_path
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig
+from melab.train.device import deterministic, model_device, resolve_device, to_device
 from melab.weights import load_weights
 
 CHECKPOINT_FORMAT = "melab-checkpoint-1"
@@ -148,6 +151,7 @@ def fit(
     config: Mapping | None = None,
     progress: bool = True,
     desc: str = "fit",
+    device: str | torch.device | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs``, checkpointing every epoch; resume bit-identically.
 
@@ -156,11 +160,12 @@ def fit(
     model : nn.Module
         Model with a ``config.to_dict()`` (Spotter or MERba); trained in place.
     batches : callable
-        ``batches(epoch)`` yields the batches of that epoch. It must be a pure function of the
-        epoch (seed any shuffling with the epoch), which is what makes resuming exact.
+        ``batches(epoch)`` yields the batches of that epoch (tensors, or tuples / dicts of them, on
+        the CPU). It must be a pure function of the epoch (seed any shuffling with the epoch), which
+        is what makes resuming exact, and on every device the same.
     step : callable
         ``step(model, batch, epoch) -> (loss, parts)``: the scalar loss and a dict of floats that are
-        averaged into the history.
+        averaged into the history. The batch's tensors arrive on the model's device.
     optimizer : torch.optim.Optimizer
         Optimiser over the model's parameters.
     epochs : int
@@ -182,6 +187,11 @@ def fit(
         Show tqdm bars (also off when the environment sets ``TQDM_DISABLE=1``).
     desc : str
         Label of the epoch bar.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, optional
+        Where to train (:func:`melab.train.device.resolve_device`): the model moves there, and so does
+        every batch. None trains where the model is. On CUDA the determinism switches of
+        :func:`melab.train.device.deterministic` are on, and the checkpoint also keeps the GPU's
+        generator state; CUDA runs are not bit-identical to CPU runs (see :mod:`melab.train.device`).
 
     Returns
     -------
@@ -189,6 +199,8 @@ def fit(
         One row per epoch: ``epoch``, ``loss``, the averaged ``parts``, ``lr`` and the ``evaluate``
         metrics.
     """
+    device = model_device(model) if device is None else resolve_device(device)
+    model.to(device)
     path = Path(checkpoint) if checkpoint is not None else None
     history: list[dict] = []
     start = 0
@@ -204,39 +216,46 @@ def fit(
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"])
+        if device.type == "cuda" and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
         history = pd.DataFrame(ckpt["history"]).to_dict("records")
         start = int(ckpt["epoch"])
     else:
-        torch.manual_seed(seed)
-    for epoch in progress_bar(range(start, epochs), progress, desc=desc, initial=start, total=epochs, leave=False):
-        model.train()
-        total, n, sums = 0.0, 0, {}
-        for batch in progress_bar(batches(epoch), progress, desc=f"epoch {epoch + 1}", leave=False):
-            loss, parts = step(model, batch, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            total, n = total + loss.item(), n + 1
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + value
-        if n == 0:
-            raise ValueError(f"epoch {epoch} produced no batches; check the training data")
-        row = {"epoch": epoch + 1, "loss": total / n, **{k: v / n for k, v in sums.items()},
-               "lr": optimizer.param_groups[0]["lr"]}
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                row.update(evaluate(model, epoch))
-        history.append(row)
-        if path is not None:
-            _atomic_save({
-                "format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
-                "train": dict(config or {}), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                "history": pd.DataFrame(history).to_dict("list"),
-            }, path)
+        torch.manual_seed(seed)  # every device's generator
+    cpu = torch.device("cpu")
+    with deterministic(device):
+        for epoch in progress_bar(range(start, epochs), progress, desc=desc, initial=start, total=epochs,
+                                  leave=False):
+            model.train()
+            total, n, sums = 0.0, 0, {}
+            for batch in progress_bar(batches(epoch), progress, desc=f"epoch {epoch + 1}", leave=False):
+                loss, parts = step(model, to_device(batch, device), epoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total, n = total + loss.item(), n + 1
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value
+            if n == 0:
+                raise ValueError(f"epoch {epoch} produced no batches; check the training data")
+            row = {"epoch": epoch + 1, "loss": total / n, **{k: v / n for k, v in sums.items()},
+                   "lr": optimizer.param_groups[0]["lr"]}
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    row.update(evaluate(model, epoch))
+            history.append(row)
+            if path is not None:  # CPU tensors: the checkpoint resumes on any device
+                _atomic_save({
+                    "format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
+                    "train": dict(config or {}), "model": to_device(model.state_dict(), cpu),
+                    "optimizer": to_device(optimizer.state_dict(), cpu),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "rng": torch.get_rng_state(), "epoch": epoch + 1,
+                    "history": pd.DataFrame(history).to_dict("list"),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                }, path)
     model.eval()
     return pd.DataFrame(history)

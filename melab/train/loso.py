@@ -15,6 +15,9 @@ Executors:
   bit-identically (:func:`melab.train.loop.fit`). So the checkpoint folder must be one that every node
   sees; :class:`RayExecutor` checks that before it submits anything.
 
+Devices: every fold trains on the same ``device`` (:func:`fold_device`); on Ray, a fold that declares GPUs
+(``gpus_per_fold``) sees only the GPU Ray assigned it, and trains there.
+
 Determinism: a fold seeds itself from its training settings, runs with a fixed number of torch threads
 (the same for every executor), and shares nothing with the other folds. Its scores therefore do not
 depend on the executor, the number of workers or the order in which folds finish.
@@ -34,6 +37,7 @@ import pandas as pd
 import torch
 
 from melab.atomic import write_text
+from melab.train.device import check_device, resolve_device
 from melab.train.loop import progress_bar, read_checkpoint
 
 RAY_INSTALL = "pip install 'melab[cluster]'  (or: pip install 'ray==2.60.0')"
@@ -165,8 +169,8 @@ class RayExecutor:
         CPUs each fold task declares; also its torch threads (unless ``threads`` is given).
     gpus_per_fold : float
         GPUs each fold task declares (fractions share a GPU): Ray then runs no more folds on a node than
-        its GPUs allow and sets ``CUDA_VISIBLE_DEVICES`` per task. melab's training loop itself runs on
-        the CPU; the declaration reserves the GPUs, it does not move the model.
+        its GPUs allow and sets ``CUDA_VISIBLE_DEVICES`` per task, and a fold whose device is ``"cuda"``
+        (:func:`fold_device`) trains on that GPU.
     max_retries : int
         Times Ray re-runs a fold whose worker died (the fold then resumes from its checkpoint).
     threads : int, optional
@@ -239,6 +243,35 @@ def check_shared_folder(ray, folder: Path) -> None:
             "checkpoint there after each epoch, and a fold whose worker dies is resumed from that checkpoint by a "
             "worker that may run on another node. Put --out on a file system that every node mounts at the same "
             "path (NFS, Lustre, a cluster scratch folder), or run with --executor local.")
+
+
+def fold_device(device: str, executor: Executor) -> str:
+    """The ``device`` every fold resolves where it runs, checked against the executor before any fold starts.
+
+    - Local folds run in this process: ``device`` is resolved here (``"auto"`` becomes ``"cuda:0"`` or
+      ``"cpu"``; ``"cuda"`` without a GPU fails now, not after the data are built).
+    - Ray folds that declare GPUs (``gpus_per_fold > 0``) get ``"cuda"``: Ray sets each task's
+      ``CUDA_VISIBLE_DEVICES`` to the GPU(s) it assigned, which torch numbers from 0, so ``"cuda"`` is that
+      GPU. ``"auto"`` and ``"cuda"`` select it; ``"cpu"`` (GPUs reserved, never used) and ``"cuda:N"`` (a
+      GPU the fold does not own) are refused.
+    - Ray folds that declare no GPU train on the CPU: ``"auto"`` becomes ``"cpu"``, and ``"cuda"`` is
+      refused, since Ray would not keep such folds from piling onto one GPU.
+    """
+    name = check_device(device)
+    if not isinstance(executor, RayExecutor):
+        return str(resolve_device(name))
+    if executor.gpus_per_fold > 0:
+        if name == "cpu":
+            raise ValueError(f"--gpus-per-fold {executor.gpus_per_fold:g} reserves GPUs for every fold, but --device "
+                             "cpu trains on the CPU; pass --device auto or cuda, or drop --gpus-per-fold")
+        if name.startswith("cuda:"):
+            raise ValueError(f"--device {name}: under --executor ray each fold trains on the GPU Ray assigned it "
+                             "(CUDA_VISIBLE_DEVICES), which torch calls cuda; pass --device cuda or auto")
+        return "cuda"
+    if name.startswith("cuda"):
+        raise ValueError(f"--device {name} with --executor ray needs --gpus-per-fold (1, or 0.5 to share a GPU "
+                         "between two folds), so that Ray gives each fold a GPU of its own; or pass --device cpu")
+    return "cpu"
 
 
 def make_executor(executor: str | Executor = "local", **options) -> Executor:

@@ -24,8 +24,9 @@ from torch import nn
 
 from melab.data.splits import SEVEN_CLASSES, class_weights
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
+from melab.train.device import model_device, resolve_device
 from melab.train.loop import fit
-from melab.train.loso import Executor, loso_subjects, run_folds
+from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
 
 def hflip_flow(x: torch.Tensor) -> torch.Tensor:
@@ -139,6 +140,7 @@ def train_merba(
     resume: bool = False,
     progress: bool = True,
     desc: str = "merba",
+    device: str | torch.device = "cpu",
 ) -> tuple[MERba, pd.DataFrame]:
     """Train a fresh MERba on onset-apex flow (AdamW, warm-up + cosine, CE or DGCM loss).
 
@@ -155,27 +157,32 @@ def train_merba(
         Training settings.
     checkpoint, resume, progress
         See :func:`fit`.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where to train (:mod:`melab.train.device`). The initial weights, the order and the flips are
+        the same on every device (drawn on the CPU); CUDA runs are not bit-identical to CPU runs.
 
     Returns
     -------
     model : MERba
-        Trained, in eval mode, its BatchNorm statistics re-estimated on ``flows`` (:func:`recalibrate_batchnorm`).
+        Trained, in eval mode, on ``device``, its BatchNorm statistics re-estimated on ``flows``
+        (:func:`recalibrate_batchnorm`).
     history : pd.DataFrame
         Per-epoch ``loss``, ``lr`` and ``coarse``/``fine``/``alpha`` (DGCM) or ``ce`` (single).
     """
     train = train or MERbaTrainConfig()
+    device = resolve_device(device)
     flows, labels = np.asarray(flows, np.float32), np.asarray(labels, np.int64)
     config = MERbaConfig(**{**(config or MERbaConfig.tiny()).to_dict(), "in_channels": flows.shape[1],
                             "img_size": flows.shape[-1]})
     data = MERbaData(flows, labels, batch_size=train.batch_size, seed=train.seed)
     torch.manual_seed(train.seed)
-    model = MERba(config)
+    model = MERba(config).to(device)  # initial weights drawn on the CPU whatever the device
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     steps = len(data)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
         s, total=train.epochs * steps, warmup=train.warmup_epochs * steps, cooldown=train.cooldown_epochs * steps,
         floor=train.min_lr / train.lr))
-    weights = _balanced(labels, len(SEVEN_CLASSES)) if train.balanced else None
+    weights = _balanced(labels, len(SEVEN_CLASSES)).to(device) if train.balanced else None
     if config.head == "single":
         def step(model, batch, epoch):
             x, y = batch
@@ -191,13 +198,14 @@ def train_merba(
 
     history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=train.epochs,
                   checkpoint=checkpoint, resume=resume, seed=train.seed, config=train.to_dict(),
-                  progress=progress, desc=desc)
+                  progress=progress, desc=desc, device=device)
     recalibrate_batchnorm(model, flows, batch_size=train.batch_size)
     return model, history
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, flows: np.ndarray, *, batch_size: int = 32) -> nn.Module:
+def recalibrate_batchnorm(model: nn.Module, flows: np.ndarray, *, batch_size: int = 32,
+                          device: str | torch.device | None = None) -> nn.Module:
     """Re-estimate every BatchNorm's running statistics on ``flows`` with the final weights.
 
     The running averages that training leaves behind mix statistics of weights from many steps ago;
@@ -213,9 +221,13 @@ def recalibrate_batchnorm(model: nn.Module, flows: np.ndarray, *, batch_size: in
         (N, C, S, S) float32 training flow images.
     batch_size : int
         Images per forward pass.
+    device : {"cpu", "auto", "cuda", "cuda:N"}, optional
+        Where to run the pass: the model moves there (``update_bn`` moves only the images). None runs
+        where the model is.
     """
     x = torch.as_tensor(np.asarray(flows, np.float32))
-    device = next(model.parameters()).device
+    device = model_device(model) if device is None else resolve_device(device)
+    model.to(device)
     torch.optim.swa_utils.update_bn((x[i:i + batch_size] for i in range(0, len(x), batch_size)), model,
                                     device=device)
     return model.eval()
@@ -223,35 +235,40 @@ def recalibrate_batchnorm(model: nn.Module, flows: np.ndarray, *, batch_size: in
 
 @torch.no_grad()
 def predict_merba(model: MERba, flows: np.ndarray, *, n_classes: int = len(SEVEN_CLASSES),
-                  batch_size: int = 64) -> np.ndarray:
+                  batch_size: int = 64, device: str | torch.device | None = None) -> np.ndarray:
     """Class indices (N,) int64 for flow images (N, C, S, S).
 
     With the seven classes a DGCM decides coarse-to-fine. A task with fewer classes (the 3-class MEGC 2019
     composite) is trained on a single head whose first ``n_classes`` outputs stand for them; the others
-    see no sample and are not read.
+    see no sample and are not read. ``device`` ("cpu", "auto", "cuda", "cuda:N") moves the model there
+    first (like ``model.to``); None predicts where the model is.
     """
     if n_classes != len(SEVEN_CLASSES) and model.config.head != "single":
         raise ValueError(f"{n_classes} classes need MERbaConfig(head='single'); the DGCM speaks the seven classes")
-    model.eval()
+    device = model_device(model) if device is None else resolve_device(device)
+    model.to(device).eval()
     x = torch.as_tensor(np.asarray(flows, np.float32))
     preds = []
     for i in range(0, len(x), batch_size):
-        out = model(x[i:i + batch_size])
-        preds.append(out[:, :n_classes].argmax(dim=1) if model.config.head == "single" else dgcm_predict(*out))
+        out = model(x[i:i + batch_size].to(device))
+        preds.append(out[:, :n_classes].argmax(dim=1).cpu() if model.config.head == "single"
+                     else dgcm_predict(*out))
     return torch.cat(preds).numpy().astype(np.int64)
 
 
 def merba_fold(subject: str, *, flows: np.ndarray, samples: pd.DataFrame, config: MERbaConfig | None,
                train: MERbaTrainConfig | None, classes: Sequence[str], checkpoint: Path | None,
-               progress: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+               progress: bool, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
     """One LOSO fold of MERba: train without ``subject``, predict its samples.
 
     Returns the held-out rows of ``samples`` with a ``pred`` column, and the fold's history (arguments as
-    in :func:`loso_merba`). Resumes from ``checkpoint`` when it exists.
+    in :func:`loso_merba`). Resumes from ``checkpoint`` when it exists. ``device`` is resolved where the
+    fold runs (on a Ray worker, ``"cuda"`` is the GPU Ray assigned it).
     """
     held = (samples["subject"] == subject).to_numpy()
     model, history = train_merba(flows[~held], samples.loc[~held, "label"].to_numpy(), config=config, train=train,
-                                 checkpoint=checkpoint, resume=True, progress=progress, desc=f"fold {subject}")
+                                 checkpoint=checkpoint, resume=True, progress=progress, desc=f"fold {subject}",
+                                 device=device)
     pred = predict_merba(model, flows[held], n_classes=len(classes))
     return samples[held].assign(pred=pred), history.assign(subject=subject)
 
@@ -268,6 +285,7 @@ def loso_merba(
     progress: bool = True,
     executor: str | Executor = "local",
     classes: Sequence[str] = SEVEN_CLASSES,
+    device: str = "cpu",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave-one-subject-out MERba: a fresh model per held-out subject.
 
@@ -278,7 +296,7 @@ def loso_merba(
     samples : pd.DataFrame
         N rows with ``subject`` and ``label`` (index into ``classes``), e.g. from
         :func:`melab.data.synthetic.recognition_samples`.
-    folds, config, train, checkpoint_dir, resume, progress, executor
+    folds, config, train, checkpoint_dir, resume, progress, executor, device
         As in :func:`melab.train.spotting.loso`.
     classes : sequence of str
         Class names; fewer than the seven need a single head (see :func:`predict_merba`).
@@ -291,9 +309,11 @@ def loso_merba(
         Training history of every fold with a ``subject`` column.
     """
     samples = samples.reset_index(drop=True).assign(subject=samples["subject"].astype(str).to_numpy())
+    executor = make_executor(executor)
     runs = run_folds(merba_fold, loso_subjects(samples, folds), checkpoint_dir=checkpoint_dir, resume=resume,
                      executor=executor, progress=progress,
-                     shared=dict(flows=flows, samples=samples, config=config, train=train, classes=tuple(classes)))
+                     shared=dict(flows=flows, samples=samples, config=config, train=train, classes=tuple(classes),
+                                 device=fold_device(device, executor)))
     out = pd.concat([run.value[0] for run in runs.values()], ignore_index=True)
     out["true"] = [classes[i] for i in out["label"]]
     out["predicted"] = [classes[i] for i in out["pred"]]

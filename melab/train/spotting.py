@@ -32,8 +32,9 @@ from melab.data.splits import str3_classes, to_str3
 from melab.features import default_k
 from melab.flow import window_starts
 from melab.models.spotter import Spotter, SpotterConfig, init_from, spotter_loss
+from melab.train.device import model_device, resolve_device
 from melab.train.loop import fit
-from melab.train.loso import Executor, loso_subjects, run_folds
+from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
 # ---- spotter data: windows and targets ------------------------------------------------------------
 
@@ -246,6 +247,7 @@ def train_spotter(
     resume: bool = False,
     progress: bool = True,
     desc: str = "spotter",
+    device: str | torch.device = "cpu",
 ) -> tuple[Spotter, pd.DataFrame]:
     """Train a fresh spotter on ROI series (Adam + OneCycle, weighted MSE + balanced CE).
 
@@ -264,24 +266,29 @@ def train_spotter(
         Training settings.
     checkpoint, resume, progress
         See :func:`fit`.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where to train (:mod:`melab.train.device`). The initial weights, the windows drawn and their
+        order are the same on every device; CUDA runs are not bit-identical to CPU runs.
 
     Returns
     -------
     model : Spotter
-        Trained, in eval mode.
+        Trained, in eval mode, on ``device``.
     history : pd.DataFrame
         Per-epoch ``loss, mse, ce, lr``.
     """
     train = train or SpotterTrainConfig()
+    device = resolve_device(device)
     channels = next(iter(series.values())).shape[1]
     config = SpotterConfig(**{**(config or SpotterConfig.tiny()).to_dict(), "in_channels": channels,
                               "n_classes": len(str3_classes(train.dataset))})
     k = train.k or default_k(fps)
     windows = spotter_windows(series, events, k=k, kinds=train.kinds, dataset=train.dataset)
     data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=train.seed)
-    weights = data.class_weights(config.n_classes + 1)
-    torch.manual_seed(train.seed)  # the initial weights
+    weights = data.class_weights(config.n_classes + 1).to(device)
+    torch.manual_seed(train.seed)  # the initial weights, drawn on the CPU whatever the device
     model = Spotter(config) if train.init is None else init_from(Spotter(config), train.init)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr,
                                                     total_steps=train.epochs * len(data))
@@ -293,7 +300,7 @@ def train_spotter(
 
     history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=train.epochs,
                   checkpoint=checkpoint, resume=resume, seed=train.seed,
-                  config={**train.to_dict(), "k": k}, progress=progress, desc=desc)
+                  config={**train.to_dict(), "k": k}, progress=progress, desc=desc, device=device)
     return model, history
 
 
@@ -306,7 +313,7 @@ class SpotScores(NamedTuple):
 
 @torch.no_grad()
 def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | None = None,
-                  batch_size: int = 64) -> SpotScores:
+                  batch_size: int = 64, device: str | torch.device | None = None) -> SpotScores:
     """Score every frame of a video by stitching overlapping windows.
 
     The windows of :func:`window_starts` (length ``k``, stride ``k/2``, the last one anchored at the
@@ -324,13 +331,16 @@ def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | N
         Window length and step; use the training ``k``.
     batch_size : int
         Windows per forward pass (memory only).
+    device : {"cpu", "auto", "cuda", "cuda:N"}, optional
+        Where to score: the model moves there (like ``model.to``). None scores where the model is.
 
     Returns
     -------
     SpotScores
         ``spot`` (T,) float32 and ``probs`` (T, K + 1) float32 softmax probabilities.
     """
-    model.eval()
+    device = model_device(model) if device is None else resolve_device(device)
+    model.to(device).eval()
     series = np.asarray(series, np.float32)
     T = len(series)
     x = _pad_to(series, k)
@@ -340,8 +350,8 @@ def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | N
     prob_sum = np.zeros((len(x), model.config.n_classes + 1), np.float64)
     count = np.zeros(len(x), np.float64)
     for i in range(0, len(starts), batch_size):
-        out = model(windows[i:i + batch_size])
-        spot, probs = out.spot.numpy(), F.softmax(out.logits, dim=-1).numpy()
+        out = model(windows[i:i + batch_size].to(device))
+        spot, probs = out.spot.cpu().numpy(), F.softmax(out.logits, dim=-1).cpu().numpy()
         for j, s in enumerate(starts[i:i + batch_size]):
             spot_sum[s:s + k] += spot[j]
             prob_sum[s:s + k] += probs[j]
@@ -377,16 +387,18 @@ class LosoResult(NamedTuple):
 
 def spotter_fold(subject: str, *, series: Mapping[str, np.ndarray], events: pd.DataFrame, videos: pd.DataFrame,
                  fps: float, config: SpotterConfig | None, train: SpotterTrainConfig,
-                 checkpoint: Path | None, progress: bool) -> tuple[dict[str, SpotScores], pd.DataFrame]:
+                 checkpoint: Path | None, progress: bool,
+                 device: str = "cpu") -> tuple[dict[str, SpotScores], pd.DataFrame]:
     """One LOSO fold of the spotter: train without ``subject``, score each of its videos.
 
     Returns the held-out videos' :class:`SpotScores` and the fold's history (the arguments are those of
-    :func:`loso`; ``train.k`` is set). Resumes from ``checkpoint`` when it exists.
+    :func:`loso`; ``train.k`` is set). Resumes from ``checkpoint`` when it exists. ``device`` is resolved
+    where the fold runs (on a Ray worker, ``"cuda"`` is the GPU Ray assigned it).
     """
     held = videos["subject"] == subject
     train_series = {v: series[v] for v in videos.loc[~held, "video"]}
     model, history = train_spotter(train_series, events, fps=fps, config=config, train=train, checkpoint=checkpoint,
-                                   resume=True, progress=progress, desc=f"fold {subject}")
+                                   resume=True, progress=progress, desc=f"fold {subject}", device=device)
     scores = {video: predict_video(model, series[video], k=train.k) for video in videos.loc[held, "video"]}
     return scores, history.assign(subject=subject)
 
@@ -403,6 +415,7 @@ def loso(
     resume: bool = False,
     progress: bool = True,
     executor: str | Executor = "local",
+    device: str = "cpu",
 ) -> LosoResult:
     """Leave-one-subject-out: a fresh spotter per held-out subject, scores for its every video.
 
@@ -426,6 +439,9 @@ def loso(
         tqdm bars over folds (and, run locally, over epochs and batches).
     executor : "local", "ray" or an executor
         Where the folds run (:func:`melab.train.loso.make_executor`); the scores are bit-identical.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where each fold trains and predicts (:func:`melab.train.loso.fold_device`: on Ray, a fold that
+        declares GPUs trains on the one Ray assigned it).
 
     Returns
     -------
@@ -439,10 +455,11 @@ def loso(
     missing = sorted(set(videos["video"]) - set(series))
     if missing:
         raise ValueError(f"no ROI series for videos {missing[:5]}; extract them with melab.flow first")
+    executor = make_executor(executor)
     runs = run_folds(spotter_fold, loso_subjects(videos, folds), checkpoint_dir=checkpoint_dir, resume=resume,
                      executor=executor, progress=progress,
                      shared=dict(series=dict(series), events=events, videos=videos, fps=fps, config=config,
-                                 train=train))
+                                 train=train, device=fold_device(device, executor)))
     return LosoResult({video: s for run in runs.values() for video, s in run.value[0].items()},
                       pd.concat([run.value[1] for run in runs.values()], ignore_index=True), k,
                       {subject: run.seconds for subject, run in runs.items()},
