@@ -33,7 +33,8 @@ def corpus():
 def test_matches_decoding_each_video_and_scoring_once(corpus):
     scores, _, truth = corpus
     ev = decode_corpus(scores, truth, k=5)
-    pred = pd.DataFrame([(v, *iv) for v, s in scores.items() for iv in siss(s, 5)], columns=["video", "onset", "offset"])
+    pred = pd.DataFrame([(v, *iv) for v, s in scores.items() for iv in siss(s, 5)],
+                        columns=["video", "onset", "offset"])
     ref = spotting_scores(pred, truth[truth["video"].isin(["a", "b"])])
     assert (ev.spotting.tp, ev.spotting.fp, ev.spotting.fn) == (ref.tp, ref.fp, ref.fn) == (3, 1, 1)
     assert ev.recognition is None and ev.strs is None
