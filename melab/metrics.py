@@ -93,6 +93,7 @@ __all__ = [
     "RecognitionScores",
     "recognition_scores",
     "strs",
+    "decode_corpus",
     "BoundaryScores",
     "boundary_scores",
     "confusion",
@@ -645,6 +646,67 @@ def decode_and_score(
     pred["tp"] = pred.index.isin(ev.spotting.matches["pred_row"])
     row = ev.spotting.as_dict() | {"strs": float("nan") if ev.strs is None else ev.strs}
     return pred, pd.DataFrame([row])
+
+
+def decode_corpus(
+    scores_by_video: Mapping[str, np.ndarray],
+    truth: pd.DataFrame,
+    *,
+    method: str = "siss",
+    k: int,
+    p: float = 0.55,
+    low: float = 0.3,
+    high: float = 0.6,
+    smooth: int = 1,
+    class_probs: Mapping[str, np.ndarray] | None = None,
+    labels: Sequence[str] | None = None,
+    penalty: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = ("micro",),
+    iou: float = 0.5,
+) -> Evaluation:
+    """Decode every video with one decoder and score all of them together (micro counts, one-to-one).
+
+    Parameters
+    ----------
+    scores_by_video : mapping of video name to (T,) scores
+        Spotting scores.
+    truth : pandas.DataFrame
+        Events table (``video, onset, offset`` [+ ``kind``, ``emotion``]). Rows of videos missing from
+        ``scores_by_video``, and rows whose kind is not in ``kinds``, are left out.
+    method, k, p, low, high, smooth, penalty
+        As in :func:`decode_video`.
+    class_probs : mapping of video name to (T, K+1) probabilities, optional
+        With ``labels``, the intervals are labelled (those voted neutral dropped) and recognition and
+        STRS are scored over ``labels`` without its last (neutral) entry.
+    labels : sequence of str, optional
+        One name per ``class_probs`` column, neutral last.
+    iou : float
+        Match threshold.
+
+    Returns
+    -------
+    Evaluation
+        ``spotting.matches["true_row"]`` are index labels of ``truth`` when it has a unique index.
+    """
+    if class_probs is not None and labels is None:
+        raise ValueError("pass labels (one name per class_probs column, neutral last) with class_probs")
+    missing = [video for video in scores_by_video if class_probs is not None and video not in class_probs]
+    if missing:
+        raise ValueError(f"class_probs has no entry for video(s) {missing[:3]}")
+    tables = [decode_video(s, method=method, k=k, p=p, low=low, high=high, smooth=smooth,
+                           class_probs=None if class_probs is None else class_probs[video], labels=labels,
+                           penalty=penalty).assign(video=video)
+              for video, s in scores_by_video.items()]
+    columns = ["video", "onset", "offset"] + ([] if class_probs is None else ["emotion", "score"])
+    pred = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    true = _truth_table(truth, kinds)
+    true = true[true["video"].isin(list(scores_by_video))]
+    if class_probs is None:
+        true = true.drop(columns=["emotion"], errors="ignore")
+    ev = evaluate(pred, true.reset_index(drop=True), iou=iou, labels=None if labels is None else labels[:-1])
+    if true.index.is_unique:  # report matches against the caller's row labels
+        ev.spotting.matches["true_row"] = true.index[ev.spotting.matches["true_row"].to_numpy(int)]
+    return ev
 
 
 def sensitivity_grid(

@@ -53,6 +53,7 @@ __all__ = [
     "fine_confusion",
     "per_class_recall",
     "scores_table",
+    "mean_std",
 ]
 
 # Scan sets of the ablation, in the paper's order (Table VII); the last is MERba's own.
@@ -411,3 +412,30 @@ def scores_table(outputs: Mapping[str, MerbaOutputs | tuple[Sequence[str], Seque
         s = recognition_scores(y_true, y_pred, labels)
         rows[name] = {"uf1": s.uf1, "uar": s.uar, "acc": s.acc, "n": len(y_true)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def mean_std(summary: pd.DataFrame, *, test: str, epochs: int, metric: str) -> pd.Series:
+    """One benchmark cell per scan variant as ``"mean ± std"`` text (3 decimals), for side-by-side tables.
+
+    Parameters
+    ----------
+    summary : pd.DataFrame
+        ``summary`` of ``benchmarks/results/recognition_quality.json``: columns ``variant, test, epochs`` and
+        ``<metric>_mean, <metric>_std``.
+    test : str
+        Test set (``"test_a"``, ``"test_b"``, ``"pooled"``, ``"faint"``).
+    epochs : int
+        Training budget.
+    metric : str
+        ``"uf1"``, ``"uar"`` or ``"acc"``.
+
+    Returns
+    -------
+    pd.Series
+        Index ``variant``; e.g. ``"0.986 ± 0.031"``.
+    """
+    rows = summary[(summary["test"] == test) & (summary["epochs"] == epochs)].set_index("variant")
+    if rows.empty:
+        raise ValueError(f"no benchmark rows for test {test!r} at {epochs} epochs; tests: "
+                         f"{sorted(summary['test'].unique())}, epochs: {sorted(summary['epochs'].unique())}")
+    return rows[f"{metric}_mean"].map("{:.3f}".format) + " ± " + rows[f"{metric}_std"].map("{:.3f}".format)

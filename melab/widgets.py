@@ -25,6 +25,8 @@ from melab.viz.scan import plot_scan_step
 __all__ = ["DecodingExplorer", "ScanExplorer", "decoding_explorer", "scan_explorer", "scores_html"]
 
 TABLE_COLUMNS = ("tp", "fp", "fn", "precision", "recall", "f1", "strs")
+#: The sliders each decoding method reads (as :func:`melab.metrics.decode_and_score` documents); the rest are disabled.
+METHOD_SLIDERS = {"fixed_window": ("k", "p", "smooth"), "siss": ("k", "low", "high", "smooth")}
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -55,7 +57,8 @@ class DecodingExplorer(w.VBox):
     Attributes
     ----------
     controls : dict of str to ipywidgets.Widget
-        ``method`` (dropdown) and the sliders ``k, p, low, high, smooth``.
+        ``method`` (dropdown) and the sliders ``k, p, low, high, smooth``. The sliders the chosen method
+        ignores (:data:`METHOD_SLIDERS`) are disabled: ``p`` for SISS, ``low`` and ``high`` for the fixed window.
     params : dict
         The keyword arguments of the last :func:`melab.metrics.decode_and_score` call.
     result : tuple of (pandas.DataFrame, pandas.DataFrame)
@@ -98,7 +101,11 @@ class DecodingExplorer(w.VBox):
     def update(self) -> None:
         """Recompute :attr:`result` from the controls and redraw."""
         values = {name: control.value for name, control in self.controls.items()}
-        if values["low"] > values["high"]:
+        used = METHOD_SLIDERS[values["method"]]
+        for name, control in self.controls.items():
+            if name != "method":
+                control.disabled = name not in used
+        if values["method"] == "siss" and values["low"] > values["high"]:
             self.message.value = "<b>low must not exceed high</b>: move one of them."
             return
         self.message.value = ""
@@ -122,7 +129,8 @@ def decoding_explorer(scores, truth, *, class_probs=None, fps: float = 30.0, **o
     """Interactive explorer of interval decoding on one video.
 
     Sliders for the decoder (``method``), ``k``, ``p`` (fixed window), ``low`` and ``high``
-    (SISS) and the box-filter width ``smooth``, all with ``continuous_update=False``. Every
+    (SISS) and the box-filter width ``smooth``, all with ``continuous_update=False``; the sliders the
+    chosen method ignores are disabled (``p`` for SISS, ``low`` and ``high`` for the fixed window). Every
     change calls the pure function :func:`melab.metrics.decode_and_score` and shows its
     result: a timeline (smoothed scores, threshold lines, true MEs and MaEs, decoded
     intervals coloured TP/FP) and a table of TP, FP, FN, precision, recall, F1 and STRS.

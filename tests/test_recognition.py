@@ -201,3 +201,13 @@ def test_emotion_similarity_is_a_cosine_matrix():
     assert np.all(np.abs(m) <= 1 + 1e-9)
     assert m[2, 3] == pytest.approx(1.0)  # the same emotion twice
     assert sim.loc["anger", "fear"] < 0.99  # shared AUs, different fields
+
+
+def test_mean_std_formats_one_cell_per_variant():
+    summary = pd.DataFrame({"variant": ["single", "dgcm", "dgcm"], "test": ["faint", "faint", "pooled"],
+                            "epochs": [10, 10, 10], "uf1_mean": [0.76771, 0.7174, 0.9],
+                            "uf1_std": [0.0428, 0.10384, 0.0]})
+    cells = R.mean_std(summary, test="faint", epochs=10, metric="uf1")
+    assert cells.to_dict() == {"single": "0.768 ± 0.043", "dgcm": "0.717 ± 0.104"}
+    with pytest.raises(ValueError, match=r"no benchmark rows for test 'test_b' at 10 epochs"):
+        R.mean_std(summary, test="test_b", epochs=10, metric="uf1")

@@ -113,3 +113,23 @@ def test_scan_explorer_redraws_the_frame_of_its_controls():
         scan_explorer(kind="spiral")
     with pytest.raises(ValueError, match=r"step must be in 0..48"):
         scan_explorer(step=49)
+
+
+def test_explorer_disables_the_sliders_its_method_ignores(video):
+    scores, truth, probs = video
+    explorer = decoding_explorer(scores, truth, class_probs=probs, labels=LABELS, fps=30, method="siss")
+    enabled = {name for name, c in explorer.controls.items() if name != "method" and not c.disabled}
+    assert enabled == {"k", "low", "high", "smooth"}
+    kept = explorer.result
+    explorer.controls["p"].value = 0.2  # disabled for SISS, and SISS does not read it: same intervals
+    pd.testing.assert_frame_equal(explorer.result[0], kept[0])
+    explorer.controls["method"].value = "fixed_window"
+    enabled = {name for name, c in explorer.controls.items() if name != "method" and not c.disabled}
+    assert enabled == {"k", "p", "smooth"}
+    fixed = {"class_probs": probs, "labels": LABELS, "penalty": None}
+    explorer.controls["low"].value = 0.9  # above high, but the fixed window ignores both: no refusal
+    assert explorer.message.value == ""
+    assert_shows_pure_result(explorer, scores, truth, **fixed)
+    explorer.controls["method"].value = "siss"
+    assert not explorer.controls["low"].disabled and explorer.controls["p"].disabled
+    assert "low must not exceed high" in explorer.message.value
