@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toys import toy_corpus
 
 from melab import train as T
 from melab.cli import main
-from melab.data.splits import SEVEN_CLASSES, str3_classes, to_str3
+from melab.data.splits import SEVEN_CLASSES
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
 from melab.train.device import check_device, deterministic, resolve_device, to_device
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour of a machine without a CUDA GPU")
 
-STR3 = str3_classes("synthetic")
 # dropout on, so that the generator state and the masks take part in the fingerprint
 SPOTTER = SpotterConfig.tiny(in_channels=4, d_fast=8, d_slow=16, n_stages=2, d_state=4, dropout=0.2)
 MERBA = MERbaConfig.tiny(img_size=32, window=2, dim=8, patch_dim=4, heads=(1, 1, 1), dropout=0.1)
@@ -40,25 +40,6 @@ BEFORE_DEVICE_OPTION = {
     "train_merba_dgcm": "bf461c451c2f9a3211429de718a16d872522bf1159fdd8d1d0f50aff0ff1ba27",
     "loso_merba": "0a4bfac181ac5add80850f2948064cd49b659a4e541d8b790265f583e12ed14d",
 }
-
-
-def spotter_corpus(n_subjects: int = 3, n_frames: int = 120, seed: int = 0):
-    """ROI series with a bump on channel 0 and a class-specific offset on channel 1 during each ME."""
-    rng = np.random.default_rng(seed)
-    series, rows, videos = {}, [], []
-    emotions = ["happiness", "anger", "surprise", "contempt"]
-    for s in range(n_subjects):
-        video = f"s{s}_v0"
-        x = rng.normal(0, 0.3, size=(n_frames, 4)).astype(np.float32)
-        for j, onset in enumerate(range(15 + 7 * s, n_frames - 20, 35)):
-            emotion = emotions[(s + j) % len(emotions)]
-            x[onset:onset + 10, 0] += 2.0
-            x[onset:onset + 10, 1] += STR3.index(to_str3(emotion, dataset="synthetic")) - 1.5
-            rows.append(dict(subject=f"s{s}", video=video, onset=onset, apex=onset + 4, offset=onset + 9,
-                             emotion=emotion, kind="micro", fps=30.0))
-        series[video] = x
-        videos.append(dict(subject=f"s{s}", video=video, n_frames=n_frames, fps=30.0))
-    return series, pd.DataFrame(rows), pd.DataFrame(videos)
 
 
 def merba_samples(seed: int = 0):
@@ -86,7 +67,7 @@ def training_fingerprint(**device) -> dict[str, str]:
     """Digests of two short training runs of each model (losses, final weights, scores, predictions) and of
     a 2-fold LOSO of each; ``device`` is passed to every training and prediction function."""
     out = {}
-    series, events, videos = spotter_corpus()
+    series, events, videos = toy_corpus()
     train = T.SpotterTrainConfig(epochs=2, batch_size=8, k=20)
     model, history = T.train_spotter(series, events, config=SPOTTER, train=train, progress=False, **device)
     scores = [T.predict_video(model, series[v], k=20, **device) for v in sorted(series)]
@@ -145,7 +126,7 @@ def test_device_spellings():
 def test_cuda_without_a_gpu_names_the_flag(device):
     with pytest.raises(ValueError, match=rf"^--device {device}: no CUDA GPU is visible to torch \(.+\); install"):
         resolve_device(device)
-    series, events, _ = spotter_corpus(n_subjects=1)
+    series, events, _ = toy_corpus(n_subjects=1)
     with pytest.raises(ValueError, match=f"--device {device}: no CUDA GPU"):
         T.train_spotter(series, events, config=SPOTTER, train=T.SpotterTrainConfig(epochs=1, k=20), progress=False,
                         device=device)
@@ -218,7 +199,7 @@ def test_determinism_switches_are_set_on_cuda_only_and_restored(monkeypatch):
 
 
 def test_checkpoints_hold_cpu_tensors_and_resume_with_an_explicit_device(tmp_path, monkeypatch):
-    series, events, _ = spotter_corpus()
+    series, events, _ = toy_corpus()
     train = T.SpotterTrainConfig(epochs=2, batch_size=8, k=20)
     whole, _ = T.train_spotter(series, events, config=SPOTTER, train=train, progress=False)
     epoch_batches = T.SpotterData.__call__

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toys import toy_corpus
 
 from melab import train as T
-from melab.data.splits import SEVEN_CLASSES, str3_classes, to_str3
+from melab.data.splits import SEVEN_CLASSES, str3_classes
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig, SpotterOutput, spotter_loss
 
@@ -17,25 +18,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 STR3 = str3_classes("synthetic")  # negative, positive, surprise, others
 SMALL = SpotterConfig.tiny(in_channels=4, d_fast=8, d_slow=16, n_stages=2, d_state=4)
-
-
-def toy_corpus(n_subjects: int = 3, n_frames: int = 120, seed: int = 0):
-    """ROI series with a bump on channel 0 (and a class-specific sign on channel 1) during each ME."""
-    rng = np.random.default_rng(seed)
-    series, rows, videos = {}, [], []
-    emotions = ["happiness", "anger", "surprise", "contempt"]
-    for s in range(n_subjects):
-        video = f"s{s}_v0"
-        x = rng.normal(0, 0.3, size=(n_frames, 4)).astype(np.float32)
-        for j, onset in enumerate(range(15 + 7 * s, n_frames - 20, 35)):
-            emotion = emotions[(s + j) % len(emotions)]
-            x[onset:onset + 10, 0] += 2.0
-            x[onset:onset + 10, 1] += (STR3.index(to_str3(emotion, dataset="synthetic")) - 1.5)
-            rows.append(dict(subject=f"s{s}", video=video, onset=onset, apex=onset + 4, offset=onset + 9,
-                             emotion=emotion, kind="micro", fps=30.0))
-        series[video] = x
-        videos.append(dict(subject=f"s{s}", video=video, n_frames=n_frames, fps=30.0))
-    return series, pd.DataFrame(rows), pd.DataFrame(videos)
 
 
 # ---- windows and targets ----------------------------------------------------------------------------

@@ -510,6 +510,30 @@ def _blinks(rng: np.random.Generator, busy: np.ndarray, n_frames: int, fps: floa
         onset, offset = start, start + length - 1
         yield onset, onset + (length - 1) // 2, offset, rng.uniform(0.25, 0.4) * g
 
+
+def _head_jerks(rng: np.random.Generator, busy: np.ndarray, head: np.ndarray, fps: float, per_minute: float,
+                scale_px: float) -> list[tuple[int, int, float]]:
+    """Add sudden in-plane head shifts at ``per_minute`` (Poisson) to ``head`` (T, >= 2; px) in place.
+
+    Each is a step of 1–3.5 × ``scale_px`` pixels in a random direction, reached along a half-cosine over
+    0.1–0.25 s placed in free
+    time. Returns (start, end, size px) per jerk. Both difficulties draw them this way, in this order, so easy
+    corpora keep version 1's bytes.
+    """
+    n_frames = len(head)
+    jerks = []
+    for _ in range(rng.poisson(per_minute * n_frames / fps / 60)):
+        length = max(2, int(round(rng.uniform(0.1, 0.25) * fps)))
+        start = _place(rng, busy, length, margin=int(0.3 * fps))
+        if start is None:
+            continue
+        step = rng.normal(0, 1, 2)
+        step *= rng.uniform(1.0, 3.5) * scale_px / np.linalg.norm(step)
+        ramp = np.clip((np.arange(n_frames) - start) / (length - 1), 0, 1)
+        head[:, :2] += 0.5 * (1 - np.cos(np.pi * ramp))[:, None] * step
+        jerks.append((start, start + length - 1, float(np.linalg.norm(step))))
+    return jerks
+
 def _event_intensity(basis: np.ndarray, weights: dict[str, float], amplitude_px: float, n_frames: int,
                      onset: int, apex: int, offset: int) -> np.ndarray:
     """AU intensities ``(T, n_AU)`` of one expression whose combined field peaks at ``amplitude_px`` at apex."""
@@ -584,18 +608,9 @@ def plan_video(subject: SubjectStyle, basis: np.ndarray, *, video_index: int, n_
                                 amplitude_px=round(float(amp), 4)))
 
     head = _head_motion(rng, n_frames, fps, scale_px)
-    for _ in range(rng.poisson(jerks_per_minute * n_frames / fps / 60)):
-        length = max(2, int(round(rng.uniform(0.1, 0.25) * fps)))
-        start = _place(rng, busy, length, margin=int(0.3 * fps))
-        if start is None:
-            continue
-        step = rng.normal(0, 1, 2)
-        step *= rng.uniform(1.0, 3.5) * scale_px / np.linalg.norm(step)
-        ramp = np.clip((np.arange(n_frames) - start) / (length - 1), 0, 1)
-        ramp = 0.5 * (1 - np.cos(np.pi * ramp))
-        head[:, :2] += ramp[:, None] * step
-        distractors.append(dict(video=video_id, kind="head_jerk", onset=start, apex=start + length - 1,
-                                offset=start + length - 1, amplitude_px=round(float(np.linalg.norm(step)), 4)))
+    for start, end, size in _head_jerks(rng, busy, head, fps, jerks_per_minute, scale_px):
+        distractors.append(dict(video=video_id, kind="head_jerk", onset=start, apex=end, offset=end,
+                                amplitude_px=round(float(size), 4)))
 
     knots = np.arange(0, n_frames / fps + 10, 10.0)
     gain = np.c_[1 + CubicSpline(knots, rng.normal(0, 0.03, len(knots)))(np.arange(n_frames) / fps),
@@ -905,16 +920,8 @@ def plan_realistic_video(subject: SubjectStyle, basis: np.ndarray, *, video_inde
     for onset, apex, offset, amp in _blinks(rng, busy, n_frames, fps, blinks_per_minute, subject.g):
         intensity[:, blink] += amp * _envelope(n_frames, onset, apex, offset)[:, None]
         add("blink", onset, apex, offset, amp)
-    for _ in range(rng.poisson(jerks_per_minute * n_frames / fps / 60)):
-        length = max(2, int(round(rng.uniform(0.1, 0.25) * fps)))
-        start = _place(rng, busy, length, margin=int(0.3 * fps))
-        if start is None:
-            continue
-        step = rng.normal(0, 1, 2)
-        step *= rng.uniform(1.0, 3.5) * scale_px / np.linalg.norm(step)
-        ramp = np.clip((np.arange(n_frames) - start) / (length - 1), 0, 1)
-        head[:, :2] += 0.5 * (1 - np.cos(np.pi * ramp))[:, None] * step
-        add("head_jerk", start, start + length - 1, start + length - 1, np.linalg.norm(step))
+    for start, end, size in _head_jerks(rng, busy, head, fps, jerks_per_minute, scale_px):
+        add("head_jerk", start, end, end, size)
 
     gain = _realistic_gain(rng, n_frames, fps)
     truth_table = pd.DataFrame(truth, columns=TRUTH_COLUMNS).sort_values("onset", kind="stable").reset_index(drop=True)
