@@ -516,9 +516,8 @@ def _head_jerks(rng: np.random.Generator, busy: np.ndarray, head: np.ndarray, fp
     """Add sudden in-plane head shifts at ``per_minute`` (Poisson) to ``head`` (T, >= 2; px) in place.
 
     Each is a step of 1–3.5 × ``scale_px`` pixels in a random direction, reached along a half-cosine over
-    0.1–0.25 s placed in free
-    time. Returns (start, end, size px) per jerk. Both difficulties draw them this way, in this order, so easy
-    corpora keep version 1's bytes.
+    0.1–0.25 s placed in free time. Returns (start, end, size px) per jerk. Both difficulties draw them this
+    way, in this order, so easy corpora keep version 1's bytes.
     """
     n_frames = len(head)
     jerks = []
