@@ -100,6 +100,8 @@ def spotter_runs(args, out: dict) -> None:
                   if str(s) in held}
     micro, truth, k = truth_tables(roi.events, list(subject_of))
     k = args.k or k
+    if out["spotter"].get("k_decode", k) != k:
+        raise ValueError(f"decoding half-width k={k} differs from the earlier runs' {out['spotter']['k_decode']}")
     grid = grids(quick=False)
     baseline = nested_select(lambda v, **p: feature_difference_spot(roi.series[v], half_width=k, **p),
                              grid["baseline"], truth, subject_of)
@@ -168,6 +170,22 @@ def save(args, out: dict) -> None:
     write_text(args.out, json.dumps(out, indent=1) + "\n")
 
 
+def add_to_earlier(parser: argparse.ArgumentParser, args, out: dict) -> None:
+    """Start from the spotter runs of ``args.out``, which must share the corpus, folds and training setup."""
+    same = ("preset", "difficulty", "folds", "negative_ratio")
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else None
+    if args.only != "spotter" or earlier is None or any(earlier[key] != out[key] for key in same):
+        parser.error(f"--add needs --only spotter and an earlier {args.out} with the same {', '.join(same)}")
+    done = {(r["epochs"], r["seed"]) for r in earlier["spotter"]["runs"]}
+    again = sorted(done & {(e, s) for e in args.spotter_epochs for s in args.seeds})
+    if again:
+        parser.error(f"{args.out} already holds (epochs, seed) runs {again}")
+    out |= {"commands": earlier["commands"] + out["commands"], "wall_s": earlier["wall_s"],
+            "seeds": sorted({*earlier["seeds"], *args.seeds}),
+            "spotter_epochs": sorted({*earlier["spotter_epochs"], *args.spotter_epochs}),
+            "spotter": {"runs": earlier["spotter"]["runs"], "k_decode": earlier["spotter"]["k_decode"]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--difficulty", default="realistic", choices=["realistic", "easy"])
@@ -184,21 +202,26 @@ def main() -> None:
     parser.add_argument("--merba-epochs", type=int, default=10)
     parser.add_argument("--only", choices=["spotter", "merba"], default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "synthetic_calibration.json")
+    parser.add_argument("--add", action="store_true",
+                        help="add these spotter runs (more seeds or budgets) to the earlier --out of the same setup")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    out = {"benchmark": "synthetic_calibration", "command": "python benchmarks/synthetic_calibration.py "
-           + " ".join(sys.argv[1:]), "preset": args.preset, "difficulty": args.difficulty, "seeds": args.seeds,
-           "folds": args.folds, "merba_epochs": args.merba_epochs, "spotter_epochs": args.spotter_epochs,
+    command = "python benchmarks/synthetic_calibration.py " + " ".join(sys.argv[1:])
+    out = {"benchmark": "synthetic_calibration", "commands": [command], "preset": args.preset,
+           "difficulty": args.difficulty, "seeds": args.seeds, "folds": args.folds, "merba_epochs": args.merba_epochs,
+           "spotter_epochs": args.spotter_epochs,
            "negative_ratio": args.negative_ratio or SpotterTrainConfig().negative_ratio,
            "targets": {"spotter_f1": [0.15, 0.45], "baseline_f1": "0.05-0.25, below the spotter",
                        "merba_single_uf1_test_ab": [0.45, 0.75], "negatives_off_diagonal_mass": ">= 0.15"},
-           "spotter": {"runs": []}, "merba": {"runs": []}}
+           "spotter": {"runs": []}, "merba": {"runs": []}, "wall_s": []}
+    if args.add:
+        add_to_earlier(parser, args, out)
     started = time.perf_counter()
     if args.only in (None, "merba"):
         merba_runs(args, out)
     if args.only in (None, "spotter"):
         spotter_runs(args, out)
-    out["wall_s"] = round(time.perf_counter() - started, 1)
+    out["wall_s"].append(round(time.perf_counter() - started, 1))
     save(args, out)
     print(json.dumps(out["summary"], indent=1))
 
