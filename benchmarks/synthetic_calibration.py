@@ -24,8 +24,14 @@ Reduced to fit a shared CPU (``OMP_NUM_THREADS=1``):
 Writes ``benchmarks/results/synthetic_calibration.json`` (after every run; ``--out`` for another file, e.g. one
 per ``--only`` part).
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/synthetic_calibration.py --only spotter --folds 5 --seeds 0 1 2 3
---spotter-epochs 6 20 --processes 2 --out benchmarks/results/synthetic_calibration_spotter_nested.json``
+Usage (the committed ``synthetic_calibration_spotter_nested_bench_realistic*.json``)::
+
+    OMP_NUM_THREADS=1 python benchmarks/synthetic_calibration.py --only spotter --folds 5 --processes 2 \
+        --seeds 0 1 2 3 --spotter-epochs 6 20 30 --out OUT
+    ... --seeds 4 5 --spotter-epochs 6 20 30 --out OUT --add   (more seeds into the same file)
+    ... --seeds 0 1 2 3 4 5 --spotter-epochs 20 --negative-ratio 4 --out OUT_neg4
+
+with OUT = ``benchmarks/results/synthetic_calibration_spotter_nested_bench_realistic.json``.
 """
 
 from __future__ import annotations
