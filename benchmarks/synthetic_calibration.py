@@ -5,11 +5,17 @@ A+B 0.45-0.75; off-diagonal mass among the four negative classes (single head) >
 
 Reduced to fit a shared CPU (``OMP_NUM_THREADS=1``):
 
-- spotter: :func:`melab.train.loso` with ``SpotterConfig.tiny()`` and the default ``SpotterTrainConfig`` on the
-  first ``--folds`` subjects of ``bench`` (``--difficulty``), one run per training seed; decoded with SISS and the
-  fixed window (``k`` = half the median annotated ME length) and scored by :func:`melab.metrics.evaluate`, micro
-  TP/FP/FN summed over the held-out videos, as ``benchmarks/spotting_quality.py`` does. The training-free ROI
-  flow magnitude baseline is scored on the same videos.
+- spotter: :func:`melab.train.loso` with ``SpotterConfig.tiny()`` on the first ``--folds`` subjects of ``bench``
+  (``--preset``, ``--difficulty``), one run per training budget (``--spotter-epochs``, one or more) and training
+  seed, up to ``--processes`` runs at once. Each seed's LOSO scores are decoded with SISS and with the fixed window
+  (half-width ``k``, default half the median annotated ME length), with smoothing, peak height and SISS's
+  thresholds chosen on training folds only: for each held-out subject, the grid point with the best micro F1 on
+  the other held-out subjects' videos, each scored by a model that never saw it (:func:`melab.tuning.nested_select`;
+  grids, decoders and the per-seed decoding are those of ``benchmarks/claims.py``). The fixed window is reported
+  at its own nested choice ("fixed_best") and at SISS's smoothing and peak height ("fixed_matched"). The
+  training-free feature-difference baseline (:func:`melab.baselines.feature_difference_spot`, parameters nested
+  the same way) is scored on the same held-out videos. Micro TP/FP/FN are summed over the held-out videos
+  (one-to-one matching, IoU >= 0.5); F1 mean and spread are over seeds, per budget.
 - MERba: ``MERbaConfig.tiny(head="single")`` trained on the clips corpus's training subjects, scored on test A+B
   (its ``split.csv``) against the annotated labels; the off-diagonal mass is the share of the true-negative,
   predicted-negative samples (anger, disgust, fear, sadness) that land off the diagonal, from the confusion
@@ -17,6 +23,15 @@ Reduced to fit a shared CPU (``OMP_NUM_THREADS=1``):
 
 Writes ``benchmarks/results/synthetic_calibration.json`` (after every run; ``--out`` for another file, e.g. one
 per ``--only`` part).
+
+Usage (the committed ``synthetic_calibration_spotter_nested_bench_realistic*.json``)::
+
+    OMP_NUM_THREADS=1 python benchmarks/synthetic_calibration.py --only spotter --folds 5 --processes 2 \
+        --seeds 0 1 2 3 --spotter-epochs 6 20 30 --out OUT
+    ... --seeds 4 5 --spotter-epochs 6 20 30 --out OUT --add   (more seeds into the same file)
+    ... --seeds 0 1 2 3 4 5 --spotter-epochs 20 --negative-ratio 4 --out OUT_neg4
+
+with OUT = ``benchmarks/results/synthetic_calibration_spotter_nested_bench_realistic.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +50,8 @@ import pandas as pd
 import torch
 
 from melab.atomic import write_text
-from melab.data.splits import SEVEN_CLASSES, to_str3
+from melab.baselines import feature_difference_spot
+from melab.data.splits import SEVEN_CLASSES
 from melab.data.synthetic import make_corpus, read_split
 from melab.metrics import confusion
 from melab.models.merba import MERbaConfig
@@ -43,14 +61,15 @@ from melab.train import (
     MERbaTrainConfig,
     SpotterTrainConfig,
     loso,
-    magnitude_scores,
+    loso_subjects,
     merba_corpus,
     roi_corpus,
     train_merba,
 )
+from melab.tuning import micro_f1, nested_select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from spotting_quality import score  # noqa: E402  (the spotting benchmark's decoder + scorer)
+from claims import grids, spotting_arm, truth_tables  # noqa: E402  (the claims benchmark's nested decoding)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NEGATIVES = ["anger", "disgust", "fear", "sadness"]
@@ -62,27 +81,52 @@ def spread(values: list[float]) -> dict:
             "min": round(float(v.min()), 4), "max": round(float(v.max()), 4), "n": len(v)}
 
 
+def counts(c: np.ndarray) -> dict:
+    """TP/FP/FN summed over videos, and their micro F1, from (V, 3) counts."""
+    tp, fp, fn = (int(x) for x in np.asarray(c).sum(axis=0))
+    return {"tp": tp, "fp": fp, "fn": fn, "f1": round(float(micro_f1(c)), 4)}
+
+
+def spotter_job(epochs: int, seed: int, negative_ratio: float | None, series: dict, events: pd.DataFrame,
+                videos: pd.DataFrame, folds: int) -> dict:
+    """One LOSO run (a worker process): held-out video -> (spot scores, class probabilities)."""
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    extra = {"negative_ratio": negative_ratio} if negative_ratio is not None else {}
+    result = loso(series, events, videos, folds=folds, config=SpotterConfig.tiny(),
+                  train=SpotterTrainConfig(seed=seed, epochs=epochs, **extra), progress=False)
+    return {"scores": {v: (s.spot, s.probs) for v, s in result.scores.items()},
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
 def spotter_runs(args, out: dict) -> None:
-    roi = roi_corpus(make_corpus("bench", difficulty=args.difficulty, progress=False), progress=False)
-    micro = roi.events[roi.events["kind"] == "micro"]
-    truth = micro.assign(emotion=[to_str3(e, dataset="synthetic") for e in micro["emotion"]])
-    k = max(1, int(np.median(micro["offset"] - micro["onset"] + 1)) // 2)
-    for seed in args.seeds:
-        started = time.perf_counter()
-        result = loso(roi.series, roi.events, roi.videos, folds=args.folds, config=SpotterConfig.tiny(),
-                      train=SpotterTrainConfig(seed=seed, **({"epochs": args.spotter_epochs} if args.spotter_epochs
-                                                             else {})), progress=False)
-        spot = {v: s.spot for v, s in result.scores.items()}
-        probs = {v: s.probs for v, s in result.scores.items()}
-        rows = [score("spotter", spot, probs, truth, decoder=d, k=k) for d in ("siss", "fixed_window")]
-        if seed == args.seeds[0]:
-            baseline = {v: magnitude_scores(roi.series[v]) for v in spot}
-            out["spotter"]["baseline"] = [score("baseline (ROI flow magnitude)", baseline, None, truth, decoder=d,
-                                                k=k) for d in ("siss", "fixed_window")]
-        out["spotter"]["runs"].append({"seed": seed, "held_out": sorted(result.seconds), "k_decode": k,
-                                       "results": rows, "seconds": round(time.perf_counter() - started, 1)})
-        print(f"spotter seed {seed}: " + ", ".join(f"{r['decoder']} F1 {r['f1']:.3f}" for r in rows), flush=True)
-        save(args, out)
+    roi = roi_corpus(make_corpus(args.preset, difficulty=args.difficulty, progress=False), progress=False)
+    held = set(loso_subjects(roi.videos, args.folds))
+    subject_of = {v: str(s) for v, s in zip(roi.videos["video"], roi.videos["subject"], strict=True)
+                  if str(s) in held}
+    micro, truth, k = truth_tables(roi.events, list(subject_of))
+    k = args.k or k
+    if out["spotter"].get("k_decode", k) != k:
+        raise ValueError(f"decoding half-width k={k} differs from the earlier runs' {out['spotter']['k_decode']}")
+    grid = grids(quick=False)
+    baseline = nested_select(lambda v, **p: feature_difference_spot(roi.series[v], half_width=k, **p),
+                             grid["baseline"], truth, subject_of)
+    out["spotter"] |= {"k_decode": k, "held_out_subjects": sorted(held), "held_out_videos": len(subject_of),
+                       "held_out_mes": len(micro), "grid_sizes": {name: len(g) for name, g in grid.items()},
+                       "baseline": {**counts(baseline.counts), "choices": baseline.params}}
+    print(f"baseline (feature difference, nested): F1 {baseline.f1:.3f}", flush=True)
+    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
+        jobs = {pool.submit(spotter_job, epochs, seed, args.negative_ratio, roi.series, roi.events, roi.videos,
+                            args.folds): (epochs, seed) for epochs in args.spotter_epochs for seed in args.seeds}
+        for job in as_completed(jobs):
+            (epochs, seed), run = jobs[job], job.result()
+            arm = spotting_arm([run["scores"]], k, truth, micro, subject_of, grid)
+            decoded = {name: counts(arm[name][0]) for name in ("siss", "fixed_best", "fixed_matched")}
+            out["spotter"]["runs"].append({"epochs": epochs, "seed": seed, "seconds": run["seconds"], **decoded,
+                                           "choices": arm["choices"][0]})
+            print(f"spotter {epochs} epochs seed {seed} ({run['seconds']:.0f} s): "
+                  + ", ".join(f"{name} F1 {d['f1']:.3f}" for name, d in decoded.items()), flush=True)
+            save(args, out)
 
 
 def merba_runs(args, out: dict) -> None:
@@ -108,10 +152,15 @@ def merba_runs(args, out: dict) -> None:
 def save(args, out: dict) -> None:
     sp, mb = out["spotter"]["runs"], out["merba"]["runs"]
     summary = {}
-    for decoder in ("siss", "fixed_window"):
-        f1 = [r["f1"] for run in sp for r in run["results"] if r["decoder"] == decoder]
-        if f1:
-            summary[f"spotter_f1_{decoder}"] = spread(f1)
+    for epochs in sorted({r["epochs"] for r in sp}):
+        runs = sorted((r for r in sp if r["epochs"] == epochs), key=lambda r: r["seed"])
+        summary[f"spotter_{epochs}_epochs"] = {
+            "seeds": [r["seed"] for r in runs], "seconds_per_run": spread([r["seconds"] for r in runs]),
+            **{name: {"f1": spread([r[name]["f1"] for r in runs]),
+                      **{c: sum(r[name][c] for r in runs) for c in ("tp", "fp", "fn")}}
+               for name in ("siss", "fixed_best", "fixed_matched")}}
+    if "baseline" in out["spotter"]:
+        summary["baseline_feature_difference"] = {c: out["spotter"]["baseline"][c] for c in ("f1", "tp", "fp", "fn")}
     if mb:
         summary["merba_single_uf1_test_ab"] = spread([r["scores"]["uf1"] for r in mb])
         cm = pd.DataFrame(np.sum([r["confusion"] for r in mb], axis=0), index=SEVEN_CLASSES, columns=SEVEN_CLASSES)
@@ -127,29 +176,58 @@ def save(args, out: dict) -> None:
     write_text(args.out, json.dumps(out, indent=1) + "\n")
 
 
+def add_to_earlier(parser: argparse.ArgumentParser, args, out: dict) -> None:
+    """Start from the spotter runs of ``args.out``, which must share the corpus, folds and training setup."""
+    same = ("preset", "difficulty", "folds", "negative_ratio")
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else None
+    if args.only != "spotter" or earlier is None or any(earlier[key] != out[key] for key in same):
+        parser.error(f"--add needs --only spotter and an earlier {args.out} with the same {', '.join(same)}")
+    done = {(r["epochs"], r["seed"]) for r in earlier["spotter"]["runs"]}
+    again = sorted(done & {(e, s) for e in args.spotter_epochs for s in args.seeds})
+    if again:
+        parser.error(f"{args.out} already holds (epochs, seed) runs {again}")
+    out |= {"commands": earlier["commands"] + out["commands"], "wall_s": earlier["wall_s"],
+            "seeds": sorted({*earlier["seeds"], *args.seeds}),
+            "spotter_epochs": sorted({*earlier["spotter_epochs"], *args.spotter_epochs}),
+            "spotter": {"runs": earlier["spotter"]["runs"], "k_decode": earlier["spotter"]["k_decode"]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--difficulty", default="realistic", choices=["realistic", "easy"])
+    parser.add_argument("--preset", default="bench", choices=["bench", "lab", "tiny"], help="spotting corpus")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=6, help="held-out subjects of bench (the first N)")
-    parser.add_argument("--spotter-epochs", type=int, default=None, help="default: SpotterTrainConfig's")
+    parser.add_argument("--spotter-epochs", type=int, nargs="+", default=[SpotterTrainConfig().epochs],
+                        help="training budgets, one LOSO run per budget and seed (default: SpotterTrainConfig's)")
+    parser.add_argument("--negative-ratio", type=float, default=None,
+                        help="negative windows per positive (default: SpotterTrainConfig's; the reference uses 4)")
+    parser.add_argument("--k", type=int, default=None,
+                        help="decoding half-width in frames (default: half the median annotated ME length)")
+    parser.add_argument("--processes", type=int, default=1, help="spotter LOSO runs at once (default 1)")
     parser.add_argument("--merba-epochs", type=int, default=10)
     parser.add_argument("--only", choices=["spotter", "merba"], default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "synthetic_calibration.json")
+    parser.add_argument("--add", action="store_true",
+                        help="add these spotter runs (more seeds or budgets) to the earlier --out of the same setup")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    out = {"benchmark": "synthetic_calibration", "difficulty": args.difficulty, "seeds": args.seeds,
-           "folds": args.folds, "merba_epochs": args.merba_epochs,
-           "spotter_epochs": args.spotter_epochs or SpotterTrainConfig().epochs,
-           "targets": {"spotter_f1": [0.15, 0.45], "merba_single_uf1_test_ab": [0.45, 0.75],
-                       "negatives_off_diagonal_mass": ">= 0.15"},
-           "spotter": {"runs": []}, "merba": {"runs": []}}
+    command = "python benchmarks/synthetic_calibration.py " + " ".join(sys.argv[1:])
+    out = {"benchmark": "synthetic_calibration", "commands": [command], "preset": args.preset,
+           "difficulty": args.difficulty, "seeds": args.seeds, "folds": args.folds, "merba_epochs": args.merba_epochs,
+           "spotter_epochs": args.spotter_epochs,
+           "negative_ratio": args.negative_ratio or SpotterTrainConfig().negative_ratio,
+           "targets": {"spotter_f1": [0.15, 0.45], "baseline_f1": "0.05-0.25, below the spotter",
+                       "merba_single_uf1_test_ab": [0.45, 0.75], "negatives_off_diagonal_mass": ">= 0.15"},
+           "spotter": {"runs": []}, "merba": {"runs": []}, "wall_s": []}
+    if args.add:
+        add_to_earlier(parser, args, out)
     started = time.perf_counter()
     if args.only in (None, "merba"):
         merba_runs(args, out)
     if args.only in (None, "spotter"):
         spotter_runs(args, out)
-    out["wall_s"] = round(time.perf_counter() - started, 1)
+    out["wall_s"].append(round(time.perf_counter() - started, 1))
     save(args, out)
     print(json.dumps(out["summary"], indent=1))
 
