@@ -231,7 +231,8 @@ def clip_flows(samples: pd.DataFrame, *, cache_dir: str | os.PathLike, size: int
         entry = cache / f"{_entry_key(key, settings)}.npz"
         cached = _load_entry(entry)
         if cached is None:
-            frames, _ = read_frames(path, fps=float(row["fps"]), start=onset, stop=offset + 1)
+            last = int(row["apex"]) if mode == "label" else offset  # a labelled apex needs no frame after it
+            frames, _ = read_frames(path, fps=float(row["fps"]), start=onset, stop=last + 1)
             points = onset_landmarks(frames[0], name=f"{name} (onset)") if landmarks == "mediapipe" else None
             if mode == "label":
                 peak = int(row["apex"]) - onset
