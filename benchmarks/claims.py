@@ -16,18 +16,19 @@ above 0), "reversed" (below) or "not separated". The paper's own figure stands b
    (:class:`melab.decode.ClassPrior`: −1 on the negative logit, frames onset+1..offset−2, the 20 % rule); the
    LOSO scores keep probabilities, not logits, so neutral is left out of the vote (as the official CAS(ME)^3 run
    does) instead of having its logit set to 0.
-3. **DGCM vs a single head** (MERba Table II): tiny MERba on the DFME-style split
-   (:func:`melab.recognition.dfme_split`, split seed 0), UF1 over the seven classes on test A + B, and UF1 over
-   the four negative classes on the negative samples.
+3. **DGCM vs a single head** (MERba Table II): tiny MERba on the realistic recognition clips
+   (``make_corpus("clips")``) with their fixed DFME-style split (``split.csv``: training subjects, test A, test B),
+   UF1 over the seven classes on test A + B, and UF1 over the four negative classes on the negative samples.
 4. **Four asymmetric scans vs 2 directions, 2 + reversed, 2 + mirrored** (MERba Table VII): the same, UF1.
 5. **Learned spotter vs training-free spotting** (BoostingVRME Table 1): the shared-trunk spotter (SISS) against
    the feature-difference baseline (:func:`melab.baselines.feature_difference_spot`), each with nested settings.
 
 Modes
 -----
-- default: the ``bench`` corpus (``--preset``, ``--difficulty`` passed through to ``make_corpus``), full LOSO,
-  5 training seeds, 6 spotter epochs and 10 MERba epochs, 2 worker processes. About 40-50 min on this 2-core
-  machine when it is quiet (the LOSO of one seed takes about 5 min with shared trunks, about 7 with separate ones).
+- default: spotting on the ``bench`` corpus (``--preset``, ``--difficulty`` passed through to ``make_corpus``;
+  realistic by default), full LOSO, 5 training seeds, the shipped spotter budget (:class:`SpotterTrainConfig`:
+  20 epochs, 4 negatives per positive); recognition on the ``clips`` corpus, 10 MERba epochs; 2 worker processes.
+  See ``claims.json`` (``wall_s``, ``job_seconds``) for the time it took here.
 - ``--quick``: a CI-sized smoke run of the whole pipeline in a few minutes: the shipped ``lab`` ROI series
   (3 held-out subjects), 2 seeds, 1 spotter epoch, fresh recognition clips of 6 faces, 2 MERba epochs and a
   smaller decoder grid. Its numbers say nothing about the claims. Writes ``claims_quick.{json,md}``.
@@ -66,7 +67,7 @@ from melab.effects import f1_difference, strs_difference, strs_from_counts, uf1_
 from melab.metrics import match_intervals
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
-from melab.recognition import SCAN_VARIANTS, clip_samples, dfme_split, evaluate_merba
+from melab.recognition import SCAN_VARIANTS, DfmeSplit, clip_samples, dfme_split, evaluate_merba
 from melab.train import (
     ARTEFACTS,
     MERbaTrainConfig,
@@ -271,14 +272,13 @@ def recognition_data(args):
     if args.quick:
         flows, samples = clip_samples(range(6), per_class=1, seed=0, size=MERbaConfig.tiny().img_size)
         source = "6 fresh faces x 7 emotions (melab.recognition.clip_samples)"
+        split = dfme_split(samples["subject"].astype(str), seed=0)
     else:
-        from melab.data.synthetic import make_corpus
+        from melab.data.synthetic import make_corpus, read_split
 
-        extra = {"difficulty": args.difficulty} if args.difficulty else {}
-        corpus = make_corpus(args.preset, args.corpus_seed, progress=False, **extra)
+        corpus = make_corpus("clips", args.corpus_seed, progress=False)
         flows, samples = merba_corpus(corpus, size=MERbaConfig.tiny().img_size, progress=False)
-        source = str(corpus)
-    split = dfme_split(samples["subject"].astype(str), seed=0)
+        split, source = DfmeSplit(**read_split(corpus)), f"{corpus} (its fixed split.csv)"
     masks = split.masks(samples["subject"].astype(str))
     test = masks["test_a"] | masks["test_b"]
     return flows, samples["label"].to_numpy(), test, np.array([SEVEN_CLASSES[i] for i in samples["label"]]), source

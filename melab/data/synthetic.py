@@ -63,9 +63,9 @@ from melab.workers import die_with_parent
 # generator_version 1: the version whose output it is). The cache directory carries the difficulty and this version.
 GENERATOR_VERSION = 2
 DIFFICULTIES = ("realistic", "easy")
-# The difficulty that the presets resolve to. It flips to "realistic" together with the artefact rebuild and the
-# notebook re-execution (issue 12); until then the shipped artefacts and notebooks are those of "easy".
-DEFAULT_DIFFICULTY = "easy"
+# The difficulty that presets, the command line, notebooks and benchmarks resolve to. "easy" stays available to
+# show what difficulty does (notebook 00) and to reproduce version-1 results.
+DEFAULT_DIFFICULTY = "realistic"
 
 # --------------------------------------------------------------------------------------------------
 # Geometry: a neutral iBUG-68 template in "g" units (g = half the inner-eye-corner distance, the unit of
