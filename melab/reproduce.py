@@ -177,31 +177,14 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
 
     Returns
     -------
-    model, history, predictions (the test samples with ``pred``, ``true``, ``predicted``), and scores
-    (index ``test_a``, ``test_b``; columns ``uf1, uar, acc, n``).
+    model, history, predictions (the test samples with ``part``, ``pred``, ``true``, ``predicted``), and scores
+    (index ``test_a``, ``test_b``, ``test_ab``; columns ``uf1, uar, acc, n``): :func:`melab.train.split_merba`.
     """
-    from melab.train import predict_merba, train_merba
+    from melab.train import split_merba
 
-    split = dfme_public_split(real.samples)
-    masks = split.masks(real.samples["subject"])
-    if not masks["train"].any():
-        raise ValueError("the DFME labels have no training sample (set 'train'); the protocol trains on it")
-    labels = real.samples["label"].to_numpy()
-    model, history = train_merba(real.flows[masks["train"]], labels[masks["train"]], config=config, train=train,
-                                 checkpoint=checkpoint, resume=resume, progress=progress, desc="DFME train",
-                                 device=device)
-    predictions, scores = [], {}
-    for part in ("test_a", "test_b"):
-        held = masks[part]
-        pred = (predict_merba(model, real.flows[held], n_classes=len(real.classes)) if held.any()
-                else np.zeros(0, np.int64))
-        rows = real.samples[held].assign(pred=pred)
-        rows["true"] = [real.classes[i] for i in rows["label"]]
-        rows["predicted"] = [real.classes[i] for i in rows["pred"]]
-        predictions.append(rows)
-        scores[part] = _scores_row(rows["true"], rows["predicted"], real.classes)
-    return (model, history, pd.concat(predictions, ignore_index=True),
-            pd.DataFrame.from_dict(scores, orient="index").rename_axis("set"))
+    return split_merba(real.flows, real.samples, dfme_public_split(real.samples), config=config, train=train,
+                       classes=real.classes, checkpoint=checkpoint, resume=resume, progress=progress,
+                       desc="DFME train", device=device)
 
 
 def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaConfig | None = None, train=None,

@@ -460,9 +460,10 @@ def test_dfme_protocol_trains_on_train_and_scores_both_test_sets(dfme_root, tmp_
     result = run_real_merba(f"dfme:path={dfme_root},landmarks=center", epochs=1, out=tmp_path / "run",
                             progress=False)
     scores = pd.read_csv(result["scores"], index_col=0)
-    assert scores.index.tolist() == ["test_a", "test_b"] and scores["n"].tolist() == [2, 2]
+    assert scores.index.tolist() == ["test_a", "test_b", "test_ab"] and scores["n"].tolist() == [2, 2, 4]
     predictions = pd.read_csv(result["predictions"])
     assert set(predictions["set"]) == {"test_a", "test_b"} and len(predictions) == 4
+    assert predictions["part"].tolist() == predictions["set"].tolist()
     assert {"test_a_uf1", "test_b_acc", "model"} <= set(result)
     with pytest.raises(ValueError, match="one fixed split"):
         run_real_merba(f"dfme:{dfme_root}", folds=2, out=tmp_path / "run2")

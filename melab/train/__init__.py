@@ -48,6 +48,7 @@ from melab.train.recognition import (
     merba_fold,
     predict_merba,
     recalibrate_batchnorm,
+    split_merba,
     train_merba,
     warmup_cosine,
 )
@@ -77,6 +78,6 @@ __all__ = [
     "load_model", "load_roi_corpus", "load_scores", "load_state", "loso", "loso_merba", "loso_subjects",
     "magnitude_scores", "make_executor", "merba_corpus", "merba_fold", "predict_merba", "predict_video",
     "read_checkpoint", "recalibrate_batchnorm", "resolve_data", "resolve_device", "roi_corpus", "run", "run_folds",
-    "save_model", "save_roi_corpus", "save_scores", "spotter_fold", "spotter_windows", "train_merba",
+    "save_model", "save_roi_corpus", "save_scores", "split_merba", "spotter_fold", "spotter_windows", "train_merba",
     "train_spotter", "warmup_cosine",
 ]

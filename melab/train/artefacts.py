@@ -19,13 +19,14 @@ import pandas as pd
 import torch
 
 from melab.atomic import atomic_path, write_text
+from melab.data.splits import DfmeSplit
 from melab.features import dataset_roi_corpus, default_k, merba_corpus, roi_corpus, save_roi_corpus
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig, init_config
 from melab.train.device import resolve_device
 from melab.train.loop import MODELS, save_model
 from melab.train.loso import fold_device, make_executor
-from melab.train.recognition import MERbaTrainConfig, loso_merba, train_merba
+from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
 from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
 
 
@@ -76,7 +77,9 @@ def run(
         ``synthetic:<preset>``, ``corpus:<dir>`` or ``<kind>:<path>`` (see :func:`resolve_data`;
         real datasets: spotter only, landmarks by MediaPipe).
     folds : "all", int or "none"
-        LOSO over all subjects, over the first N, or no LOSO: one model trained on every subject.
+        LOSO over all subjects, over the first N, or no LOSO: one model trained on every subject. MERba on
+        a clips corpus (``synthetic:clips``) with "all" follows its fixed split instead, as DFME's: one model
+        trained on the training subjects, scored on test sets A and B (``scores.csv``).
     epochs : int, optional
         Overrides the preset's epochs.
     out : path-like
@@ -175,7 +178,18 @@ def run(
         train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
         train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
         flows, samples = merba_corpus(corpus, size=config.img_size, progress=progress)
-        if folds == "none":
+        if folds == "all" and (corpus / "split.csv").exists():  # a clips corpus: its fixed DFME-style split
+            from melab.data.synthetic import read_split
+
+            model_, history, predictions, scores = split_merba(
+                flows, samples, DfmeSplit(**read_split(corpus)), config=config, train=train,
+                checkpoint=out / "checkpoint.pt", resume=resume, progress=progress, device=device)
+            written["model"] = str(save_model(out / "model.pt", model_, train=train.to_dict()))
+            for name, table in (("predictions", predictions), ("scores", scores)):
+                with atomic_path(out / f"{name}.csv") as tmp:
+                    table.to_csv(tmp, index=name == "scores")
+                written[name] = str(out / f"{name}.csv")
+        elif folds == "none":
             net, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=train,
                                        checkpoint=out / "checkpoint.pt", resume=resume, progress=progress,
                                        device=device)
@@ -206,8 +220,9 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
       (:func:`load_roi_corpus`), so notebooks need neither the corpus nor the flow extraction;
       ``spotter_<preset>.pt``, a tiny spotter trained on every video of the corpus; and
       ``spotter_<preset>_loso.npz``, its LOSO per-frame scores (:func:`load_scores`);
-    - part ``merba``: ``merba_single_<preset>.pt`` and ``merba_dgcm_<preset>.pt``, tiny MERba with
-      both heads on every ME; ``merba_<preset>_loso.csv``, LOSO predictions of both heads (column ``head``);
+    - part ``merba``: ``merba_single_clips.pt`` and ``merba_dgcm_clips.pt``, tiny MERba with either head
+      trained on the training subjects of the realistic recognition clips (``make_corpus("clips")``, its fixed
+      split); ``merba_clips_test.csv``, their predictions on test sets A and B (columns ``part``, ``head``);
     - ``artefacts.json``: sizes in bytes, build seconds and the settings used. Entries of parts not
       rebuilt are kept from the existing manifest.
 
@@ -216,7 +231,7 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
     out_dir : path-like
         Output folder (the repository's ``data/``).
     preset : str
-        Synthetic corpus preset.
+        Synthetic corpus preset of the spotter part (MERba always trains on the ``clips`` corpus).
     parts : sequence of str
         Which of :data:`ARTEFACT_PARTS` to rebuild (the two are independent).
     threads : int, optional
@@ -243,10 +258,9 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
 
 
 def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress: bool) -> dict:
-    from melab.data.synthetic import make_corpus
+    from melab.data.synthetic import make_corpus, read_split
 
     t0 = time.perf_counter()
-    corpus = make_corpus(preset, progress=progress)
     files: dict[str, dict] = {}
 
     def done(path: Path, started: float, **info):
@@ -254,13 +268,13 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
                             **info}
 
     if "spotter" in parts:
-        roi = roi_corpus(corpus, progress=progress)
+        roi = roi_corpus(make_corpus(preset, progress=progress), progress=progress)
         fps = float(roi.videos["fps"].median())
         t = time.perf_counter()
         done(save_roi_corpus(out / f"roi_series_{preset}.npz", roi), t)
 
         t = time.perf_counter()
-        spot_train = SpotterTrainConfig(epochs=10)
+        spot_train = SpotterTrainConfig()
         model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
         path = save_model(out / f"spotter_{preset}.pt", model,
                           train={**spot_train.to_dict(), "fps": fps, "k": spot_train.k or default_k(fps)},
@@ -268,30 +282,30 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
         done(path, t, train=spot_train.to_dict())
 
         t = time.perf_counter()
-        loso_train = SpotterTrainConfig()
-        result = loso(roi.series, roi.events, roi.videos, train=loso_train, progress=progress)
-        done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=loso_train.to_dict(), k=result.k)
+        result = loso(roi.series, roi.events, roi.videos, train=spot_train, progress=progress)
+        done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=spot_train.to_dict(), k=result.k)
 
     if "merba" in parts:
-        flows, samples = merba_corpus(corpus, size=MERbaConfig.tiny().img_size, progress=progress)
+        clips = make_corpus("clips", progress=progress)
+        flows, samples = merba_corpus(clips, size=MERbaConfig.tiny().img_size, progress=progress)
+        split = DfmeSplit(**read_split(clips))
         merba_train = MERbaTrainConfig()
-        predictions, loso_seconds = [], 0.0
+        predictions = []
         for head in ("single", "dgcm"):
             t = time.perf_counter()
-            config = MERbaConfig.tiny(head=head)
-            model, history = train_merba(flows, samples["label"].to_numpy(), config=config, train=merba_train,
-                                         progress=progress)
-            path = save_model(out / f"merba_{head}_{preset}.pt", model, train=merba_train.to_dict(),
+            model, history, pred, score = split_merba(flows, samples, split, config=MERbaConfig.tiny(head=head),
+                                                      train=merba_train, progress=progress)
+            path = save_model(out / f"merba_{head}_clips.pt", model, train=merba_train.to_dict(),
                               history=history.to_dict("list"))
-            done(path, t, train=merba_train.to_dict())
-            t = time.perf_counter()
-            pred, _ = loso_merba(flows, samples, config=config, train=merba_train, progress=progress)
+            done(path, t, train=merba_train.to_dict(),
+                 scores={part: {m: round(float(v), 4) for m, v in row.items()} for part, row in
+                         score[["uf1", "uar", "acc"]].iterrows()})
             predictions.append(pred.assign(head=head))
-            loso_seconds += time.perf_counter() - t
-        csv = out / f"merba_{preset}_loso.csv"
+        t = time.perf_counter()
+        csv = out / "merba_clips_test.csv"
         with atomic_path(csv) as tmp:
             pd.concat(predictions, ignore_index=True).to_csv(tmp, index=False)
-        done(csv, time.perf_counter() - loso_seconds)
+        done(csv, t)
 
     manifest_path = out / "artefacts.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

@@ -5,7 +5,8 @@
   BatchNorm statistics with the final weights (:func:`recalibrate_batchnorm`).
 - :func:`predict_merba` gives SEVEN_CLASSES indices (DGCM decides coarse-to-fine).
 - :func:`loso_merba` holds out one subject at a time (:func:`merba_fold`, run by
-  :func:`melab.train.loso.run_folds`).
+  :func:`melab.train.loso.run_folds`); :func:`split_merba` trains on a fixed split's training subjects and
+  predicts its test sets A and B (DFME, the synthetic clips).
 """
 
 from __future__ import annotations
@@ -318,3 +319,66 @@ def loso_merba(
     out["true"] = [classes[i] for i in out["label"]]
     out["predicted"] = [classes[i] for i in out["pred"]]
     return out, pd.concat([run.value[1] for run in runs.values()], ignore_index=True)
+
+
+def split_merba(
+    flows: np.ndarray,
+    samples: pd.DataFrame,
+    split,
+    *,
+    config: MERbaConfig | None = None,
+    train: MERbaTrainConfig | None = None,
+    classes: Sequence[str] = SEVEN_CLASSES,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    desc: str = "MERba train",
+    device: str = "cpu",
+) -> tuple[MERba, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A fixed subject split, as DFME's: train on ``split.train``, predict test sets A and B.
+
+    Parameters
+    ----------
+    flows : np.ndarray
+        (N, C, S, S) onset-apex flow images.
+    samples : pd.DataFrame
+        N rows with ``subject`` and ``label`` (index into ``classes``).
+    split : DfmeSplit
+        Subjects of ``train``, ``test_a`` and ``test_b`` (:class:`melab.data.splits.DfmeSplit`).
+    config, train, checkpoint, resume, progress, desc, device
+        As in :func:`train_merba`.
+    classes : sequence of str
+        Class names of the labels.
+
+    Returns
+    -------
+    model : MERba
+        Trained on the training subjects.
+    history : pd.DataFrame
+        Its training history.
+    predictions : pd.DataFrame
+        The test samples with ``part`` (test_a, test_b), ``pred`` (index), ``true`` and ``predicted`` (names).
+    scores : pd.DataFrame
+        Index ``test_a``, ``test_b``, ``test_ab`` (both pooled); columns ``uf1, uar, acc, n``.
+    """
+    from melab.metrics import recognition_scores
+
+    masks = split.masks(samples["subject"].astype(str))
+    if not masks["train"].any():
+        raise ValueError("no sample belongs to the split's training subjects; the protocol trains on them")
+    labels = samples["label"].to_numpy()
+    model, history = train_merba(flows[masks["train"]], labels[masks["train"]], config=config, train=train,
+                                 checkpoint=checkpoint, resume=resume, progress=progress, desc=desc, device=device)
+    parts = []
+    for part in ("test_a", "test_b"):
+        held = masks[part]
+        pred = predict_merba(model, flows[held], n_classes=len(classes)) if held.any() else np.zeros(0, np.int64)
+        parts.append(samples[held].assign(part=part, pred=pred))
+    predictions = pd.concat(parts, ignore_index=True)
+    predictions["true"] = [classes[i] for i in predictions["label"]]
+    predictions["predicted"] = [classes[i] for i in predictions["pred"]]
+    scores = {}
+    for part, rows in (*predictions.groupby("part"), ("test_ab", predictions)):
+        s = recognition_scores(list(rows["true"]), list(rows["predicted"]), classes)
+        scores[part] = {"uf1": s.uf1, "uar": s.uar, "acc": s.acc, "n": s.n}
+    return model, history, predictions, pd.DataFrame.from_dict(scores, orient="index").rename_axis("set")
