@@ -254,6 +254,27 @@ def recognition_rows(preds: dict[str, list[list[str]]], y_true: np.ndarray, n_se
     return rows
 
 
+def per_seed(shared: dict, separate: dict | None, baseline_counts: np.ndarray, seeds: list, preds: dict | None,
+             y_true: np.ndarray | None) -> dict:
+    """Each seed's figures (the spread behind the pooled effects, and issue 12's calibration table): spotting F1
+    per decoder and arm, the baseline's F1, MERba UF1 on test A + B per variant, and the single head's
+    off-diagonal mass among the four negatives (share of negative samples predicted as another negative)."""
+    out = {"seeds": seeds, "baseline_f1": round(float(micro_f1(baseline_counts)), 4)}
+    for name, counts in (("shared_siss", shared["siss"]), ("shared_fixed_best", shared["fixed_best"]),
+                         ("shared_fixed_matched", shared["fixed_matched"]),
+                         *((("separate_siss", separate["siss"]),) if separate is not None else ())):
+        out[f"{name}_f1"] = [round(float(f), 4) for f in micro_f1(counts)]
+    if preds is not None:
+        for variant, runs in preds.items():
+            out[f"merba_{variant}_uf1"] = [round(float(f1_score(y_true, p, labels=SEVEN_CLASSES, average="macro",
+                                                                 zero_division=0)), 4) for p in runs]
+        neg = np.isin(y_true, NEGATIVES)
+        out["merba_single_negatives_off_diagonal"] = [
+            round(float(np.mean(np.isin(np.asarray(p)[neg], NEGATIVES) & (np.asarray(p)[neg] != y_true[neg]))), 4)
+            for p in preds["single"]]
+    return out
+
+
 # ---- data ---------------------------------------------------------------------------------------------------
 
 def spotting_data(args):
@@ -377,6 +398,8 @@ def main() -> None:
         preds = {variant: [results[("merba", variant, s)]["y_pred"] for s in seeds]
                  for variant in ("single", "dgcm", "2 directions", "2 + reversed", "2 + mirrored")}
         rows += recognition_rows(preds, names[test], n_seeds, command)
+    report["per_seed"] = per_seed(shared, separate, baseline.counts, seeds if not args.shipped else [None],
+                                  preds if not args.shipped else None, names[test] if not args.shipped else None)
     report |= {"k_decode": k, "held_out_videos": len(held), "wall_s": round(time.perf_counter() - t0, 1),
                "job_seconds": timings, "baseline_choices": baseline.params,
                "decoder_choices": shared["choices"]}
