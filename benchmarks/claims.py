@@ -80,6 +80,7 @@ from melab.train import (
     train_merba,
 )
 from melab.tuning import count_table, micro_f1, nested_select
+from melab.workers import die_with_parent
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLASSES = list(str3_classes("synthetic"))  # negative, positive, surprise, others
@@ -369,7 +370,8 @@ def main() -> None:
         separate_scores, n_seeds = None, 1
     else:
         jobs = {}
-        with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
             for shared, seed in product((True, False), seeds):
                 jobs[("spotter", shared, seed)] = pool.submit(spotter_job, shared, seed, series, events, videos,
                                                               folds, epochs)

@@ -40,6 +40,7 @@ from melab.atomic import write_text
 from melab.data.synthetic import generate_video
 from melab.face import apply_crop, crop_affine
 from melab.flow import FARNEBACK_PARAMS, extract_roi_series, roi_flow_series, window_starts
+from melab.workers import die_with_parent
 
 OUT = Path(__file__).parent / "results" / "flow_throughput.json"
 K, SIZE = 50, 128
@@ -89,7 +90,8 @@ def run_raw(pair_lists, processes: int) -> None:
         for pairs in pair_lists:
             raw_farneback(pairs)
     else:
-        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
             list(pool.map(raw_farneback, pair_lists))
 
 

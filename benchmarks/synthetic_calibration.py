@@ -67,6 +67,7 @@ from melab.train import (
     train_merba,
 )
 from melab.tuning import micro_f1, nested_select
+from melab.workers import die_with_parent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from claims import grids, spotting_arm, truth_tables  # noqa: E402  (the claims benchmark's nested decoding)
@@ -115,7 +116,8 @@ def spotter_runs(args, out: dict) -> None:
                        "held_out_mes": len(micro), "grid_sizes": {name: len(g) for name, g in grid.items()},
                        "baseline": {**counts(baseline.counts), "choices": baseline.params}}
     print(f"baseline (feature difference, nested): F1 {baseline.f1:.3f}", flush=True)
-    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         jobs = {pool.submit(spotter_job, epochs, seed, args.negative_ratio, roi.series, roi.events, roi.videos,
                             args.folds): (epochs, seed) for epochs in args.spotter_epochs for seed in args.seeds}
         for job in as_completed(jobs):

@@ -9,6 +9,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _fraction(text: str) -> float:
+    """argparse type: a float in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def _odd_width(text: str) -> int:
+    """argparse type: an odd int >= 1 (a centred box filter)."""
+    value = int(text)
+    if value < 1 or value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be an odd width of at least 1, got {text}")
+    return value
+
+
 def _at_least(low: int):
     """argparse type: an int >= ``low`` (argparse names the flag in its error)."""
     def parse(text: str) -> int:
@@ -196,7 +212,8 @@ def _cmd_spot(args: argparse.Namespace) -> int:
     from melab.spot import spot
 
     result = spot(args.video, args.out, checkpoint=args.checkpoint, plot=args.plot, truth=args.truth,
-                  landmarks=args.landmarks or "mediapipe", fps=args.fps, official=args.official)
+                  landmarks=args.landmarks or "mediapipe", fps=args.fps, official=args.official, low=args.low,
+                  high=args.high, smooth=args.smooth)
     print(result.report(args.truth))
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
@@ -323,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")
     p.add_argument("--fps", type=_positive_float, default=None,
                    help="the video's frame rate (image folders, or to override)")
+    decoding = ("default from data/spot_decoding.json: the best setting on the shipped spotter's LOSO scores of its "
+                "own training corpus, chosen there and never on the video you spot")
+    p.add_argument("--low", type=_fraction, default=None, help=f"SISS low threshold, an absolute score; {decoding}")
+    p.add_argument("--high", type=_fraction, default=None, help="SISS high threshold (and peak height), an "
+                   "absolute score; default as --low")
+    p.add_argument("--smooth", type=_odd_width, default=None, help="box-filter width in frames before "
+                   "decoding, odd; default as --low")
     p.set_defaults(func=_cmd_spot)
     return parser
 

@@ -47,6 +47,7 @@ refused (:func:`melab.flow.check_landmarks_in_frame`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -71,6 +72,7 @@ from melab.train import ARTEFACTS, SpotScores, default_k, load_model, predict_vi
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "default_decoding",
     "OFFICIAL_DATASETS",
     "OUTPUT_COLUMNS",
     "SpotterModel",
@@ -95,6 +97,16 @@ DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synth
 OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
 
 Interval = tuple[int, int]
+DECODING_FILE = ARTEFACTS / "spot_decoding.json"
+
+
+def default_decoding() -> dict:
+    """``melab spot``'s SISS defaults ``{smooth, low, high, k_decode}`` from ``data/spot_decoding.json``.
+
+    ``make artefacts`` writes the file: the best setting on the shipped spotter's LOSO scores of its own
+    training corpus (:func:`melab.train.artefacts.spot_decoding`), with the F1 it reached there.
+    """
+    return json.loads(DECODING_FILE.read_text())["settings"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -460,8 +472,8 @@ class SpotResult:
 
 
 def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: int, spotter: SpotterModel,
-                landmarks="mediapipe", scale: float = 1.0, video: str = "video", low: float = 0.1,
-                high: float = 0.7, smooth: int = 3, k_decode: int | None = None,
+                landmarks="mediapipe", scale: float = 1.0, video: str = "video", low: float | None = None,
+                high: float | None = None, smooth: int | None = None, k_decode: int | None = None,
                 penalty: Mapping[str, float] | None = None, max_gap_s: float = 0.2,
                 progress: bool = True) -> SpotResult:
     """Spot MEs in frames already sampled at the model's rate (see :func:`read_resampled`).
@@ -478,8 +490,9 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
     video : name for the table and messages.
     low, high, smooth : SISS thresholds in absolute score units and the box-filter width
         (:func:`melab.decode.siss` with ``scale="absolute"``): a confident spotter stays silent on a
-        video without MEs. The defaults are the best setting on the shipped LOSO scores of the ``lab``
-        corpus (spotting F1 0.72 with k 5, against 0.63 for the fixed window).
+        video without MEs. Each one not given comes from ``data/spot_decoding.json``
+        (:func:`default_decoding`): chosen on the shipped spotter's training data, the LOSO scores of
+        the ``lab`` corpus, never on the videos it is then used on.
     k_decode : SISS half window in model frames; default ``round(model_fps / 6)``, half of a 1/3-s ME (the
         median ME of CAS(ME)^3 and of the synthetic corpora): 5 frames at 30 fps.
     penalty : subtracted from class probabilities before the emotion vote (:func:`assign_emotions`).
@@ -495,6 +508,9 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
                          f"spot needs at least {spotter.k / spotter.fps:.2f} s, one spotter window of {spotter.k} "
                          f"frames at {spotter.fps:g} fps")
     k_decode = k_decode if k_decode is not None else max(1, round(spotter.fps / 6))
+    chosen = default_decoding()
+    low, high, smooth = (chosen[name] if value is None else value
+                         for name, value in (("low", low), ("high", high), ("smooth", smooth)))
     with tqdm(total=4, desc=f"spot {video}", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("landmarks")
         lm, filled = _landmarks(frames, index, landmarks, scale=scale, n_frames=n_frames,

@@ -160,3 +160,27 @@ def nested_select(
         choice[s], params[s], train_f1[s] = best, dict(grid[best]), float(scores[best])
         counts[held] = table[best, held]
     return Selection(videos, subjects, choice, params, train_f1, counts, table)
+
+
+def select(
+    decode: Callable[..., Sequence[Interval]],
+    grid: Sequence[Mapping],
+    truth: Mapping[str, Sequence[Interval]],
+    videos: Sequence[str],
+    *,
+    iou: float = 0.5,
+) -> tuple[dict, np.ndarray]:
+    """The grid point with the highest micro F1 over ``videos`` (ties: the first): settings for new data.
+
+    This is the inner step of :func:`nested_select` run on all of a model's training videos, as a deployed
+    model's defaults are chosen (e.g. on its LOSO scores, which are held-out scores of its training data).
+    Never judge the chosen settings on these same videos.
+
+    Returns
+    -------
+    params : dict, the chosen grid point.
+    counts : numpy.ndarray, (3,) its TP, FP, FN summed over ``videos``.
+    """
+    table = count_table(decode, grid, truth, videos, iou=iou)
+    best = int(np.argmax(micro_f1(table)))
+    return dict(grid[best]), table[best].sum(axis=0)

@@ -484,6 +484,9 @@ def test_22_the_strs_sample_is_vendored_with_its_source_and_licence():
     (["flow", "x.mp4", "--out", "o", "--k", "1"], "--k"),
     (["flow", "x.mp4", "--out", "o", "--stride", "0"], "--stride"),
     (["flow", "x.mp4", "--out", "o", "--processes", "0"], "--processes"),
+    (["spot", "v.mp4", "--out", "s.csv", "--low", "1.5"], "--low"),
+    (["spot", "v.mp4", "--out", "s.csv", "--high", "-0.1"], "--high"),
+    (["spot", "v.mp4", "--out", "s.csv", "--smooth", "4"], "--smooth"),
 ])
 def test_sweep_numeric_flags_are_range_checked(tmp_path, capsys, monkeypatch, argv, flag):
     monkeypatch.chdir(tmp_path)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from melab.tuning import count_table, micro_f1, nested_select, video_counts
+from melab.tuning import count_table, micro_f1, nested_select, select, video_counts
 
 TRUTH_ONE = [(10, 20)]
 TRUTH_FIVE = [(10, 20), (40, 50), (70, 80), (100, 110), (130, 140)]
@@ -50,3 +50,38 @@ def test_nested_select_checks_its_input():
         nested_select(decoders(WRONG, WRONG), GRID, TRUTH, {"a": "A", "b": "A"})
     with pytest.raises(ValueError, match="grid is empty"):
         nested_select(decoders(WRONG, WRONG), [], TRUTH, SUBJECTS)
+
+
+def test_select_takes_the_best_point_on_every_video_given():
+    decode = decoders(WRONG, TRUTH_FIVE)
+    # on a, b and c together threshold 2 finds C's five MEs, against A's and B's two at threshold 1
+    params, counts = select(decode, GRID, TRUTH, ["a", "b", "c"])
+    assert params == {"thr": 2} and counts.tolist() == [5, 2, 2]
+    # without c, threshold 1 is right everywhere
+    params, counts = select(decode, GRID, TRUTH, ["a", "b"])
+    assert params == {"thr": 1} and counts.tolist() == [2, 0, 0]
+    # ties go to the first grid point
+    assert select(decoders(WRONG, WRONG), GRID, {"c": TRUTH_FIVE}, ["c"])[0] == {"thr": 1}
+
+
+def test_spot_decoding_recovers_the_setting_that_finds_every_me():
+    """Scores with an ME bump (0.6) and a noise spike (0.45): only high >= 0.5 with smoothing kept off the
+    spike finds the ME and nothing else; the chosen setting must find every ME with no false positive."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from melab.train.artefacts import spot_decoding
+
+    scores, rows = {}, []
+    for i in range(3):
+        s = np.full(300, 0.05)
+        s[100 + 20 * i:111 + 20 * i] = 0.6  # an 11-frame ME
+        s[250] = 0.45  # a one-frame spike
+        scores[f"v{i}"] = SimpleNamespace(spot=s)
+        rows.append({"video": f"v{i}", "onset": 100 + 20 * i, "offset": 110 + 20 * i, "kind": "micro"})
+    rows.append({"video": "v0", "onset": 20, "offset": 40, "kind": "macro"})  # not a target
+    out = spot_decoding(SimpleNamespace(scores=scores), pd.DataFrame(rows), 30.0, source="test")
+    assert (out["tp"], out["fp"], out["fn"], out["f1"]) == (3, 0, 0, 1.0)
+    assert out["settings"]["k_decode"] == 5 and out["chosen_on"] == "test"
+    assert out["settings"]["low"] <= out["settings"]["high"]

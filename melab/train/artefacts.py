@@ -208,6 +208,44 @@ def run(
 
 
 ARTEFACT_PARTS = ("spotter", "merba")
+# SISS settings searched for ``melab spot`` (absolute scores: a confident spotter stays silent on a video
+# without MEs; the peak must clear ``high``)
+SPOT_GRID = [{"smooth": w, "low": lo, "high": hi} for w in (1, 3, 5, 7, 9, 11) for lo in (0.05, 0.1, 0.2, 0.3)
+             for hi in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8) if lo <= hi]
+
+
+def spot_decoding(result, events: pd.DataFrame, fps: float, *, source: str = "LOSO scores") -> dict:
+    """``melab spot``'s SISS defaults: the :data:`SPOT_GRID` point with the best micro F1 on LOSO scores.
+
+    The LOSO scores are held-out scores of every training video of the shipped model, so choosing on them
+    is choosing on its training data (:func:`melab.tuning.select`); the chosen settings are then used on
+    new videos. ``k_decode`` is the one ``melab spot`` uses, ``round(fps / 6)``.
+
+    Parameters
+    ----------
+    result : :class:`melab.train.LosoResult` (or anything with ``scores[video].spot``, (T,) per frame).
+    events : the corpus' events (``video, onset, offset, kind``); micro-expressions are the truth.
+    fps : frame rate of the scores.
+    source : where the scores come from, recorded in the output.
+
+    Returns
+    -------
+    dict : ``settings`` (smooth, low, high, k_decode), the counts and F1 at them, the grid and the source.
+    """
+    from melab.decode import siss
+    from melab.tuning import select
+
+    k = max(1, round(fps / 6))
+    micro = events[events["kind"] == "micro"]
+    truth = {v: [tuple(iv) for iv in g[["onset", "offset"]].to_numpy()] for v, g in micro.groupby("video")}
+    params, (tp, fp, fn) = select(lambda v, smooth, low, high: siss(result.scores[v].spot, k, low, high,
+                                                                   smooth=smooth, scale="absolute"),
+                                  SPOT_GRID, truth, sorted(result.scores))
+    return {"settings": {**params, "k_decode": k}, "tp": int(tp), "fp": int(fp), "fn": int(fn),
+            "f1": round(2 * tp / max(1, 2 * tp + fp + fn), 4), "chosen_on": source,
+            "rule": "best micro F1 (IoU >= 0.5) over every video's LOSO scores; ties: the first grid point",
+            "grid": {"smooth": [1, 3, 5, 7, 9, 11], "low": [0.05, 0.1, 0.2, 0.3],
+                     "high": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}}
 
 
 def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
@@ -223,6 +261,8 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
     - part ``merba``: ``merba_single_clips.pt`` and ``merba_dgcm_clips.pt``, tiny MERba with either head
       trained on the training subjects of the realistic recognition clips (``make_corpus("clips")``, its fixed
       split); ``merba_clips_test.csv``, their predictions on test sets A and B (columns ``part``, ``head``);
+    - part ``spotter`` also writes ``spot_decoding.json``: ``melab spot``'s SISS defaults, chosen on the LOSO
+      scores (:func:`spot_decoding`);
     - ``artefacts.json``: sizes in bytes, build seconds and the settings used. Entries of parts not
       rebuilt are kept from the existing manifest.
 
@@ -284,6 +324,10 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
         t = time.perf_counter()
         result = loso(roi.series, roi.events, roi.videos, train=spot_train, progress=progress)
         done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=spot_train.to_dict(), k=result.k)
+
+        t = time.perf_counter()
+        decoding = spot_decoding(result, roi.events, fps, source=f"spotter_{preset}_loso.npz")
+        done(write_text(out / "spot_decoding.json", json.dumps(decoding, indent=1) + "\n"), t)
 
     if "merba" in parts:
         clips = make_corpus("clips", progress=progress)
