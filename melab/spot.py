@@ -682,8 +682,8 @@ def _read_truth(truth) -> pd.DataFrame | None:
 
 
 def make_sample_video(path: str | os.PathLike, *, seed: int = 1, subject_index: int = 0, video_index: int = 0,
-                      duration_s: float = 20.0, fps: float = 30.0, n_me: int = 4, n_mae: int = 3
-                      ) -> tuple[Path, Path]:
+                      duration_s: float = 20.0, fps: float = 30.0, n_me: int = 4, n_mae: int = 3,
+                      difficulty: str | None = None) -> tuple[Path, Path]:
     """Write a synthetic face video as MP4, with its events table next to it.
 
     The default seed 1 draws a subject that is in no corpus the shipped spotter saw (those use seed 0),
@@ -692,8 +692,9 @@ def make_sample_video(path: str | os.PathLike, *, seed: int = 1, subject_index: 
     Parameters
     ----------
     path : the ``.mp4`` to write; the events go to ``<stem>_events.csv`` beside it.
-    seed, subject_index, video_index, duration_s, fps, n_me, n_mae :
-        passed to :func:`melab.data.synthetic.generate_video`.
+    seed, subject_index, video_index, duration_s, fps, n_me, n_mae, difficulty :
+        passed to :func:`melab.data.synthetic.generate_video` (``"easy"`` draws clearly separable MEs, the
+        default ``"realistic"`` ones as hard as real data).
 
     Returns
     -------
@@ -705,7 +706,7 @@ def make_sample_video(path: str | os.PathLike, *, seed: int = 1, subject_index: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clip = generate_video(seed, subject_index, video_index, duration_s=duration_s, fps=fps, n_me=n_me,
-                          n_mae=n_mae)
+                          n_mae=n_mae, difficulty=difficulty)
     write_video(clip.frames, path, fps)
     events = clip.events.assign(video=path.stem)
     events_path = path.with_name(f"{path.stem}_events.csv")
