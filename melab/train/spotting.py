@@ -467,24 +467,6 @@ def loso(
                       {subject: run.seconds for subject, run in runs.items()},
                       {subject: run.resumed_from for subject, run in runs.items()})
 
-def magnitude_scores(series: np.ndarray) -> np.ndarray:
-    """Training-free baseline: ROI flow magnitude per frame, scaled to [0, 1] over the video.
-
-    Parameters
-    ----------
-    series : np.ndarray
-        (T, C) ROI series with C = 2 x ROIs, channels ``(dx, dy)`` per ROI, pixels.
-
-    Returns
-    -------
-    np.ndarray
-        (T,) float32: the mean over ROIs of ``sqrt(dx^2 + dy^2)``, min-max scaled (0 if flat).
-    """
-    x = np.asarray(series, np.float64)
-    magnitude = np.hypot(x[:, 0::2], x[:, 1::2]).mean(axis=1)
-    span = magnitude.max() - magnitude.min()
-    return ((magnitude - magnitude.min()) / span if span > 0 else np.zeros_like(magnitude)).astype(np.float32)
-
 
 def save_scores(path: str | os.PathLike, result: LosoResult) -> Path:
     """Write LOSO scores as npz (``spot/<video>``, ``probs/<video>`` and ``k``), atomically."""
