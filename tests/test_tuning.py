@@ -81,7 +81,7 @@ def test_spot_decoding_recovers_the_setting_that_finds_every_me():
         scores[f"v{i}"] = SimpleNamespace(spot=s)
         rows.append({"video": f"v{i}", "onset": 100 + 20 * i, "offset": 110 + 20 * i, "kind": "micro"})
     rows.append({"video": "v0", "onset": 20, "offset": 40, "kind": "macro"})  # not a target
-    out = spot_decoding(SimpleNamespace(scores=scores), pd.DataFrame(rows), 30.0, source="test")
+    out = spot_decoding(scores, pd.DataFrame(rows), 30.0, source="test")
     assert (out["tp"], out["fp"], out["fn"], out["f1"]) == (3, 0, 0, 1.0)
     assert out["settings"]["k_decode"] == 5 and out["chosen_on"] == "test"
     assert out["settings"]["low"] <= out["settings"]["high"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from melab.train.device import resolve_device
 from melab.train.loop import MODELS, save_model
 from melab.train.loso import fold_device, make_executor
 from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
-from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
+from melab.train.spotting import SpotScores, SpotterTrainConfig, loso, save_scores, train_spotter
 
 
 def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
@@ -214,7 +214,8 @@ SPOT_GRID = [{"smooth": w, "low": lo, "high": hi} for w in (1, 3, 5, 7, 9, 11) f
              for hi in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8) if lo <= hi]
 
 
-def spot_decoding(result, events: pd.DataFrame, fps: float, *, source: str = "LOSO scores") -> dict:
+def spot_decoding(scores: Mapping[str, SpotScores], events: pd.DataFrame, fps: float, *,
+                  source: str = "LOSO scores") -> dict:
     """``melab spot``'s SISS defaults: the :data:`SPOT_GRID` point with the best micro F1 on LOSO scores.
 
     The LOSO scores are held-out scores of every training video of the shipped model, so choosing on them
@@ -223,7 +224,8 @@ def spot_decoding(result, events: pd.DataFrame, fps: float, *, source: str = "LO
 
     Parameters
     ----------
-    result : :class:`melab.train.LosoResult` (or anything with ``scores[video].spot``, (T,) per frame).
+    scores : video -> LOSO :class:`SpotScores` (``.spot``, (T,) per frame), as in ``LosoResult.scores`` or
+        :func:`load_scores`.
     events : the corpus' events (``video, onset, offset, kind``); micro-expressions are the truth.
     fps : frame rate of the scores.
     source : where the scores come from, recorded in the output.
@@ -238,9 +240,9 @@ def spot_decoding(result, events: pd.DataFrame, fps: float, *, source: str = "LO
     k = max(1, round(fps / 6))
     micro = events[events["kind"] == "micro"]
     truth = {v: [tuple(iv) for iv in g[["onset", "offset"]].to_numpy()] for v, g in micro.groupby("video")}
-    params, (tp, fp, fn) = select(lambda v, smooth, low, high: siss(result.scores[v].spot, k, low, high,
-                                                                   smooth=smooth, scale="absolute"),
-                                  SPOT_GRID, truth, sorted(result.scores))
+    params, (tp, fp, fn) = select(lambda v, smooth, low, high: siss(scores[v].spot, k, low, high, smooth=smooth,
+                                                                   scale="absolute"),
+                                  SPOT_GRID, truth, sorted(scores))
     return {"settings": {**params, "k_decode": k}, "tp": int(tp), "fp": int(fp), "fn": int(fn),
             "f1": round(2 * tp / max(1, 2 * tp + fp + fn), 4), "chosen_on": source,
             "rule": "best micro F1 (IoU >= 0.5) over every video's LOSO scores; ties: the first grid point",
@@ -326,7 +328,7 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
         done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=spot_train.to_dict(), k=result.k)
 
         t = time.perf_counter()
-        decoding = spot_decoding(result, roi.events, fps, source=f"spotter_{preset}_loso.npz")
+        decoding = spot_decoding(result.scores, roi.events, fps, source=f"spotter_{preset}_loso.npz")
         done(write_text(out / "spot_decoding.json", json.dumps(decoding, indent=1) + "\n"), t)
 
     if "merba" in parts:
