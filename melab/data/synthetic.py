@@ -1345,7 +1345,7 @@ def _build_video(args: tuple[dict, int, int, int, str]) -> tuple[pd.DataFrame, p
     spec, seed, size, quality, out = args
     video = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
                            fps=spec["fps"], size=size, n_me=spec["n_me"], n_mae=spec["n_mae"],
-                           me_emotions=spec["me_emotions"], jpeg_quality=None)
+                           me_emotions=spec["me_emotions"], jpeg_quality=None, difficulty="easy")
     subject = video.subject
     vid = f"{subject.subject_id}_{spec['video_index'] + 1}"
     folder = Path(out) / subject.subject_id / vid
