@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import cv2
 import numpy as np
@@ -442,3 +443,38 @@ def test_peak_displacement_rises_from_zero_to_the_amplitude():
     assert int(np.argmax(curve)) == int(ev.apex - ev.onset)
     with pytest.raises(IndexError, match="event 1"):
         clip.peak_displacement(1)
+
+
+def test_plan_corpus_equals_the_corpus_tables(easy_tiny, realistic_tiny):
+    for difficulty, corpus in (("easy", easy_tiny), ("realistic", realistic_tiny)):
+        plan = S.plan_corpus("tiny", 0, difficulty=difficulty)
+        tables = [("events", plan.events), ("distractors", plan.distractors)]
+        tables += [("truth_events", plan.truth)] if difficulty == "realistic" else []
+        for name, table in tables:
+            written = pd.read_csv(corpus / f"{name}.csv")
+            pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(table.to_csv(index=False))), written)
+        assert sorted(plan.videos) == sorted(pd.read_csv(corpus / "videos.csv")["video"])
+    assert plan.truth is not plan.events and S.plan_corpus("tiny", difficulty="easy").truth.equals(
+        pd.read_csv(easy_tiny / "events.csv"))
+    with pytest.raises(ValueError, match="long-video presets"):
+        S.plan_corpus("clips")
+
+
+def test_expression_peak_is_the_events_amplitude_without_head_motion():
+    video = S.generate_video(0, 2, 0, duration_s=20, n_me=2, n_mae=3, render=False, difficulty="realistic")
+    for ev in video.truth.itertuples():
+        curve = video.expression_peak(ev.onset, ev.offset)
+        assert curve.argmax() == ev.apex - ev.onset and curve.max() == pytest.approx(ev.amplitude_px, rel=2e-3)
+        assert curve[0] < 0.05 * curve.max() and curve[-1] < 0.05 * curve.max()
+    nods = video.distractors[video.distractors["kind"].isin(["nod", "head_jerk"])]
+    for d in nods.itertuples():  # head motion moves no facial feature
+        assert video.expression_peak(d.onset, d.offset).max() < 1e-6
+    with pytest.raises(IndexError, match="not inside"):
+        video.expression_peak(5, video.n_frames)
+
+
+def test_difficulty_of_a_plan_is_the_corpus_difficulty(easy_tiny, realistic_tiny):
+    for difficulty, corpus in (("easy", easy_tiny), ("realistic", realistic_tiny)):
+        plan = S.plan_corpus("tiny", 0, difficulty=difficulty)
+        pd.testing.assert_frame_equal(plan.video_table, pd.read_csv(corpus / "videos.csv"))
+        assert check.synthetic_difficulty(plan) == check.synthetic_difficulty(corpus)

@@ -188,16 +188,23 @@ def _quantiles(values: pd.Series) -> dict[str, float]:
     return {("min" if p == 0 else "max" if p == 1 else f"p{int(p * 100)}"): round(float(v), 4) for p, v in q.items()}
 
 
+def amplitude_histogram(amplitudes: np.ndarray, *, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Share of ``amplitudes`` (px) in each of ``bins`` log-spaced bins from 0.05 to 20 px (values outside are clipped
+    into the end bins): ``(share (bins,), edges (bins + 1,))``, shares summing to 1 (all 0 for no amplitudes)."""
+    edges = np.geomspace(0.05, 20.0, bins + 1)
+    counts = np.histogram(np.clip(amplitudes, 0.05, 20), edges)[0]
+    return counts / max(len(amplitudes), 1), edges
+
+
 def amplitude_overlap(me: np.ndarray, mae: np.ndarray, *, bins: int = 40) -> float:
-    """Overlap coefficient of two amplitude distributions: the shared area of their histograms on log-spaced bins.
+    """Overlap coefficient of two amplitude distributions: the shared area of their histograms on log-spaced bins
+    (:func:`amplitude_histogram`).
 
     0 means the amplitudes never meet (size alone separates MEs from MaEs), 1 means identical distributions.
     """
     if not len(me) or not len(mae):
         return 0.0
-    edges = np.geomspace(0.05, 20.0, bins + 1)
-    p = np.histogram(np.clip(me, 0.05, 20), edges)[0] / len(me)
-    q = np.histogram(np.clip(mae, 0.05, 20), edges)[0] / len(mae)
+    p, q = amplitude_histogram(me, bins=bins)[0], amplitude_histogram(mae, bins=bins)[0]
     return float(np.minimum(p, q).sum())
 
 
@@ -254,11 +261,13 @@ def _mean_field_similarity(corpus: Path, truth: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(fields @ fields.T, index=names, columns=names).round(3)
 
 
-def synthetic_difficulty(corpus: str | os.PathLike, *, similarity: bool = True) -> dict:
+def synthetic_difficulty(corpus: str | os.PathLike | synthetic.CorpusPlan, *, similarity: bool = True) -> dict:
     """How hard a synthetic corpus is, in numbers that can be compared with real datasets.
 
     Reads the corpus tables (and, for the emotion similarity, the ``truth.npz`` files); renders nothing.
     A realistic corpus's exact events come from ``truth_events.csv``; an easy corpus's events are exact.
+    ``corpus`` may also be a :func:`~melab.data.synthetic.plan_corpus` plan: the same tables, never written to disk,
+    so the same figures.
 
     Returns
     -------
@@ -271,15 +280,20 @@ def synthetic_difficulty(corpus: str | os.PathLike, *, similarity: bool = True) 
     ``class_shares`` of the MEs; for a clips corpus (``split.csv``) also ``emotion_similarity`` of the mean
     apex fields when ``similarity``.
     """
-    corpus = Path(corpus)
-    events = pd.read_csv(corpus / "events.csv", dtype={"subject": str, "video": str})
-    videos = pd.read_csv(corpus / "videos.csv", dtype={"subject": str, "video": str})
-    exact = corpus / "truth_events.csv"
-    truth = pd.read_csv(exact, dtype={"subject": str, "video": str}) if exact.exists() else \
-        events.assign(label=events["emotion"], asymmetry=0.0)
-    dist_path = corpus / "distractors.csv"
-    distractors = pd.read_csv(dist_path) if dist_path.exists() else pd.DataFrame(columns=["kind"])
-    clips = (corpus / "split.csv").exists()
+    if isinstance(corpus, synthetic.CorpusPlan):
+        name, clips = corpus.name, False
+        events, videos, truth, distractors = corpus.events, corpus.video_table, corpus.truth, corpus.distractors
+    else:
+        corpus = Path(corpus)
+        name, clips = corpus.name, (corpus / "split.csv").exists()
+        events = pd.read_csv(corpus / "events.csv", dtype={"subject": str, "video": str})
+        videos = pd.read_csv(corpus / "videos.csv", dtype={"subject": str, "video": str})
+        exact = corpus / "truth_events.csv"
+        truth = pd.read_csv(exact, dtype={"subject": str, "video": str}) if exact.exists() else events
+        dist_path = corpus / "distractors.csv"
+        distractors = pd.read_csv(dist_path) if dist_path.exists() else pd.DataFrame(columns=["kind"])
+    if "label" not in truth.columns:  # an easy corpus: its events are exact, their labels true, all symmetric
+        truth = truth.assign(label=truth["emotion"], asymmetry=0.0)
     me, mae = (events[events["kind"] == k] for k in ("micro", "macro"))
     minutes = float((videos["n_frames"] / videos["fps"]).sum() / 60)
     fps = float(videos["fps"].mode().iloc[0])
@@ -288,7 +302,7 @@ def synthetic_difficulty(corpus: str | os.PathLike, *, similarity: bool = True) 
     n_me = max(len(me), 1)
     negatives = truth[truth["emotion"].isin(synthetic.NEGATIVE_EMOTIONS)]
     report = {
-        "corpus": corpus.name, "clips": clips, "n_videos": len(videos), "minutes": round(minutes, 2),
+        "corpus": name, "clips": clips, "n_videos": len(videos), "minutes": round(minutes, 2),
         "n_me": len(me), "n_mae": len(mae),
         "me_per_minute": round(len(me) / minutes, 3),
         "me_free_video_share": round(float(1 - videos["video"].isin(me["video"]).mean()), 4),

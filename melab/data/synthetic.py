@@ -1160,6 +1160,21 @@ class SyntheticVideo:
         onset, offset = int(ev.onset), int(ev.offset)
         return np.array([np.linalg.norm(self.true_flow(onset, t), axis=-1).max() for t in range(onset, offset + 1)])
 
+    def expression_peak(self, start: int, stop: int) -> np.ndarray:
+        """Largest facial displacement from the neutral face, head motion left out, for frames ``start..stop``.
+
+        Works on an unrendered video. Labelled events never overlap one another, and unlabelled movements keep clear
+        of them, so over an event's span this is that event's own motion: 0 at onset and offset, its amplitude at
+        the apex. A nod or a head jerk moves the head, not the face, and gives 0 here.
+
+        Returns
+        -------
+        ``(stop - start + 1,)`` float64, pixels: ``max |D_t|`` over the pixel grid (:meth:`au_field`).
+        """
+        if not 0 <= start <= stop < self.n_frames:
+            raise IndexError(f"frames {start}..{stop} are not inside 0..{self.n_frames - 1}")
+        return np.array([np.linalg.norm(self.au_field(t), axis=-1).max() for t in range(start, stop + 1)])
+
 
 def _jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -1601,6 +1616,57 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+@dataclass
+class CorpusPlan:
+    """Every video of a corpus, planned but not rendered: what :func:`make_corpus` would write, minus the pixels.
+
+    ``events`` and ``distractors`` are the tables of ``events.csv`` and ``distractors.csv``; ``truth`` holds the exact
+    events (``truth_events.csv`` of a realistic corpus; an easy corpus's events are exact, so there it is ``events``).
+    ``videos`` maps each video id to its unrendered :class:`SyntheticVideo` (``au_field``, ``true_flow`` and
+    ``landmarks`` work without rendering), and ``video_table`` is ``videos.csv``. ``name`` is the corpus directory's.
+    """
+
+    name: str
+    events: pd.DataFrame
+    distractors: pd.DataFrame
+    truth: pd.DataFrame
+    videos: dict[str, SyntheticVideo]
+    video_table: pd.DataFrame
+
+
+def plan_corpus(preset: str = "lab", seed: int = 0, *, difficulty: str | None = None) -> CorpusPlan:
+    """Plan every video of a long-video preset without rendering a frame (about 0.2 s a minute of video).
+
+    Draws the same timelines as :func:`make_corpus` with the same ``preset``, ``seed`` and ``difficulty``, so its
+    tables equal the corpus's (its amplitudes, durations and distractors), at a fraction of the cost. For figures and
+    statistics of a corpus's events; ``"clips"`` is not a long-video preset and is refused.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"plan_corpus plans the long-video presets {sorted(PRESETS)}, not {preset!r}")
+    difficulty, cfg = _resolve(difficulty), PRESETS[preset]
+    videos = {}
+    if difficulty == "easy":
+        for spec in _video_specs(cfg, seed):
+            v = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
+                               fps=spec["fps"], size=cfg.size, n_me=spec["n_me"], n_mae=spec["n_mae"],
+                               me_emotions=spec["me_emotions"], jpeg_quality=cfg.jpeg_quality, render=False,
+                               difficulty="easy")
+            videos[v.video] = v
+    else:
+        for spec in _realistic_specs(cfg, seed):
+            v = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
+                               fps=spec["fps"], size=cfg.size, n_mae=spec["n_mae"], me_emotions=spec["me_emotions"],
+                               n_subtle=spec["n_subtle"], blinks_per_minute=cfg.blinks_per_minute,
+                               jerks_per_minute=cfg.jerks_per_minute, render=False, difficulty="realistic")
+            videos[v.video] = v
+    events, distractors = (pd.concat([getattr(v, t) for v in videos.values()], ignore_index=True)
+                           for t in ("events", "distractors"))
+    truth = events if difficulty == "easy" else pd.concat([v.truth for v in videos.values()], ignore_index=True)
+    table = pd.DataFrame([dict(subject=v.subject.subject_id, video=v.video, n_frames=v.n_frames, fps=v.fps,
+                               height=cfg.size, width=cfg.size) for v in videos.values()])
+    return CorpusPlan(corpus_dir(preset, seed, difficulty=difficulty).name, events, distractors, truth, videos, table)
 
 
 def _write_tables(folder: Path, **parts: list[pd.DataFrame]) -> None:

@@ -14,7 +14,11 @@ from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT, new_figure
 __all__ = ["subject_gallery", "contact_sheet", "plot_au_field", "plot_event_timeline", "plot_displacement_over_time",
            "plot_frames"]
 
-KIND_COLOURS = {"micro": "tab:red", "macro": "tab:blue", "blink": "tab:gray", "head_jerk": "tab:olive"}
+KIND_COLOURS = {"micro": "tab:red", "macro": "tab:blue", "blink": "tab:gray", "head_jerk": "tab:olive",
+                "talking": "tab:green", "subtle": "tab:orange"}
+# Lanes of unlabelled movements in an event timeline: (lane name, kinds drawn in it).
+DISTRACTOR_LANES = (("blink", ("blink",)), ("head_jerk", ("head_jerk",)), ("talking", ("talking",)),
+                    ("subtle", S.SUBTLE_KINDS))
 
 
 def subject_gallery(seed: int = 0, n: int = 8, *, size: int = 128) -> plt.Figure:
@@ -114,12 +118,14 @@ def plot_event_timeline(events: pd.DataFrame, n_frames: int, fps: float, *,
                         distractors: pd.DataFrame | None = None, title: str = "") -> plt.Figure:
     """Expressions and distractors of one video as spans on a time axis (seconds).
 
-    One lane per kind (micro, macro, then blinks and head jerks); expressions are coloured by emotion, with
-    the full emotion names in the legend.
+    One lane per kind (micro, macro, then the unlabelled movements that occur: blinks, head jerks and, in a
+    realistic video, talking and the subtle movements of :data:`melab.data.synthetic.SUBTLE_KINDS` in one lane);
+    expressions are coloured by emotion, with the full emotion names in the legend.
     """
     lanes = [("micro", events[events["kind"] == "micro"]), ("macro", events[events["kind"] == "macro"])]
     if distractors is not None and len(distractors):
-        lanes += [(k, distractors[distractors["kind"] == k]) for k in ("blink", "head_jerk")]
+        lanes += [(lane, distractors[distractors["kind"].isin(kinds)]) for lane, kinds in DISTRACTOR_LANES
+                  if distractors["kind"].isin(kinds).any()]
     fig, ax = new_figure(height=1.2 + 0.3 * len(lanes))
     seen = set()
     for lane, (kind, rows) in enumerate(lanes):
@@ -127,9 +133,10 @@ def plot_event_timeline(events: pd.DataFrame, n_frames: int, fps: float, *,
             emotion = getattr(ev, "emotion", None) if kind in ("micro", "macro") else None
             colour = EMOTION_COLOURS.get(emotion, "tab:gray") if emotion else KIND_COLOURS[kind]
             ax.barh(lane, (ev.offset - ev.onset + 1) / fps, left=ev.onset / fps, color=colour, height=0.7,
+                    edgecolor=colour, linewidth=1.2,  # an outline keeps a 3-frame ME visible on a minute-long axis
                     label=emotion if emotion and emotion not in seen else None)
             seen.add(emotion)
-    ax.set_yticks(range(len(lanes)), [k.replace("_", " ") for k, _ in lanes])
+    ax.set_yticks(range(len(lanes)), [k.replace("_", " ").replace("subtle", "subtle, unlabelled") for k, _ in lanes])
     ax.set_xlim(0, n_frames / fps)
     ax.set_ylim(len(lanes) - 0.4, -0.6)
     ax.set_xlabel("time (s)")
