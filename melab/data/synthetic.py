@@ -1356,11 +1356,21 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _spec_video(spec: dict, seed: int, size: int, *, difficulty: str, blinks: float = 0.0, jerks: float = 0.0,
+                render: bool = True) -> SyntheticVideo:
+    """The video of one corpus spec (:func:`_video_specs` or :func:`_realistic_specs`), as every builder and
+    :func:`plan_corpus` draw it (frames rendered without JPEG: the builders compress on write)."""
+    common = dict(duration_s=spec["duration_s"], fps=spec["fps"], size=size, me_emotions=spec["me_emotions"],
+                  n_mae=spec["n_mae"], jpeg_quality=None, render=render, difficulty=difficulty)
+    if difficulty == "easy":
+        return generate_video(seed, spec["subject_index"], spec["video_index"], n_me=spec["n_me"], **common)
+    return generate_video(seed, spec["subject_index"], spec["video_index"], n_subtle=spec["n_subtle"],
+                          blinks_per_minute=blinks, jerks_per_minute=jerks, **common)
+
+
 def _build_video(args: tuple[dict, int, int, int, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     spec, seed, size, quality, out = args
-    video = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
-                           fps=spec["fps"], size=size, n_me=spec["n_me"], n_mae=spec["n_mae"],
-                           me_emotions=spec["me_emotions"], jpeg_quality=None, difficulty="easy")
+    video = _spec_video(spec, seed, size, difficulty="easy")
     subject = video.subject
     vid = f"{subject.subject_id}_{spec['video_index'] + 1}"
     folder = Path(out) / subject.subject_id / vid
@@ -1407,10 +1417,7 @@ def _realistic_specs(preset: Preset, seed: int) -> list[dict]:
 
 def _build_realistic_video(args: tuple[dict, int, int, str, float, float]) -> tuple[pd.DataFrame, ...]:
     spec, seed, size, out, blinks, jerks = args
-    video = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
-                           fps=spec["fps"], size=size, n_mae=spec["n_mae"], me_emotions=spec["me_emotions"],
-                           n_subtle=spec["n_subtle"], blinks_per_minute=blinks, jerks_per_minute=jerks,
-                           jpeg_quality=None, difficulty="realistic")
+    video = _spec_video(spec, seed, size, difficulty="realistic", blinks=blinks, jerks=jerks)
     folder = Path(out) / video.subject.subject_id / video.video
     _write_frames(folder, video.frames, video.timeline.jpeg_quality)
     _write_truth(folder, video, seed, size)
@@ -1646,21 +1653,12 @@ def plan_corpus(preset: str = "lab", seed: int = 0, *, difficulty: str | None = 
     if preset not in PRESETS:
         raise ValueError(f"plan_corpus plans the long-video presets {sorted(PRESETS)}, not {preset!r}")
     difficulty, cfg = _resolve(difficulty), PRESETS[preset]
+    specs = _video_specs(cfg, seed) if difficulty == "easy" else _realistic_specs(cfg, seed)
     videos = {}
-    if difficulty == "easy":
-        for spec in _video_specs(cfg, seed):
-            v = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
-                               fps=spec["fps"], size=cfg.size, n_me=spec["n_me"], n_mae=spec["n_mae"],
-                               me_emotions=spec["me_emotions"], jpeg_quality=cfg.jpeg_quality, render=False,
-                               difficulty="easy")
-            videos[v.video] = v
-    else:
-        for spec in _realistic_specs(cfg, seed):
-            v = generate_video(seed, spec["subject_index"], spec["video_index"], duration_s=spec["duration_s"],
-                               fps=spec["fps"], size=cfg.size, n_mae=spec["n_mae"], me_emotions=spec["me_emotions"],
-                               n_subtle=spec["n_subtle"], blinks_per_minute=cfg.blinks_per_minute,
-                               jerks_per_minute=cfg.jerks_per_minute, render=False, difficulty="realistic")
-            videos[v.video] = v
+    for spec in specs:
+        v = _spec_video(spec, seed, cfg.size, difficulty=difficulty, blinks=cfg.blinks_per_minute,
+                        jerks=cfg.jerks_per_minute, render=False)
+        videos[v.video] = v
     events, distractors = (pd.concat([getattr(v, t) for v in videos.values()], ignore_index=True)
                            for t in ("events", "distractors"))
     truth = events if difficulty == "easy" else pd.concat([v.truth for v in videos.values()], ignore_index=True)
