@@ -5,13 +5,16 @@ metrics of :mod:`melab.metrics`, for the confusion-matrix lesson (notebook 05) a
 ``benchmarks/recognition_quality.py``:
 
 - :func:`dfme_split`: a training set and two test sets (A and B) of disjoint subjects, as DFME-public
-  (the paper's 7-class benchmark) is split.
-- :func:`shared_aus` / :func:`emotion_similarity`: why the synthetic negatives are confusable.
-- :func:`clip_samples`: onset-apex flow of fresh single-expression clips of subjects no shipped model has
-  seen (held-out data that the notebook can make in seconds).
+  (the paper's 7-class benchmark) is split. The realistic recognition corpus, ``make_corpus("clips")``, ships
+  its own fixed split (:func:`melab.data.synthetic.read_split`).
+- :func:`shared_aus` / :func:`emotion_similarity`: why the synthetic negatives are confusable, from the
+  generator's prototype AU sets.
+- :func:`clip_samples`: onset-apex flow of idealised single-expression clips (every prototype AU, no
+  nuisance), made in seconds, for smoke runs and for faces a model has not seen.
 - :func:`evaluate_merba`: the 7-class decision of a single-head or DGCM MERba with what each head said.
 - :func:`coarse_confusion` / :func:`fine_confusion` / :func:`per_class_recall`: the DGCM views of a
-  confusion matrix; :func:`scores_table`: UF1, UAR and ACC of several models.
+  confusion matrix; :func:`negative_confusion`: how often one negative emotion is named as another;
+  :func:`scores_table`: UF1, UAR and ACC of several models.
 - :data:`SCAN_VARIANTS` and :data:`PAPER_SCAN_ABLATION`: the scan-set ablation (paper's Table VII).
 """
 
@@ -52,6 +55,8 @@ __all__ = [
     "coarse_confusion",
     "fine_confusion",
     "per_class_recall",
+    "NegativeConfusion",
+    "negative_confusion",
     "scores_table",
     "mean_std",
 ]
@@ -129,7 +134,11 @@ def dfme_split(subjects: Sequence[str], *, seed: int = 0, test_a: float = 0.2, t
 # ---- why classes are confusable --------------------------------------------------------------------
 
 def shared_aus(emotions: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
-    """The action units each pair of emotions shares in the synthetic generator (``EMOTION_AUS``).
+    """The prototype action units each pair of emotions shares in the synthetic generator (``EMOTION_AUS``).
+
+    A realistic event shows each prototype AU only with its probability in
+    :data:`melab.data.synthetic.AU_PRESENCE` (0.6-0.9), so two events of one emotion can share fewer AUs than
+    the table says, and events of two emotions more (a stray AU).
 
     Parameters
     ----------
@@ -152,10 +161,13 @@ def emotion_similarity(subject_index: int = 0, *, seed: int = 0,
                        emotions: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
     """Cosine similarity of the emotions' apex displacement fields on one synthetic face.
 
-    An emotion's field is the sum of its AUs' dense fields at equal weight (what
+    An emotion's field is the sum of its prototype AUs' dense fields at equal weight (what
     :func:`melab.data.synthetic.generate_clip` renders, up to the amplitude, which cosine ignores). Two
     emotions whose fields point the same way at the same places give similar onset-apex flow: 1 means
-    identical motion up to scale, 0 unrelated motion.
+    identical motion up to scale, 0 unrelated motion. A realistic event drops some prototype AUs, weighs
+    them per subject and may move one side of the face only, so its field strays from its emotion's; the
+    similarity of the mean fields of a clips corpus is the ``emotion_similarity`` of
+    :func:`melab.data.check.synthetic_difficulty`.
 
     Parameters
     ----------
@@ -182,13 +194,16 @@ def emotion_similarity(subject_index: int = 0, *, seed: int = 0,
 def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, corpus_seed: int = 0,
                  size: int = 96, emotions: Sequence[str] = SEVEN_CLASSES,
                  amplitude_px: tuple[float, float] = ME_AMPLITUDE_PX) -> tuple[np.ndarray, pd.DataFrame]:
-    """Onset-apex flow of fresh ME clips, one expression each, for held-out evaluation.
+    """Onset-apex flow of fresh, idealised ME clips, one expression each, made in seconds.
 
-    Each clip comes from :func:`melab.data.synthetic.generate_clip` (all AUs of the emotion, no nuisance
-    motion, JPEG quality of the ``lab`` preset) with an amplitude drawn uniformly from ``amplitude_px`` and
-    a duration from the corpus' ME range. Its flow is made as :func:`melab.features.merba_corpus` makes it (TV-L1 from
-    onset to apex, cropped with the onset landmarks). Subject indices at or above a preset's
-    ``n_subjects`` are faces that preset's corpus (and a model trained on it) never saw.
+    Each clip comes from :func:`melab.data.synthetic.generate_clip`: every prototype AU of the emotion at equal
+    weight, symmetric, no head motion or flicker, JPEG quality of the easy ``lab`` preset, an exact label. The
+    amplitude is drawn uniformly from ``amplitude_px`` and the duration from the easy corpus' ME range
+    (:data:`~melab.data.synthetic.ME_DURATION_S`, 0.2-0.5 s). These clips are easier than the realistic corpora
+    (partial AUs, subject gains, asymmetry, nuisances, label noise among the negatives): for a realistic
+    held-out set use the test subjects of ``make_corpus("clips")``. The flow is made as
+    :func:`melab.features.merba_corpus` makes it (TV-L1 from onset to apex, cropped with the onset landmarks).
+    Subject indices at or above a corpus' number of subjects (48 for ``clips``) are faces it never had.
 
     Parameters
     ----------
@@ -205,8 +220,9 @@ def clip_samples(subjects: Sequence[int], *, per_class: int = 4, seed: int = 0, 
     emotions : sequence of str
         Emotions to render, from :data:`~melab.data.splits.SEVEN_CLASSES`.
     amplitude_px : (float, float)
-        Range of the apex amplitude in pixels (default: the corpora's ME range, 0.3-1.5). A range below
-        it tests motions fainter than any the models were trained on.
+        Range of the apex amplitude in pixels (default: the easy corpus' ME range
+        :data:`~melab.data.synthetic.ME_AMPLITUDE_PX`, 0.3-1.5; realistic MEs span 0.15-1.0 px, median 0.45,
+        :data:`~melab.data.synthetic.REALISM`).
 
     Returns
     -------
@@ -390,6 +406,57 @@ def per_class_recall(cm: pd.DataFrame | np.ndarray, labels: Sequence[str] | None
     return pd.Series(recall, index=pd.Index(labels, name="class"), name="recall")
 
 
+class NegativeConfusion(NamedTuple):
+    """The four negative emotions' corner of a confusion matrix.
+
+    Attributes
+    ----------
+    mass : float
+        Off-diagonal share of ``block``: of the true negatives that were predicted as *a* negative, the
+        fraction predicted as the wrong one (NaN when ``block`` is empty). Negatives predicted as a
+        non-negative class (a polarity error) are not counted: no fine head could repair them.
+    block : pd.DataFrame
+        (4, 4) counts, rows true, columns predicted, both FINE_CLASSES.
+    """
+
+    mass: float
+    block: pd.DataFrame
+
+
+def negative_confusion(cm: pd.DataFrame) -> NegativeConfusion:
+    """How often a negative emotion is taken for another negative, from a seven-class count confusion matrix.
+
+    Parameters
+    ----------
+    cm : pd.DataFrame
+        (K, K) counts, rows true, columns predicted, indexed by class names that include the four
+        FINE_CLASSES (anger, disgust, fear, sadness), e.g. :func:`melab.metrics.confusion` over SEVEN_CLASSES.
+
+    Returns
+    -------
+    NegativeConfusion
+
+    Examples
+    --------
+    >>> labels = list(SEVEN_CLASSES)
+    >>> cm = pd.DataFrame(np.eye(7, dtype=int) * 3, index=labels, columns=labels)
+    >>> cm.loc["anger", "sadness"] = 4
+    >>> round(negative_confusion(cm).mass, 4)  # 4 of the 16 negatives named as a negative
+    0.25
+    """
+    if not isinstance(cm, pd.DataFrame):
+        raise ValueError("pass the confusion matrix as a DataFrame indexed by class names "
+                         "(melab.metrics.confusion), so that the negatives can be found")
+    missing = [c for c in FINE_CLASSES if c not in cm.index or c not in cm.columns]
+    if missing:
+        raise ValueError(f"the confusion matrix has no row or column for {missing}; its classes: {list(cm.index)}")
+    block = cm.loc[list(FINE_CLASSES), list(FINE_CLASSES)].astype(np.int64)
+    m = block.to_numpy()
+    total = m.sum()
+    mass = float(1 - np.trace(m) / total) if total else float("nan")
+    return NegativeConfusion(mass, block)
+
+
 def scores_table(outputs: Mapping[str, MerbaOutputs | tuple[Sequence[str], Sequence[str]]], *,
                  labels: Sequence[str] = SEVEN_CLASSES) -> pd.DataFrame:
     """UF1, UAR and ACC (:func:`melab.metrics.recognition_scores`) of several models, one row each.
@@ -423,7 +490,7 @@ def mean_std(summary: pd.DataFrame, *, test: str, epochs: int, metric: str) -> p
         ``summary`` of ``benchmarks/results/recognition_quality.json``: columns ``variant, test, epochs`` and
         ``<metric>_mean, <metric>_std``.
     test : str
-        Test set (``"test_a"``, ``"test_b"``, ``"pooled"``, ``"faint"``).
+        Test set (``"test_a"``, ``"test_b"``, or both pooled, ``"test_ab"``).
     epochs : int
         Training budget.
     metric : str

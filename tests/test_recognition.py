@@ -85,6 +85,29 @@ def test_per_class_recall_matches_sklearn_and_empty_rows_are_zero():
         R.per_class_recall(cm, FINE_CLASSES)
 
 
+def test_negative_confusion_counts_only_negatives_named_as_negatives():
+    y_pred = RNG.choice(SEVEN_CLASSES, size=len(Y_TRUE))
+    cm = pd.DataFrame(confusion_matrix(Y_TRUE, y_pred, labels=list(SEVEN_CLASSES)), index=list(SEVEN_CLASSES),
+                      columns=list(SEVEN_CLASSES))
+    both = np.isin(Y_TRUE, FINE_CLASSES) & np.isin(y_pred, FINE_CLASSES)  # the oracle: count the samples
+    wrong = both & (Y_TRUE != y_pred)
+    result = R.negative_confusion(cm)
+    assert result.mass == pytest.approx(wrong.sum() / both.sum())
+    assert list(result.block.index) == list(FINE_CLASSES) == list(result.block.columns)
+    assert result.block.to_numpy().sum() == both.sum()
+    # a polarity error (sadness -> contempt) does not count; a swap among negatives does
+    polar = cm * 0 + np.diag([5] * 7)
+    polar.loc["sadness", "contempt"] = 9
+    assert R.negative_confusion(polar).mass == 0.0
+    polar.loc["sadness", "fear"] = 5
+    assert R.negative_confusion(polar).mass == pytest.approx(5 / 25)
+    assert np.isnan(R.negative_confusion(cm * 0).mass)
+    with pytest.raises(ValueError, match="no row or column for"):
+        R.negative_confusion(cm.drop(index="fear", columns="fear"))
+    with pytest.raises(ValueError, match="DataFrame"):
+        R.negative_confusion(cm.to_numpy())
+
+
 def test_scores_table_matches_recognition_scores():
     y_pred = RNG.choice(SEVEN_CLASSES, size=len(Y_TRUE))
     table = R.scores_table({"model": (Y_TRUE, y_pred)})
@@ -204,10 +227,10 @@ def test_emotion_similarity_is_a_cosine_matrix():
 
 
 def test_mean_std_formats_one_cell_per_variant():
-    summary = pd.DataFrame({"variant": ["single", "dgcm", "dgcm"], "test": ["faint", "faint", "pooled"],
+    summary = pd.DataFrame({"variant": ["single", "dgcm", "dgcm"], "test": ["test_ab", "test_ab", "test_a"],
                             "epochs": [10, 10, 10], "uf1_mean": [0.76771, 0.7174, 0.9],
                             "uf1_std": [0.0428, 0.10384, 0.0]})
-    cells = R.mean_std(summary, test="faint", epochs=10, metric="uf1")
+    cells = R.mean_std(summary, test="test_ab", epochs=10, metric="uf1")
     assert cells.to_dict() == {"single": "0.768 ± 0.043", "dgcm": "0.717 ± 0.104"}
     with pytest.raises(ValueError, match=r"no benchmark rows for test 'test_b' at 10 epochs"):
         R.mean_std(summary, test="test_b", epochs=10, metric="uf1")

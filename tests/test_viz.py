@@ -200,6 +200,30 @@ def test_decode_scan_and_confusion_figures_are_readable():
     assert_readable(fig, xlabel="true class", ylabel="recall")
 
 
+def test_paired_effect_draws_each_seed_and_the_spread_of_the_differences():
+    a = pd.Series([0.56, 0.57, 0.51], index=[0, 1, 2])
+    b = pd.Series({2: 0.44, 0: 0.51, 1: 0.48})  # another order: pairs go by seed
+    fig = viz.plot_paired_effect(a, b, names=("single", "DGCM"), ci=(-0.1, -0.02), ci_label="95% CI")
+    left, right = fig.axes
+    assert [line.get_ydata().tolist() for line in left.get_lines()] == [[0.56, 0.51], [0.57, 0.48], [0.51, 0.44]]
+    dots = right.collections[0].get_offsets()[:, 1]
+    np.testing.assert_allclose(dots, [-0.05, -0.09, -0.07])
+    mean_bar = right.containers[0]
+    np.testing.assert_allclose(np.asarray(mean_bar.lines[0].get_ydata(), float), [-0.07])  # mean of the differences
+    low, high = (float(cap.get_ydata()[0]) for cap in mean_bar.lines[1])
+    np.testing.assert_allclose([low, high], [-0.09, -0.05])  # mean -/+ sd (ddof 1) = 0.02
+    ci_low, ci_high = (float(cap.get_ydata()[0]) for cap in right.containers[1].lines[1])
+    np.testing.assert_allclose([ci_low, ci_high], [-0.1, -0.02])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["one seed", "mean ± sd over seeds", "95% CI"]
+    assert_readable(fig, ylabel="difference in UF1")
+    with pytest.raises(ValueError, match="same seeds"):
+        viz.plot_paired_effect(a, b.drop(2))
+    with pytest.raises(ValueError, match="at least two seeds"):
+        viz.plot_paired_effect(a.loc[[0]], b.loc[[0]])
+    with pytest.raises(ValueError, match="low <= high"):
+        viz.plot_paired_effect(a, b, ci=(0.1, -0.1))
+
+
 def test_synthetic_figures_are_readable(tiny_corpus):
     clip = S.generate_clip(0, 0, "surprise", kind="micro", amplitude_px=0.9, duration_s=0.35)
     assert_readable(viz.plot_frames(clip.frames, [0, 5, 10], title="frames"))

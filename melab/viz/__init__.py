@@ -4,6 +4,7 @@ from melab.viz._style import new_figure, setup_notebook  # noqa: F401
 from melab.viz.confusion import *  # noqa: F403
 from melab.viz.decode import *  # noqa: F403
 from melab.viz.difficulty import *  # noqa: F403
+from melab.viz.effects import *  # noqa: F403
 from melab.viz.flow import *  # noqa: F403
 from melab.viz.scan import *  # noqa: F403
 from melab.viz.spot import *  # noqa: F403
