@@ -73,7 +73,8 @@ gpu-check: $(STAMP)
 	else echo "no CUDA GPU visible to torch: the cuda tests will be skipped"; fi
 	$(PY) -m pytest -m cuda -v -rs tests/
 
-# Rebuild the shipped checkpoints and LOSO scores in data/ (about 25 min here; see data/artefacts.json).
+# Rebuild the shipped checkpoints, LOSO scores and decoding defaults in data/ (about 30 min on this busy 2-core
+# machine; see data/artefacts.json).
 # PARTS="merba" (or "spotter") rebuilds one family only.
 PARTS ?= spotter merba
 artefacts: $(STAMP)
