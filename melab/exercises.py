@@ -507,24 +507,28 @@ def check_epoch_windows(answer, windows, negative_ratio: float) -> Feedback:
 
 
 def _outside_mean(spot, events: pd.DataFrame) -> float:
-    """Mean score over frames outside every annotated expression (micro or macro), pooled over videos."""
+    """Mean score over the frames whose spotting target is 0 (outside every ME), pooled over videos.
+
+    Macro-expression frames count: they are negatives in training, and on the realistic corpus they hold most
+    of a spotter's false alarms, so they are where a higher negative ratio shows first."""
     if not isinstance(spot, Mapping):
         spot = {None: spot}
     values = []
     for video, s in spot.items():
         s = np.asarray(s, np.float64)
         rows = events if video is None else events[events["video"] == video]
-        inside, _ = train.frame_targets(len(s), rows, kinds=("micro", "macro"))
+        inside, _ = train.frame_targets(len(s), rows, kinds=("micro",))
         values.append(s[inside == 0])
     return float(np.concatenate(values).mean())
 
 
 def check_ratio_effect(prediction: str | None, spot_low, spot_high, events: pd.DataFrame, *,
                        tolerance: float = 0.005) -> Feedback:
-    """Exercise 03: predict, then measure, how a higher negative ratio moves the scores outside expressions.
+    """Exercise 03: predict, then measure, how a higher negative ratio moves the scores outside MEs.
 
-    The reference is the sign of the change of the mean spot score on frames outside every annotated
-    expression, from the model trained at the low ratio to the model trained at the high one.
+    The reference is the sign of the change of the mean spot score on the frames whose target is 0 (outside
+    every ME, macro-expressions included), from the model trained at the low ratio to the one trained at the
+    high ratio.
 
     Parameters
     ----------
@@ -539,13 +543,13 @@ def check_ratio_effect(prediction: str | None, spot_low, spot_high, events: pd.D
     """
     if prediction is None:
         return _unanswered("more negative windows per epoch means more frames whose target is 0; write "
-                           "'higher', 'lower' or 'same' for the mean score outside expressions, then train both")
+                           "'higher', 'lower' or 'same' for the mean score outside MEs, then train both")
     if prediction not in ("higher", "lower", "same"):
         return _say("wrong", f"answer with 'higher', 'lower' or 'same', not {prediction!r}")
     low, high = _outside_mean(spot_low, events), _outside_mean(spot_high, events)
     change = high - low
     measured = "same" if abs(change) < tolerance else ("higher" if change > 0 else "lower")
-    text = f"the mean score outside expressions went from {low:.3f} to {high:.3f}"
+    text = f"the mean score outside MEs (target 0) went from {low:.3f} to {high:.3f}"
     if prediction == measured:
         return _say("correct", f"{text} ({measured})")
     why = ("more negatives pull the scores of frames without an ME towards their target, 0" if measured == "lower"

@@ -184,6 +184,18 @@ def test_ratio_effect_follows_the_measurement(capsys):
     verdict(capsys, E.check_ratio_effect("down", low, high, events), "wrong", "'higher', 'lower' or 'same'")
 
 
+def test_ratio_effect_counts_macro_expression_frames(capsys):
+    """MaE frames have target 0, so a drop there is the effect of more negatives; ME frames never count."""
+    events = pd.DataFrame({"video": ["v", "v"], "onset": [10, 20], "apex": [12, 25], "offset": [14, 34],
+                           "emotion": ["anger", "anger"], "kind": ["micro", "macro"], "fps": [30, 30],
+                           "subject": ["s", "s"]})
+    low, high = np.full(40, 0.02), np.full(40, 0.02)
+    low[20:35], high[20:35] = 0.6, 0.2  # the MaE: false alarms that more negatives suppress
+    high[10:15] = 0.9  # the ME itself rose: not a target-0 frame
+    verdict(capsys, E.check_ratio_effect("lower", {"v": low}, {"v": high}, events), "correct", "0.269 to 0.097")
+    verdict(capsys, E.check_ratio_effect("same", {"v": low}, {"v": high}, events), "wrong", "towards their target")
+
+
 def test_loso_split(capsys):
     videos = pd.DataFrame({"video": ["s1_1", "s1_2", "s2_1", "s2_2", "s3_1"],
                            "subject": ["s1", "s1", "s2", "s2", "s3"]})

@@ -262,6 +262,18 @@ def test_decode_and_score_gives_strs_with_class_probabilities():
         decode_and_score(s, truth, method="peaks", k=3)
 
 
+def test_decode_and_score_on_a_video_without_mes():
+    """Realistic corpora hold ME-free videos: every interval is a FP, and STRS is undefined rather than an error."""
+    s = np.zeros(60)
+    s[20:30] = 1.0
+    probs = np.tile([0.1, 0.7, 0.1, 0.1], (60, 1))
+    truth = pd.DataFrame({"onset": [40], "offset": [55], "kind": ["macro"], "emotion": ["anger"]})
+    intervals, scores = decode_and_score(s, truth, k=3, class_probs=probs, labels=["negative", "positive",
+                                                                                   "others", "neutral"])
+    assert intervals["tp"].tolist() == [False]
+    assert scores[["tp", "fp", "fn"]].values.tolist() == [[0, 1, 0]] and np.isnan(scores["strs"].item())
+
+
 def test_sensitivity_grid_skips_low_above_high():
     scores = {"a": np.r_[np.zeros(20), np.ones(10), np.zeros(20)], "b": np.zeros(30)}
     truth = pd.DataFrame({"video": ["a", "c"], "onset": [20, 0], "offset": [29, 5]})
