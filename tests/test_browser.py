@@ -27,7 +27,7 @@ SCREENSHOT = REPO / "build" / "browser" / "04_decoding_explorer.png"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIDEO, STEP = "sub05_1", 0.05  # the video notebook 04's explorer shows, and its float sliders' step
+VIDEO, STEP = "sub01_1", 0.05  # the video notebook 04's explorer shows, and its float sliders' step
 
 pytestmark = [
     pytest.mark.browser,
