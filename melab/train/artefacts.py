@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -235,7 +236,7 @@ def spot_decoding(scores: Mapping[str, SpotScores], events: pd.DataFrame, fps: f
     dict : ``settings`` (smooth, low, high, k_decode), the counts and F1 at them, the grid and the source.
     """
     from melab.decode import siss
-    from melab.tuning import select
+    from melab.tuning import micro_f1, select
 
     k = max(1, round(fps / 6))
     micro = events[events["kind"] == "micro"]
@@ -244,7 +245,7 @@ def spot_decoding(scores: Mapping[str, SpotScores], events: pd.DataFrame, fps: f
                                                                    scale="absolute"),
                                   SPOT_GRID, truth, sorted(scores))
     return {"settings": {**params, "k_decode": k}, "tp": int(tp), "fp": int(fp), "fn": int(fn),
-            "f1": round(2 * tp / max(1, 2 * tp + fp + fn), 4), "chosen_on": source,
+            "f1": round(float(micro_f1(np.array([[tp, fp, fn]]))), 4), "chosen_on": source,
             "rule": "best micro F1 (IoU >= 0.5) over every video's LOSO scores; ties: the first grid point",
             "grid": {"smooth": [1, 3, 5, 7, 9, 11], "low": [0.05, 0.1, 0.2, 0.3],
                      "high": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}}
