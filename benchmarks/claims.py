@@ -5,7 +5,7 @@ spotting, samples for recognition), over several training seeds with the corpus 
 bootstrap CI pooled over seeds (:mod:`melab.effects`) and a verdict that follows from the CI: "supported" (CI
 above 0), "reversed" (below) or "not separated". The paper's own figure stands beside it.
 
-1. **SISS vs the fixed window** (BoostingVRME Table 5). Both decode the same LOSO scores of the shared-trunk
+1. **SISS vs the fixed window** (BoostingVRME Table 5). Both decode the same held-out scores of the shared-trunk
    spotter, with the same smoothing and the same peak rule (:func:`melab.decode.score_peaks`). Settings are chosen
    on training folds only (:func:`melab.tuning.nested_select`): *matched* gives the fixed window the smoothing and
    peak threshold chosen for SISS; *best vs best* lets each choose its own.
@@ -26,30 +26,43 @@ above 0), "reversed" (below) or "not separated". The paper's own figure stands b
 Modes
 -----
 - default: spotting on the ``bench`` corpus (``--preset``, ``--difficulty`` passed through to ``make_corpus``;
-  realistic by default), full LOSO, 5 training seeds, the shipped spotter budget (:class:`SpotterTrainConfig`:
-  20 epochs, 4 negatives per positive); recognition on the ``clips`` corpus, 10 MERba epochs; 2 worker processes.
-  See ``claims.json`` (``wall_s``, ``job_seconds``) for the time it took here.
-- ``--quick``: a CI-sized smoke run of the whole pipeline in a few minutes: the shipped ``lab`` ROI series
-  (3 held-out subjects), 2 seeds, 1 spotter epoch, fresh recognition clips of 6 faces, 2 MERba epochs and a
+  realistic by default), cross-validated over subjects with two subjects held out per fold (8 folds of the 16
+  ``bench`` subjects, each spotter trained on the other 14; every video is held out once), 5 training seeds, the
+  shipped spotter budget (:class:`SpotterTrainConfig`: 20 epochs, 4 negatives per positive); recognition on the
+  ``clips`` corpus, 10 MERba epochs; 2 worker processes. Strict LOSO (``--subjects-per-fold 1``, 16 folds of 15
+  training subjects) asks the same questions but costs twice the training, about 1.5 h here; two subjects per fold
+  keep the default within an hour. ``claims.json`` records the wall time (``wall_s``) and each job's seconds.
+- ``--quick``: a CI-sized smoke run of the whole pipeline in under a minute: the shipped ``lab`` ROI series
+  (LOSO, 3 held-out subjects), 2 seeds, 1 spotter epoch, fresh recognition clips of 6 faces, 2 MERba epochs and a
   smaller decoder grid. Its numbers say nothing about the claims. Writes ``claims_quick.{json,md}``.
 - ``--shipped``: no training; claims 1 and 5 on the shipped ``lab`` LOSO scores (``data/spotter_lab_loso.npz``,
   one seed). Writes ``claims_shipped_lab.{json,md}``.
+
+Resuming
+--------
+Every training job (one fold of one spotter arm and seed; one MERba run) checkpoints each epoch under
+``$MELAB_DATA/claims/<stem>-<hash of the settings>/`` (default ``~/.cache/melab``; plain state dicts read with
+``weights_only=True``). Run the same command again after an interruption: finished jobs are only re-scored, an
+interrupted one continues from its last epoch, and the numbers are bit-identical to an uninterrupted run
+(:func:`melab.train.loop.fit`). Other settings get another folder; ``--fresh`` discards the folder and retrains.
 
 Writes ``benchmarks/results/claims.json`` and ``claims.md`` (or the mode's names): one row per comparison with
 claim, metric, paper_value, effect, ci_low, ci_high, n_seeds, n_units, verdict, command, and both arms' values.
 
 Usage: ``python benchmarks/claims.py [--quick | --shipped] [--preset bench] [--difficulty realistic]
-[--seeds 0 1 2 3 4] [--processes 2]``
+[--seeds 0 1 2 3 4] [--subjects-per-fold 2] [--folds all] [--processes 2] [--fresh]``
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
@@ -58,10 +71,12 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
 
 from melab.atomic import write_text
 from melab.baselines import feature_difference_spot
 from melab.data.splits import SEVEN_CLASSES, str3_classes, to_str3
+from melab.data.synthetic import default_root
 from melab.decode import ClassPrior, assign_emotions, fixed_window, siss
 from melab.effects import f1_difference, strs_difference, strs_from_counts, uf1_difference
 from melab.metrics import match_intervals
@@ -76,6 +91,7 @@ from melab.train import (
     load_scores,
     loso,
     merba_corpus,
+    read_checkpoint,
     roi_corpus,
     train_merba,
 )
@@ -87,6 +103,7 @@ CLASSES = list(str3_classes("synthetic"))  # negative, positive, surprise, other
 VOTE_LABELS = [*CLASSES, "neutral"]
 PRIOR = ClassPrior.official(neutral_logit=-np.inf)  # probabilities, not logits: neutral does not vote
 NEGATIVES = ["anger", "disgust", "fear", "sadness"]
+VARIANTS = ("single", "dgcm", "2 directions", "2 + reversed", "2 + mirrored")
 PAPER = {
     "siss": "0.0901 -> 0.0997 F1 (+0.0096), CAS(ME)^3; 0.2943 -> 0.2906 (-0.0037), SAMM-LV (Table 5)",
     "shared": "+0.0220 F1 SAMM-LV (0.2723 -> 0.2943); -0.0011 CAS(ME)^3 (0.0912 -> 0.0901) (Table 5)",
@@ -137,27 +154,57 @@ def recognition_counts(intervals: list, probs: np.ndarray, truth: pd.DataFrame, 
 
 # ---- training jobs (run in worker processes) ----------------------------------------------------------------
 
-def spotter_job(shared: bool, seed: int, series: dict, events: pd.DataFrame, videos: pd.DataFrame, folds,
-                epochs: int | None) -> dict:
+def spotter_job(shared: bool, seed: int, fold: str, series: dict, events: pd.DataFrame, videos: pd.DataFrame,
+                epochs: int | None, cache: Path) -> dict:
+    """One fold of one spotter arm and seed: its held-out videos' (spot, probs). The fold checkpoints every
+    epoch under ``cache`` and resumes from there, so a finished fold is only re-scored and a killed one continues
+    bit-identically."""
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     train = SpotterTrainConfig(seed=seed, **({"epochs": epochs} if epochs else {}))
-    result = loso(series, events, videos, folds=folds, config=SpotterConfig.tiny(shared=shared), train=train,
+    result = loso(series, events, videos, folds=[fold], config=SpotterConfig.tiny(shared=shared), train=train,
+                  checkpoint_dir=cache / f"spotter-{'shared' if shared else 'separate'}-seed{seed}", resume=True,
                   progress=False)
     return {"scores": {v: (s.spot, s.probs) for v, s in result.scores.items()}, "k": result.k,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "resumed_from": result.resumed_from[fold]}
 
 
-def merba_job(variant: str, seed: int, flows: np.ndarray, labels: np.ndarray, test: np.ndarray, epochs: int) -> dict:
+def merba_job(variant: str, seed: int, flows: np.ndarray, labels: np.ndarray, test: np.ndarray, epochs: int,
+              cache: Path) -> dict:
+    """One MERba run on the training subjects, its test predictions; checkpointed and resumed like a fold."""
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     scans = SCAN_VARIANTS["4 asymmetric" if variant in ("single", "dgcm") else variant]
     head = "single" if variant == "single" else "dgcm"
     train = ~test
+    checkpoint = cache / f"merba-{variant.replace(' ', '').replace('+', 'plus')}-seed{seed}.pt"
+    resumed = int(read_checkpoint(checkpoint)["epoch"]) if checkpoint.exists() else 0
     model, _ = train_merba(flows[train], labels[train], config=MERbaConfig.tiny(head=head, scans=scans),
-                           train=MERbaTrainConfig(epochs=epochs, seed=seed), progress=False)
+                           train=MERbaTrainConfig(epochs=epochs, seed=seed), checkpoint=checkpoint, resume=True,
+                           progress=False)
     out = evaluate_merba(model, flows[test], labels[test])
-    return {"y_pred": list(out.y_pred), "seconds": time.perf_counter() - t0}
+    return {"y_pred": list(out.y_pred), "seconds": time.perf_counter() - t0, "resumed_from": resumed}
+
+
+def fold_groups(videos: pd.DataFrame, per_fold: int) -> dict[str, str]:
+    """Subject -> its fold: the sorted subjects in consecutive groups of ``per_fold`` (1 is LOSO), each fold
+    named by its subjects joined with "+"."""
+    subjects = sorted(videos["subject"].astype(str).unique())
+    if not 1 <= per_fold <= len(subjects) // 2:
+        raise ValueError(f"--subjects-per-fold {per_fold}: the spotting data has {len(subjects)} subjects, so pass "
+                         f"1..{len(subjects) // 2} (at least two folds)")
+    groups = [subjects[i:i + per_fold] for i in range(0, len(subjects), per_fold)]
+    return {s: "+".join(g) for g in groups for s in g}
+
+
+def job_cache(stem: str, settings: dict) -> Path:
+    """``<melab cache>/claims/<stem>-<hash of settings>``: per-job checkpoints, reused when the same settings
+    run again (an interrupted run resumes), never by a run with other settings."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = default_root() / "claims" / f"{stem}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "settings.json", json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    return folder
 
 
 # ---- the claims ---------------------------------------------------------------------------------------------
@@ -172,7 +219,7 @@ def row(claim: str, metric: str, paper: str, effect, n_seeds: int, arms: tuple[s
 
 def spotting_arm(scores: list[dict], k: int, truth: dict, truth_df: pd.DataFrame, subject_of: dict,
                  grid: dict) -> dict:
-    """Nested SISS and fixed-window decoding of each seed's LOSO scores: counts (S, V, 3), recognition counts."""
+    """Nested SISS and fixed-window decoding of each seed's held-out scores: counts (S, V, 3), recognition counts."""
     out = {"siss": [], "fixed_matched": [], "fixed_best": [], "strs_melab": [], "strs_official": [], "choices": []}
     for seed_scores in scores:
         spot = {v: s[0] for v, s in seed_scores.items()}
@@ -333,6 +380,24 @@ def write(rows: list[dict], report: dict, stem: str) -> None:
     write_text(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
 
 
+def train_all(args, seeds: list[int], folds: list[str], videos: pd.DataFrame, series: dict, events: pd.DataFrame,
+              epochs: int | None, merba_epochs: int, cache: Path, report: dict) -> dict:
+    """Every training job of the run, two worker processes by default: a job per (arm, seed, fold) and per
+    (MERba variant, seed), the longest first, with a bar over jobs. Returns job key -> result."""
+    spot_keys = [("spotter", shared, seed, fold) for shared, seed, fold in product((False, True), seeds, folds)]
+    merba_keys = [("merba", variant, seed) for variant, seed in product(VARIANTS, seeds)]
+    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
+        jobs = {pool.submit(spotter_job, shared, seed, fold, series, events, videos, epochs, cache): key
+                for key in spot_keys for _, shared, seed, fold in [key]}
+        flows, labels, test, names, report["recognition_data"] = recognition_data(args)
+        jobs |= {pool.submit(merba_job, variant, seed, flows, labels, test, merba_epochs, cache): key
+                 for key in merba_keys for _, variant, seed in [key]}
+        results = {jobs[job]: job.result() for job in tqdm(as_completed(jobs), total=len(jobs), desc="claims jobs")}
+    report["y_true"] = names[test]
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (see the module docstring)")
@@ -342,53 +407,63 @@ def main() -> None:
                         help="passed to make_corpus(difficulty=...), e.g. realistic or easy (default: its default)")
     parser.add_argument("--corpus-seed", type=int, default=0, help="corpus seed, fixed for every run (default 0)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0-4; quick 0 1)")
-    parser.add_argument("--folds", default=None, help="LOSO folds: all or N (default all; quick 3)")
+    parser.add_argument("--subjects-per-fold", type=int, default=None,
+                        help="subjects held out together per fold (default 2; quick 1; 1 is strict LOSO)")
+    parser.add_argument("--folds", default=None, help="folds run: all or the first N (default all; quick 3)")
     parser.add_argument("--epochs", type=int, default=None, help="spotter epochs (default: SpotterTrainConfig's)")
     parser.add_argument("--merba-epochs", type=int, default=None, help="MERba epochs (default 10; quick 2)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes for training (default 2)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="discard this run's finished jobs in the cache and train everything again")
     parser.add_argument("--out", default=None, help="result file stem under benchmarks/results")
     args = parser.parse_args()
     t0 = time.perf_counter()
     command = "python benchmarks/claims.py " + " ".join(sys.argv[1:])
     mode = "quick" if args.quick else "shipped" if args.shipped else "full"
+    stem = args.out or {"quick": "claims_quick", "shipped": "claims_shipped_lab", "full": "claims"}[mode]
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
-    folds = args.folds or ("3" if args.quick else "all")
-    folds = int(folds) if folds.isdigit() else folds
+    per_fold = args.subjects_per_fold or (1 if args.quick else 2)
     epochs = args.epochs or (1 if args.quick else None)
     merba_epochs = args.merba_epochs or (2 if args.quick else 10)
     grid = grids(args.quick)
     series, events, videos, spot_source = spotting_data(args)
-    report = {"mode": mode, "command": command, "spotting_data": spot_source, "seeds": seeds, "folds": folds,
+    videos = videos.assign(subject=videos["subject"].astype(str))
+    report = {"mode": mode, "command": command, "spotting_data": spot_source, "seeds": seeds,
               "spotter_epochs": epochs or SpotterTrainConfig().epochs, "merba_epochs": merba_epochs,
               "difficulty": args.difficulty, "corpus_seed": args.corpus_seed,
               "grid_sizes": {k: len(v) for k, v in grid.items()}, "machine_cpus": os.cpu_count()}
-    timings: dict[str, float] = {}
 
     if args.shipped:
-        loso_scores, k_model = load_scores(ARTEFACTS / "spotter_lab_loso.npz")
+        loso_scores, _ = load_scores(ARTEFACTS / "spotter_lab_loso.npz")
         shared_scores = [{v: (s.spot, s.probs) for v, s in loso_scores.items()}]
-        separate_scores, n_seeds = None, 1
+        separate_scores, fold_of, n_seeds = None, {s: s for s in videos["subject"]}, 1
+        report["folds"] = "the shipped LOSO (one subject per fold)"
     else:
-        jobs = {}
-        with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"), initializer=die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-            for shared, seed in product((True, False), seeds):
-                jobs[("spotter", shared, seed)] = pool.submit(spotter_job, shared, seed, series, events, videos,
-                                                              folds, epochs)
-            flows, labels, test, names, rec_source = recognition_data(args)
-            report["recognition_data"] = rec_source
-            for variant, seed in product(("single", "dgcm", "2 directions", "2 + reversed", "2 + mirrored"), seeds):
-                jobs[("merba", variant, seed)] = pool.submit(merba_job, variant, seed, flows, labels, test,
-                                                             merba_epochs)
-            results = {key: job.result() for key, job in jobs.items()}
-        timings = {" ".join(map(str, key)): round(r["seconds"], 1) for key, r in results.items()}
-        shared_scores = [results[("spotter", True, s)]["scores"] for s in seeds]
-        separate_scores = [results[("spotter", False, s)]["scores"] for s in seeds]
-        n_seeds = len(seeds)
+        fold_of = fold_groups(videos, per_fold)
+        folds = list(dict.fromkeys(fold_of.values()))
+        n_folds = args.folds or ("3" if args.quick else "all")
+        if n_folds != "all":
+            if not n_folds.isdigit() or not 1 <= int(n_folds) <= len(folds):
+                raise ValueError(f"--folds {n_folds}: pass all or 1..{len(folds)}")
+            folds = folds[:int(n_folds)]
+        settings = {"spotting_data": spot_source, "seeds": seeds, "subjects_per_fold": per_fold, "folds": folds,
+                    "spotter_epochs": report["spotter_epochs"], "merba_epochs": merba_epochs, "quick": args.quick}
+        cache = job_cache(stem, settings)
+        if args.fresh:
+            shutil.rmtree(cache)
+            cache = job_cache(stem, settings)
+        report |= {"subjects_per_fold": per_fold, "folds": folds, "job_cache": str(cache)}
+        results = train_all(args, seeds, folds, videos.assign(subject=videos["subject"].map(fold_of)), series,
+                            events, epochs, merba_epochs, cache, report)
+        report["job_seconds"] = {" ".join(map(str, key)): round(r["seconds"], 1) for key, r in results.items()}
+        report["jobs_resumed"] = sum(r["resumed_from"] > 0 for r in results.values())
+        scores = {arm: [{v: s for key, r in results.items() if key[:3] == ("spotter", arm, seed)
+                         for v, s in r["scores"].items()} for seed in seeds] for arm in (True, False)}
+        shared_scores, separate_scores, n_seeds = scores[True], scores[False], len(seeds)
 
-    held = list(shared_scores[0])
-    subject_of = dict(zip(videos["video"], videos["subject"].astype(str), strict=True))
-    subject_of = {v: subject_of[v] for v in held}
+    held = sorted(shared_scores[0])
+    subject_of = dict(zip(videos["video"], videos["subject"].map(fold_of), strict=True))
+    subject_of = {v: subject_of[v] for v in held}  # settings for a fold are chosen on the other folds' videos
     micro, truth, k = truth_tables(events, held)
     shared = spotting_arm(shared_scores, k, truth, micro, subject_of, grid)
     separate = spotting_arm(separate_scores, k, truth, micro, subject_of, grid) if separate_scores else None
@@ -396,16 +471,15 @@ def main() -> None:
                              truth, subject_of)
     has_me = np.array([v in truth for v in shared["videos"]])
     rows = spotting_rows(shared, separate, baseline.counts, n_seeds, command, has_me)
+    preds = y_true = None
     if not args.shipped:
-        preds = {variant: [results[("merba", variant, s)]["y_pred"] for s in seeds]
-                 for variant in ("single", "dgcm", "2 directions", "2 + reversed", "2 + mirrored")}
-        rows += recognition_rows(preds, names[test], n_seeds, command)
+        preds = {variant: [results[("merba", variant, s)]["y_pred"] for s in seeds] for variant in VARIANTS}
+        y_true = report.pop("y_true")
+        rows += recognition_rows(preds, y_true, n_seeds, command)
     report["per_seed"] = per_seed(shared, separate, baseline.counts, seeds if not args.shipped else [None],
-                                  preds if not args.shipped else None, names[test] if not args.shipped else None)
+                                  preds, y_true)
     report |= {"k_decode": k, "held_out_videos": len(held), "wall_s": round(time.perf_counter() - t0, 1),
-               "job_seconds": timings, "baseline_choices": baseline.params,
-               "decoder_choices": shared["choices"]}
-    stem = args.out or {"quick": "claims_quick", "shipped": "claims_shipped_lab", "full": "claims"}[mode]
+               "baseline_choices": baseline.params, "decoder_choices": shared["choices"]}
     write(rows, report, stem)
     print(pd.DataFrame(rows)[["claim", "metric", "effect", "ci_low", "ci_high", "verdict", "value_a", "value_b"]]
           .to_string(index=False))
