@@ -18,11 +18,15 @@ Verdict: ``"supported"`` if the whole interval is above 0, ``"reversed"`` if bel
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.stats import bootstrap
 
 from melab.tuning import micro_f1
@@ -36,6 +40,7 @@ __all__ = [
     "uf1_difference",
     "strs_difference",
     "strs_from_counts",
+    "claim_rows",
 ]
 
 
@@ -215,3 +220,33 @@ def strs_difference(spot_a, recog_a, spot_b, recog_b, **kwargs) -> Effect:
         return strs_from_counts(sb[idx], rb[idx]) - strs_from_counts(sa[idx], ra[idx])
 
     return bootstrap_effect(gap, len(sa), **kwargs)
+
+
+def claim_rows(report: Mapping | str | os.PathLike, claim: str) -> pd.DataFrame:
+    """The rows of a claims report whose claim starts with ``claim``, as a lesson shows them.
+
+    Parameters
+    ----------
+    report : mapping or path
+        The JSON written by ``benchmarks/claims.py`` (``benchmarks/results/claims.json``), or its path.
+    claim : str
+        Start of the claim text, e.g. ``"SISS beats"`` or ``"DGCM"``.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per matching comparison: ``claim``, ``metric``, ``A -> B`` (both arms' pooled values),
+        ``effect [95% CI]`` (B − A), ``verdict`` and ``seeds x units``, to 3 decimals.
+    """
+    source = "the report" if isinstance(report, Mapping) else str(report)
+    if not isinstance(report, Mapping):
+        report = json.loads(Path(report).read_text())
+    rows = [r for r in report["rows"] if r["claim"].startswith(claim)]
+    if not rows:
+        known = sorted({r["claim"] for r in report["rows"]})
+        raise ValueError(f"no claim in {source} starts with {claim!r}; its claims are {known}")
+    return pd.DataFrame([{
+        "claim": r["claim"], "metric": r["metric"],
+        "A -> B": f"{r['arm_a']} {r['value_a']:.3f} -> {r['arm_b']} {r['value_b']:.3f}",
+        "effect [95% CI]": f"{r['effect']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+        "verdict": r["verdict"], "seeds x units": f"{r['n_seeds']} x {r['n_units']}"} for r in rows])

@@ -1,10 +1,12 @@
 """Paired bootstrap effects: known signs, verdicts, determinism, and the paired count statistics."""
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from melab.effects import f1_difference, mean_difference, strs_difference, uf1_difference, verdict
+from melab.effects import claim_rows, f1_difference, mean_difference, strs_difference, uf1_difference, verdict
 
 
 @pytest.mark.parametrize(("low", "high", "expected"), [(0.01, 0.2, "supported"), (-0.3, -0.1, "reversed"),
@@ -63,3 +65,30 @@ def test_strs_difference_of_identical_arms_is_zero():
     recog = rng.integers(0, 3, (20, 3, 3))
     effect = strs_difference(spot, recog, spot, recog)
     assert effect.effect == 0.0 and effect.verdict == "not separated"
+
+
+def _claims_report() -> dict:
+    def row(claim, metric, a, b, effect, low, high, verdict_):
+        return {"claim": claim, "metric": metric, "arm_a": a[0], "value_a": a[1], "arm_b": b[0], "value_b": b[1],
+                "effect": effect, "ci_low": low, "ci_high": high, "verdict": verdict_, "n_seeds": 5, "n_units": 32}
+    return {"rows": [row("SISS beats the fixed window (matched)", "spotting F1", ("fixed", 0.1), ("SISS", 0.12),
+                         0.02, -0.013, 0.054, "not separated"),
+                     row("DGCM beats a single head", "UF1", ("single", 0.549), ("dgcm", 0.4826), -0.0664, -0.0981,
+                         -0.0357, "reversed")]}
+
+
+def test_claim_rows_selects_by_prefix_and_states_effect_ci_and_verdict(tmp_path):
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(_claims_report()))
+    table = claim_rows(path, "DGCM")
+    assert table.to_dict("records") == [{
+        "claim": "DGCM beats a single head", "metric": "UF1", "A -> B": "single 0.549 -> dgcm 0.483",
+        "effect [95% CI]": "-0.066 [-0.098, -0.036]", "verdict": "reversed", "seeds x units": "5 x 32"}]
+    assert claim_rows(_claims_report(), "SISS")["effect [95% CI]"].tolist() == ["+0.020 [-0.013, +0.054]"]
+
+
+def test_claim_rows_names_the_file_and_its_claims_when_none_matches(tmp_path):
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(_claims_report()))
+    with pytest.raises(ValueError, match=r"claims\.json.*'Shared'.*DGCM beats a single head"):
+        claim_rows(path, "Shared")
