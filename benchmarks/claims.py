@@ -41,7 +41,7 @@ Modes
 Resuming
 --------
 Every training job (one fold of one spotter arm and seed; one MERba run) checkpoints each epoch under
-``$MELAB_DATA/claims/<stem>-<hash of the settings>/`` (default ``~/.cache/melab``; plain state dicts read with
+``$MELAB_DATA/claims/<mode>-<hash of the settings>/`` (default ``~/.cache/melab``; plain state dicts read with
 ``weights_only=True``). Run the same command again after an interruption: finished jobs are only re-scored, an
 interrupted one continues from its last epoch, and the numbers are bit-identical to an uninterrupted run
 (:func:`melab.train.loop.fit`). Other settings get another folder; ``--fresh`` discards the folder and retrains.
@@ -197,11 +197,11 @@ def fold_groups(videos: pd.DataFrame, per_fold: int) -> dict[str, str]:
     return {s: "+".join(g) for g in groups for s in g}
 
 
-def job_cache(stem: str, settings: dict) -> Path:
-    """``<melab cache>/claims/<stem>-<hash of settings>``: per-job checkpoints, reused when the same settings
-    run again (an interrupted run resumes), never by a run with other settings."""
+def job_cache(mode: str, settings: dict) -> Path:
+    """``<melab cache>/claims/<mode>-<hash of settings>``: per-job checkpoints, reused whenever the same settings
+    run again (an interrupted run resumes, whatever its ``--out``), never by a run with other settings."""
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    folder = default_root() / "claims" / f"{stem}-{key}"
+    folder = default_root() / "claims" / f"{mode}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / "settings.json", json.dumps(settings, indent=1, sort_keys=True) + "\n")
     return folder
@@ -418,7 +418,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="result file stem under benchmarks/results")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    command = "python benchmarks/claims.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python benchmarks/claims.py", *sys.argv[1:]])
     mode = "quick" if args.quick else "shipped" if args.shipped else "full"
     stem = args.out or {"quick": "claims_quick", "shipped": "claims_shipped_lab", "full": "claims"}[mode]
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
@@ -448,10 +448,10 @@ def main() -> None:
             folds = folds[:int(n_folds)]
         settings = {"spotting_data": spot_source, "seeds": seeds, "subjects_per_fold": per_fold, "folds": folds,
                     "spotter_epochs": report["spotter_epochs"], "merba_epochs": merba_epochs, "quick": args.quick}
-        cache = job_cache(stem, settings)
+        cache = job_cache(mode, settings)
         if args.fresh:
             shutil.rmtree(cache)
-            cache = job_cache(stem, settings)
+            cache = job_cache(mode, settings)
         report |= {"subjects_per_fold": per_fold, "folds": folds, "job_cache": str(cache)}
         results = train_all(args, seeds, folds, videos.assign(subject=videos["subject"].map(fold_of)), series,
                             events, epochs, merba_epochs, cache, report)
