@@ -197,11 +197,14 @@ def fold_groups(videos: pd.DataFrame, per_fold: int) -> dict[str, str]:
     return {s: "+".join(g) for g in groups for s in g}
 
 
-def job_cache(mode: str, settings: dict) -> Path:
+def job_cache(mode: str, settings: dict, *, fresh: bool = False) -> Path:
     """``<melab cache>/claims/<mode>-<hash of settings>``: per-job checkpoints, reused whenever the same settings
-    run again (an interrupted run resumes, whatever its ``--out``), never by a run with other settings."""
+    run again (an interrupted run resumes, whatever its ``--out``), never by a run with other settings; ``fresh``
+    empties it first."""
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = default_root() / "claims" / f"{mode}-{key}"
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / "settings.json", json.dumps(settings, indent=1, sort_keys=True) + "\n")
     return folder
@@ -381,21 +384,24 @@ def write(rows: list[dict], report: dict, stem: str) -> None:
 
 
 def train_all(args, seeds: list[int], folds: list[str], videos: pd.DataFrame, series: dict, events: pd.DataFrame,
-              epochs: int | None, merba_epochs: int, cache: Path, report: dict) -> dict:
+              epochs: int | None, merba_epochs: int, cache: Path) -> tuple[dict, np.ndarray, str]:
     """Every training job of the run, two worker processes by default: a job per (arm, seed, fold) and per
-    (MERba variant, seed), the longest first, with a bar over jobs. Returns job key -> result."""
-    spot_keys = [("spotter", shared, seed, fold) for shared, seed, fold in product((False, True), seeds, folds)]
-    merba_keys = [("merba", variant, seed) for variant, seed in product(VARIANTS, seeds)]
+    (MERba variant, seed), the longest first, with a bar over jobs.
+
+    Returns job key -> result, the test samples' true class names (N,), and where the recognition data came from.
+    """
     with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"), initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        jobs = {pool.submit(spotter_job, shared, seed, fold, series, events, videos, epochs, cache): key
-                for key in spot_keys for _, shared, seed, fold in [key]}
-        flows, labels, test, names, report["recognition_data"] = recognition_data(args)
-        jobs |= {pool.submit(merba_job, variant, seed, flows, labels, test, merba_epochs, cache): key
-                 for key in merba_keys for _, variant, seed in [key]}
+        jobs = {}
+        for shared, seed, fold in product((False, True), seeds, folds):
+            job = pool.submit(spotter_job, shared, seed, fold, series, events, videos, epochs, cache)
+            jobs[job] = ("spotter", shared, seed, fold)
+        flows, labels, test, names, source = recognition_data(args)
+        for variant, seed in product(VARIANTS, seeds):
+            jobs[pool.submit(merba_job, variant, seed, flows, labels, test, merba_epochs, cache)] = \
+                ("merba", variant, seed)
         results = {jobs[job]: job.result() for job in tqdm(as_completed(jobs), total=len(jobs), desc="claims jobs")}
-    report["y_true"] = names[test]
-    return results
+    return results, names[test], source
 
 
 def main() -> None:
@@ -436,7 +442,7 @@ def main() -> None:
     if args.shipped:
         loso_scores, _ = load_scores(ARTEFACTS / "spotter_lab_loso.npz")
         shared_scores = [{v: (s.spot, s.probs) for v, s in loso_scores.items()}]
-        separate_scores, fold_of, n_seeds = None, {s: s for s in videos["subject"]}, 1
+        separate_scores, fold_of, n_seeds, y_true = None, {s: s for s in videos["subject"]}, 1, None
         report["folds"] = "the shipped LOSO (one subject per fold)"
     else:
         fold_of = fold_groups(videos, per_fold)
@@ -448,13 +454,11 @@ def main() -> None:
             folds = folds[:int(n_folds)]
         settings = {"spotting_data": spot_source, "seeds": seeds, "subjects_per_fold": per_fold, "folds": folds,
                     "spotter_epochs": report["spotter_epochs"], "merba_epochs": merba_epochs, "quick": args.quick}
-        cache = job_cache(mode, settings)
-        if args.fresh:
-            shutil.rmtree(cache)
-            cache = job_cache(mode, settings)
+        cache = job_cache(mode, settings, fresh=args.fresh)
         report |= {"subjects_per_fold": per_fold, "folds": folds, "job_cache": str(cache)}
-        results = train_all(args, seeds, folds, videos.assign(subject=videos["subject"].map(fold_of)), series,
-                            events, epochs, merba_epochs, cache, report)
+        results, y_true, report["recognition_data"] = train_all(
+            args, seeds, folds, videos.assign(subject=videos["subject"].map(fold_of)), series, events, epochs,
+            merba_epochs, cache)
         report["job_seconds"] = {" ".join(map(str, key)): round(r["seconds"], 1) for key, r in results.items()}
         report["jobs_resumed"] = sum(r["resumed_from"] > 0 for r in results.values())
         scores = {arm: [{v: s for key, r in results.items() if key[:3] == ("spotter", arm, seed)
@@ -471,10 +475,9 @@ def main() -> None:
                              truth, subject_of)
     has_me = np.array([v in truth for v in shared["videos"]])
     rows = spotting_rows(shared, separate, baseline.counts, n_seeds, command, has_me)
-    preds = y_true = None
+    preds = None
     if not args.shipped:
         preds = {variant: [results[("merba", variant, s)]["y_pred"] for s in seeds] for variant in VARIANTS}
-        y_true = report.pop("y_true")
         rows += recognition_rows(preds, y_true, n_seeds, command)
     report["per_seed"] = per_seed(shared, separate, baseline.counts, seeds if not args.shipped else [None],
                                   preds, y_true)
