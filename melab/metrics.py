@@ -69,6 +69,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,7 @@ from sklearn.metrics import (
     confusion_matrix,
     multilabel_confusion_matrix,
     precision_recall_fscore_support,
+    roc_auc_score,
 )
 
 from melab.data.annotations import read_megc_csv
@@ -104,6 +106,9 @@ __all__ = [
     "decode_video",
     "decode_and_score",
     "sensitivity_grid",
+    "FrameAUC",
+    "expression_masks",
+    "frame_auc",
 ]
 
 Interval = tuple[int, int]
@@ -754,3 +759,83 @@ def sensitivity_grid(
             )
             rows.append({"low": low, "high": high} | spotting_scores(pred, true, iou).as_dict())
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- per-frame ranking
+
+
+class FrameAUC(NamedTuple):
+    """Per-frame ROC AUC of spotting scores (NaN where a class is missing).
+
+    Attributes
+    ----------
+    auc : ME frames against every other frame: does the score rank MEs above the rest of the video?
+    auc_mae : ME frames against macro-expression frames only: does it tell an ME from a larger, longer
+        expression, or does it only see motion?
+    n_me : ME frames scored.
+    """
+
+    auc: float
+    auc_mae: float
+    n_me: int
+
+
+def expression_masks(n_frames: int, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Frames inside a micro-expression and inside a macro-expression of one video.
+
+    Parameters
+    ----------
+    n_frames : T.
+    events : the video's events (``onset, offset, kind``; 0-based inclusive).
+
+    Returns
+    -------
+    me, mae : ``(T,)`` bool each. A frame inside both kinds counts as an ME frame only.
+    """
+    me = np.zeros(n_frames, bool)
+    mae = np.zeros(n_frames, bool)
+    for ev in events.itertuples():
+        (me if ev.kind == "micro" else mae)[max(int(ev.onset), 0):int(ev.offset) + 1] = True
+    return me, mae & ~me
+
+
+def frame_auc(scores: Mapping[str, np.ndarray], events: pd.DataFrame) -> FrameAUC:
+    """Per-frame ROC AUC of spotting scores, frames pooled over videos.
+
+    The decoders turn scores into intervals with thresholds; the AUC asks the question before them, free of
+    any threshold: how often does a random ME frame score above a random other frame? 0.5 is chance. Pooling
+    over videos (not averaging per video) also asks that scores mean the same thing in every video, which a
+    decoder with absolute thresholds needs.
+
+    Parameters
+    ----------
+    scores : video -> ``(T,)`` per-frame scores.
+    events : events table with ``video, onset, offset, kind`` (rows of other videos are ignored).
+
+    Returns
+    -------
+    FrameAUC
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"video": ["a", "a"], "onset": [2, 6], "offset": [3, 8], "kind": ["micro", "macro"]})
+    >>> frame_auc({"a": np.array([0, 0, 1, 1, 0, 0, 0.5, 0.5, 0.5, 0])}, ev)
+    FrameAUC(auc=1.0, auc_mae=1.0, n_me=2)
+    """
+    if not scores:
+        raise ValueError("no scores given; pass a mapping video -> (T,) scores")
+    by_video = {v: g for v, g in events.groupby("video")}
+    parts = []
+    for video, s in scores.items():
+        s = np.asarray(s, np.float64)
+        if s.ndim != 1 or not np.all(np.isfinite(s)):
+            raise ValueError(f"scores of {video} must be a finite (T,) array, got shape {s.shape}")
+        me, mae = expression_masks(len(s), by_video.get(video, events.iloc[:0]))
+        parts.append((s, me, mae))
+    s, me, mae = (np.concatenate(a) for a in zip(*parts, strict=True))
+
+    def auc(positive: np.ndarray, keep: np.ndarray) -> float:
+        y = positive[keep]
+        return float(roc_auc_score(y, s[keep])) if 0 < y.sum() < len(y) else float("nan")
+
+    return FrameAUC(auc(me, np.ones_like(me)), auc(me, me | mae), int(me.sum()))

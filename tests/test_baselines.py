@@ -81,3 +81,59 @@ def test_plot_baseline_vs_spotter_draws_both_curves_with_truth():
     plt.close("all")
     plot_timeline(spotter, [(100, 108)], [(100, 108)])  # the refactored timeline still draws
     plt.close("all")
+
+
+# ---- the reference learner ----------------------------------------------------------------------------------
+
+def toy_videos(n=4, T=400, seed=0):
+    """Videos with 6-frame MEs in two ROIs and 60-frame macro-expressions of the same size in every ROI."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    out, rows = {}, []
+    for v in range(n):
+        x = rng.normal(0, 0.03, (T, 12))
+        for onset in rng.choice(np.arange(20, T - 100, 40), 3, replace=False):
+            x[onset:onset + 6, 0:4] += np.hanning(6)[:, None] * 0.6
+            rows.append(dict(video=f"v{v}", onset=onset, offset=onset + 5, kind="micro"))
+        x[T - 80:T - 20] += np.hanning(60)[:, None] * 0.6
+        rows.append(dict(video=f"v{v}", onset=T - 80, offset=T - 21, kind="macro"))
+        out[f"v{v}"] = x
+    return out, pd.DataFrame(rows)
+
+
+def test_the_reference_learner_tells_mes_from_macro_expressions_on_held_out_videos():
+    from melab.baselines import ContrastLogistic
+    from melab.metrics import frame_auc
+
+    series, events = toy_videos()
+    learner = ContrastLogistic().fit({v: series[v] for v in ("v0", "v1", "v2")}, events)
+    s = learner.scores(series["v3"])
+    assert s.shape == (400,) and ((0 <= s) & (s <= 1)).all()
+    auc = frame_auc({"v3": s}, events)
+    assert auc.auc > 0.9 and auc.auc_mae > 0.9, auc
+
+
+def test_cross_val_scores_hold_each_group_out_of_its_own_training():
+    from melab.baselines import ContrastLogistic, cross_val_scores
+
+    series, events = toy_videos()
+    groups = {"v0": "a", "v1": "a", "v2": "b", "v3": "b"}
+    held = cross_val_scores(series, events, groups)
+    assert list(held) == list(groups)
+    oracle = ContrastLogistic().fit({"v2": series["v2"], "v3": series["v3"]}, events)
+    np.testing.assert_array_equal(held["v1"], oracle.scores(series["v1"]))
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        cross_val_scores(series, events, {v: "a" for v in series})
+    with pytest.raises(ValueError, match="no ROI series for videos"):
+        cross_val_scores(series, events, {**groups, "v9": "b"})
+
+
+def test_the_reference_learner_needs_mes_and_a_fit():
+    from melab.baselines import ContrastLogistic
+
+    series, events = toy_videos(n=1)
+    with pytest.raises(ValueError, match="hold no ME frames"):
+        ContrastLogistic().fit(series, events[events["kind"] == "macro"])
+    with pytest.raises(ValueError, match="not fitted yet"):
+        ContrastLogistic().scores(series["v0"])

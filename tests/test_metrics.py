@@ -280,3 +280,35 @@ def test_sensitivity_grid_skips_low_above_high():
     grid = sensitivity_grid(scores, truth, k=3, lows=[0.2, 0.8], highs=[0.5, 0.9])
     assert grid[["low", "high"]].values.tolist() == [[0.2, 0.5], [0.2, 0.9], [0.8, 0.9]]
     assert grid["f1"].tolist() == [1.0, 1.0, 1.0]
+
+
+# ---- per-frame AUC ----------------------------------------------------------------------------------------
+
+def test_frame_auc_known_answers():
+    from melab.metrics import frame_auc
+
+    events = pd.DataFrame({"video": ["a", "a", "b"], "onset": [2, 6, 0], "offset": [3, 8, 1],
+                           "kind": ["micro", "macro", "micro"]})
+    a = np.array([0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.5, 0.5, 0.5, 0.0])
+    b = np.array([0.2, 0.2, 0.1, 0.1])
+    out = frame_auc({"a": a, "b": b}, events)
+    # 4 ME frames (0.9, 0.9, 0.2, 0.2) against 10 others: 0.9 beats all 10, 0.2 the 5 zeros and two 0.1s (7)
+    assert out.n_me == 4 and out.auc == pytest.approx((2 * 10 + 2 * 7) / 40)
+    # against the 3 macro frames (0.5): 0.9 beats them, 0.2 does not
+    assert out.auc_mae == pytest.approx(0.5)
+    assert np.isnan(frame_auc({"b": b}, events).auc_mae)  # no macro frame in b
+
+
+def test_frame_auc_is_the_roc_auc_of_pooled_frames():
+    from sklearn.metrics import roc_auc_score
+
+    from melab.metrics import expression_masks, frame_auc
+
+    rng = np.random.default_rng(0)
+    events = pd.DataFrame({"video": ["a", "a", "b"], "onset": [10, 30, 5], "offset": [14, 60, 9],
+                           "kind": ["micro", "macro", "micro"]})
+    scores = {"a": rng.random(80), "b": rng.random(50)}
+    me = np.concatenate([expression_masks(len(s), events[events["video"] == v])[0] for v, s in scores.items()])
+    assert frame_auc(scores, events).auc == pytest.approx(roc_auc_score(me, np.concatenate(list(scores.values()))))
+    with pytest.raises(ValueError, match="scores of a must be a finite"):
+        frame_auc({"a": np.full(5, np.nan)}, events)

@@ -78,19 +78,19 @@ def test_balanced_class_weights():
 
 # ---- fit, checkpoints, resume -----------------------------------------------------------------------
 
-def _setup(seed: int = 0):
+def _setup(seed: int = 0, epochs: int = 4):
     series, events, _ = toy_corpus()
     data = T.SpotterData(T.spotter_windows(series, events, k=20), batch_size=8, seed=seed)
     torch.manual_seed(seed)
     model = Spotter(SpotterConfig(**{**SMALL.to_dict(), "dropout": 0.2}))  # dropout: RNG state matters
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=4 * len(data))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=epochs * len(data))
 
     def step(model, batch, epoch):
         x, spot, label = batch
         return spotter_loss(model(x), spot, label)
 
-    return model, data, step, dict(optimizer=opt, scheduler=sched, epochs=4, seed=seed, progress=False)
+    return model, data, step, dict(optimizer=opt, scheduler=sched, epochs=epochs, seed=seed, progress=False)
 
 
 class Interrupt(Exception):
@@ -361,3 +361,71 @@ def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch, tmp_path, 
     assert "pip install 'melab[cluster]'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="local or ray"):
         T.make_executor("dask")
+
+
+# ---- early stopping -----------------------------------------------------------------------------------
+
+EPOCHS = 6
+
+
+def _scripted(values, seen):
+    """An evaluate() that reports ``values`` epoch by epoch and records the weights it saw."""
+    def evaluate(model, epoch):
+        seen[epoch + 1] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {"val_auc": values[epoch]}
+    return evaluate
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(tmp_path):
+    model, data, step, kw = _setup(epochs=EPOCHS)
+    seen = {}
+    values = [0.5, 0.7, 0.6, 0.65, 0.9, 0.95]  # best at epoch 2, then two epochs without improvement
+    history = T.fit(model, data, step, evaluate=_scripted(values, seen), checkpoint=tmp_path / "e.pt",
+                    early_stopping=T.EarlyStopping("val_auc", patience=2), **kw)
+    assert history["epoch"].tolist() == [1, 2, 3, 4]  # epochs 5 and 6 never ran
+    assert history["best"].tolist() == [False, True, False, False]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, seen[2][name]), name
+    ckpt = T.read_checkpoint(tmp_path / "e.pt")
+    assert ckpt["stopped"] and ckpt["best"]["epoch"] == 2 and ckpt["train"]["early_stopping"]["patience"] == 2
+
+    # resuming a stopped run trains nothing more and gives the same model
+    again, data, step, kw = _setup(epochs=EPOCHS)
+    resumed = T.fit(again, data, step, evaluate=_scripted(values, {}), checkpoint=tmp_path / "e.pt", resume=True,
+                    early_stopping=T.EarlyStopping("val_auc", patience=2), **kw)
+    pd.testing.assert_frame_equal(history, resumed)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_early_stopping_resumes_bit_identically_and_checks_its_metric(tmp_path):
+    values = [0.5, 0.7, 0.6, 0.8, 0.75, 0.7]
+    model_a, data, step, kw = _setup(epochs=EPOCHS)
+    history_a = T.fit(model_a, data, step, evaluate=_scripted(values, {}), checkpoint=tmp_path / "a.pt",
+                      early_stopping=T.EarlyStopping("val_auc", patience=3), **kw)
+
+    model_b, data, step, kw = _setup(epochs=EPOCHS)
+
+    def crashing(epoch):
+        if epoch == 3:
+            raise Interrupt
+        return data(epoch)
+
+    with pytest.raises(Interrupt):
+        T.fit(model_b, crashing, step, evaluate=_scripted(values, {}), checkpoint=tmp_path / "b.pt",
+              early_stopping=T.EarlyStopping("val_auc", patience=3), **kw)
+    model_c, data, step, kw = _setup(epochs=EPOCHS)
+    history_c = T.fit(model_c, data, step, evaluate=_scripted(values, {}), checkpoint=tmp_path / "b.pt",
+                      resume=True, early_stopping=T.EarlyStopping("val_auc", patience=3), **kw)
+    pd.testing.assert_frame_equal(history_a, history_c)
+    assert history_a.loc[history_a["best"], "epoch"].tolist() == [4]
+    for (name, a), c in zip(model_a.state_dict().items(), model_c.state_dict().values(), strict=True):
+        assert torch.equal(a, c), name
+
+    model, data, step, kw = _setup(epochs=EPOCHS)
+    with pytest.raises(ValueError, match="needs an evaluate"):
+        T.fit(model, data, step, early_stopping=T.EarlyStopping("val_auc"), **kw)
+    with pytest.raises(ValueError, match="returned no 'val_uf1'"):
+        T.fit(model, data, step, evaluate=_scripted(values, {}), early_stopping=T.EarlyStopping("val_uf1"), **kw)
+    with pytest.raises(ValueError, match="mode must be"):
+        T.EarlyStopping("val_auc", mode="best")

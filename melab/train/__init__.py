@@ -29,7 +29,16 @@ from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
 from melab.train.artefacts import ARTEFACT_PARTS, build_artefacts, resolve_data, run
 from melab.train.device import DEVICES, resolve_device
-from melab.train.loop import CHECKPOINT_FORMAT, MODELS, fit, load_model, load_state, read_checkpoint, save_model
+from melab.train.loop import (
+    CHECKPOINT_FORMAT,
+    MODELS,
+    EarlyStopping,
+    fit,
+    load_model,
+    load_state,
+    read_checkpoint,
+    save_model,
+)
 from melab.train.loso import (
     FoldRun,
     LocalExecutor,
@@ -70,7 +79,8 @@ from melab.train.spotting import (
 )
 
 __all__ = [
-    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "DEVICES", "IGNORE", "MODELS", "FoldRun", "LocalExecutor",
+    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "DEVICES", "EarlyStopping", "IGNORE", "MODELS", "FoldRun",
+    "LocalExecutor",
     "LosoResult", "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor", "RoiCorpus", "SpotScores",
     "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows", "build_artefacts", "dataset_roi_corpus",
     "default_cache", "default_k", "fit", "fold_checkpoint", "fold_device", "frame_targets", "hflip_flow",

@@ -7,12 +7,15 @@
   any device.
 - :func:`save_model` / :func:`load_model` write and read plain state dicts with a JSON-able config,
   loaded with ``torch.load(weights_only=True)``; :func:`load_state` names every mismatched key.
+- :class:`EarlyStopping` makes :func:`fit` keep the weights of the epoch with the best validation metric and
+  stop when that metric has not improved for ``patience`` epochs.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -136,6 +139,42 @@ def load_model(path: str | os.PathLike) -> nn.Module:
 
 # ---- the training loop ----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Keep the best epoch by a validation metric; stop after ``patience`` epochs without improvement.
+
+    Attributes
+    ----------
+    metric : str
+        A key of the ``evaluate`` dict of :func:`fit` (e.g. ``"val_auc"``), measured on data the model does not
+        train on.
+    patience : int
+        Epochs without a strict improvement after which training stops (>= 1).
+    mode : {"max", "min"}
+        Whether larger or smaller is better.
+    min_epochs : int
+        Never stop before this many epochs (a schedule's warm-up is not a plateau).
+    """
+
+    metric: str
+    patience: int = 5
+    mode: str = "max"
+    min_epochs: int = 1
+
+    def __post_init__(self):
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"EarlyStopping mode must be 'max' or 'min', got {self.mode!r}")
+        if self.patience < 1 or self.min_epochs < 1:
+            raise ValueError(f"EarlyStopping needs patience >= 1 and min_epochs >= 1, got {self.patience}, "
+                             f"{self.min_epochs}")
+
+    def better(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` improves strictly on ``best`` (None: nothing yet; NaN never improves)."""
+        if value != value:  # NaN: e.g. a validation subject without any ME
+            return False
+        return best is None or (value > best if self.mode == "max" else value < best)
+
+
 def fit(
     model: nn.Module,
     batches: Callable[[int], Iterable],
@@ -152,6 +191,7 @@ def fit(
     progress: bool = True,
     desc: str = "fit",
     device: str | torch.device | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs``, checkpointing every epoch; resume bit-identically.
 
@@ -192,22 +232,33 @@ def fit(
         every batch. None trains where the model is. On CUDA the determinism switches of
         :func:`melab.train.device.deterministic` are on, and the checkpoint also keeps the GPU's
         generator state; CUDA runs are not bit-identical to CPU runs (see :mod:`melab.train.device`).
+    early_stopping : EarlyStopping, optional
+        Needs ``evaluate``. After every epoch the metric is compared with the best so far; the best epoch's
+        weights are kept (in the checkpoint too, so a resumed run keeps them), training stops after
+        ``patience`` epochs without improvement, and the model returned holds the best epoch's weights. Without
+        a single finite value of the metric the last epoch's weights stay.
 
     Returns
     -------
     pd.DataFrame
         One row per epoch: ``epoch``, ``loss``, the averaged ``parts``, ``lr`` and the ``evaluate``
-        metrics.
+        metrics; with ``early_stopping`` also ``best`` (True on the epoch whose weights the model holds).
     """
+    if early_stopping is not None and evaluate is None:
+        raise ValueError("early_stopping needs an evaluate function that measures its metric "
+                         f"{early_stopping.metric!r} on validation data")
     device = model_device(model) if device is None else resolve_device(device)
     model.to(device)
     path = Path(checkpoint) if checkpoint is not None else None
     history: list[dict] = []
     start = 0
+    best: dict = {"epoch": 0, "value": None, "model": None}  # the early-stopping record
+    stopped = False
+    config = {**dict(config or {}), **({"early_stopping": asdict(early_stopping)} if early_stopping else {})}
     if resume and path is not None and path.exists():
         ckpt = read_checkpoint(path)
-        changed = sorted(k for k in set(ckpt["train"]) | set(config or {})
-                         if ckpt["train"].get(k) != dict(config or {}).get(k))
+        changed = sorted(k for k in set(ckpt["train"]) | set(config)
+                         if ckpt["train"].get(k) != config.get(k))
         if changed:
             raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the "
                              "same settings, or start afresh without resume=True (or in another folder)")
@@ -220,12 +271,14 @@ def fit(
             torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
         history = pd.DataFrame(ckpt["history"]).to_dict("records")
         start = int(ckpt["epoch"])
+        best = ckpt.get("best", best)
+        stopped = bool(ckpt.get("stopped", False))
     else:
         torch.manual_seed(seed)  # every device's generator
     cpu = torch.device("cpu")
     with deterministic(device):
-        for epoch in progress_bar(range(start, epochs), progress, desc=desc, initial=start, total=epochs,
-                                  leave=False):
+        for epoch in progress_bar(range(start, epochs if not stopped else start), progress, desc=desc,
+                                  initial=start, total=epochs, leave=False):
             model.train()
             total, n, sums = 0.0, 0, {}
             for batch in progress_bar(batches(epoch), progress, desc=f"epoch {epoch + 1}", leave=False):
@@ -247,6 +300,16 @@ def fit(
                 with torch.no_grad():
                     row.update(evaluate(model, epoch))
             history.append(row)
+            if early_stopping is not None:
+                value = float(row.get(early_stopping.metric, float("nan")))
+                if early_stopping.metric not in row:
+                    raise ValueError(f"evaluate returned no {early_stopping.metric!r} (it returned "
+                                     f"{sorted(k for k in row if k not in ('epoch', 'loss', 'lr'))})")
+                if early_stopping.better(value, best["value"]):
+                    best = {"epoch": epoch + 1, "value": value,  # a copy: the live weights keep training
+                            "model": {k: v.detach().to(cpu, copy=True) for k, v in model.state_dict().items()}}
+                stopped = (epoch + 1 >= early_stopping.min_epochs and best["value"] is not None
+                           and epoch + 1 - best["epoch"] >= early_stopping.patience)
             if path is not None:  # CPU tensors: the checkpoint resumes on any device
                 _atomic_save({
                     "format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
@@ -255,7 +318,15 @@ def fit(
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "rng": torch.get_rng_state(), "epoch": epoch + 1,
                     "history": pd.DataFrame(history).to_dict("list"),
+                    **({"best": best, "stopped": stopped} if early_stopping is not None else {}),
                     **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                 }, path)
+            if stopped:
+                break
     model.eval()
-    return pd.DataFrame(history)
+    history = pd.DataFrame(history)
+    if early_stopping is not None:
+        if best["model"] is not None:
+            load_state(model, best["model"], source="the best epoch")
+        history["best"] = history["epoch"] == (best["epoch"] if best["model"] is not None else len(history))
+    return history
