@@ -92,3 +92,30 @@ def test_claim_rows_names_the_file_and_its_claims_when_none_matches(tmp_path):
     path.write_text(json.dumps(_claims_report()))
     with pytest.raises(ValueError, match=r"claims\.json.*'Shared'.*DGCM beats a single head"):
         claim_rows(path, "Shared")
+
+
+def test_a_cluster_bootstrap_resamples_whole_subjects_and_is_wider_when_their_units_agree():
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(8), 4)  # 8 subjects x 4 videos
+    # a per-subject effect shared by its videos: units within a subject move together
+    shift = rng.normal(0.1, 0.3, 8)[subjects] + rng.normal(0, 0.02, 32)
+    a = np.zeros(32)
+    unit = mean_difference(a, shift)
+    cluster = mean_difference(a, shift, clusters=subjects)
+    assert cluster.effect == unit.effect and cluster.method == "cluster percentile"
+    assert cluster.ci_high - cluster.ci_low > 1.5 * (unit.ci_high - unit.ci_low)
+    # each resample draws whole subjects: a statistic that sees the resampled indices only ever sees full groups
+    seen = []
+
+    def record(idx):
+        seen.append(np.bincount(subjects[idx], minlength=8) % 4)
+        return float(len(idx))
+
+    from melab.effects import bootstrap_effect
+
+    bootstrap_effect(record, 32, clusters=subjects, n_resamples=50)
+    assert not np.any(np.stack(seen))
+    with pytest.raises(ValueError, match="one cluster per unit"):
+        mean_difference(a, shift, clusters=subjects[:5])
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        mean_difference(a, shift, clusters=np.zeros(32))
