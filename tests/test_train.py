@@ -429,3 +429,35 @@ def test_early_stopping_resumes_bit_identically_and_checks_its_metric(tmp_path):
         T.fit(model, data, step, evaluate=_scripted(values, {}), early_stopping=T.EarlyStopping("val_uf1"), **kw)
     with pytest.raises(ValueError, match="mode must be"):
         T.EarlyStopping("val_auc", mode="best")
+
+
+def test_merba_records_validation_uf1_and_stops_on_it(tmp_path):
+    rng = np.random.default_rng(1)
+    names = ["anger", "happiness", "surprise", "fear"]
+    labels = np.array([SEVEN_CLASSES.index(e) for e in names * 6])
+    flows = rng.normal(0, 0.1, size=(len(labels), 3, 32, 32)).astype(np.float32)
+    flows[:, 1, :16] += labels[:, None, None] / 3
+    val_labels = np.array([SEVEN_CLASSES.index(e) for e in names * 2])
+    val = rng.normal(0, 0.1, size=(len(val_labels), 3, 32, 32)).astype(np.float32)
+    val[:, 1, :16] += val_labels[:, None, None] / 3
+    train = T.MERbaTrainConfig(epochs=12, batch_size=8, lr=3e-3, warmup_epochs=1, patience=2, min_epochs=3)
+    model, history = T.train_merba(flows, labels, config=MINI, train=train, progress=False,
+                                   validation=(val, val_labels), checkpoint=tmp_path / "m.pt")
+    assert {"val_uf1", "val_acc", "best"} <= set(history.columns)
+    best = history.loc[history["best"]].iloc[0]
+    assert best["val_uf1"] == history["val_uf1"].max()
+    # it stopped `patience` epochs after its best one (or ran out of epochs)
+    assert len(history) == 12 or len(history) == max(int(best["epoch"]) + 2, 3)
+    from sklearn.metrics import f1_score
+
+    pred = T.predict_merba(model, val)  # the model returned is the best epoch's (BatchNorm recalibrated)
+    assert f1_score(val_labels, pred, labels=np.unique(val_labels), average="macro") == pytest.approx(best["val_uf1"])
+    with pytest.raises(ValueError, match="pass validation"):
+        T.train_merba(flows, labels, config=MINI, train=train, progress=False)
+
+
+def test_validation_subjects_follow_the_held_out_one():
+    assert T.validation_subjects(["b", "a", "c"], 1) == ["a"]
+    assert T.validation_subjects(["a", "b", "c", "d"], 2, after="c") == ["d", "a"]
+    with pytest.raises(ValueError, match="cannot hold out 3 of 3"):
+        T.validation_subjects(["a", "b", "c"], 3)

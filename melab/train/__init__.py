@@ -48,6 +48,7 @@ from melab.train.loso import (
     loso_subjects,
     make_executor,
     run_folds,
+    validation_subjects,
 )
 from melab.train.recognition import (
     MERbaData,
@@ -88,5 +89,5 @@ __all__ = [
     "make_executor", "merba_corpus", "merba_fold", "predict_merba", "predict_video",
     "read_checkpoint", "recalibrate_batchnorm", "resolve_data", "resolve_device", "roi_corpus", "run", "run_folds",
     "save_model", "save_roi_corpus", "save_scores", "split_merba", "spotter_fold", "spotter_windows", "train_merba",
-    "train_spotter", "warmup_cosine",
+    "train_spotter", "validation_subjects", "warmup_cosine",
 ]

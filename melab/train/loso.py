@@ -61,6 +61,34 @@ def loso_subjects(table: pd.DataFrame, folds: str | int | Sequence[str] = "all")
     return [str(s) for s in folds]
 
 
+def validation_subjects(subjects: Sequence[str], n: int = 1, *, after: str | None = None) -> list[str]:
+    """Subjects to hold out of a training set for validation (early stopping, held-out curves): a fixed rule.
+
+    In sorted order, the ``n`` subjects that follow ``after`` (cyclically; the held-out subject of a LOSO fold,
+    so that each fold validates on another subject), or the first ``n`` without ``after``. No seed is involved:
+    the same training set always gives the same validation subjects.
+
+    Parameters
+    ----------
+    subjects : the candidates (e.g. the training subjects that hold at least one ME); ``after`` need not be one.
+    n : how many (1 <= n < len(subjects): something must be left to train on).
+    after : the subject to start after.
+
+    Examples
+    --------
+    >>> validation_subjects(["s3", "s1", "s2", "s4"], 1, after="s2")
+    ['s3']
+    >>> validation_subjects(["s1", "s2", "s4"], 2, after="s3")
+    ['s4', 's1']
+    """
+    ordered = sorted(map(str, subjects))
+    if not 1 <= n < len(ordered):
+        raise ValueError(f"cannot hold out {n} of {len(ordered)} training subjects for validation; pass 1.."
+                         f"{len(ordered) - 1} (or train without validation)")
+    start = 0 if after is None else sum(s <= str(after) for s in ordered)
+    return [ordered[(start + i) % len(ordered)] for i in range(n)]
+
+
 def fold_checkpoint(checkpoint_dir: str | os.PathLike | None, subject: str) -> Path | None:
     """``<checkpoint_dir>/fold_<subject>.pt``, the per-epoch checkpoint of one fold (None without a folder)."""
     return Path(checkpoint_dir) / f"fold_{subject}.pt" if checkpoint_dir is not None else None

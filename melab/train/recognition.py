@@ -2,7 +2,9 @@
 
 - :class:`MERbaData` shuffles and randomly mirrors flow images (:func:`hflip_flow`) per epoch.
 - :func:`train_merba` trains a fresh MERba through :func:`melab.train.loop.fit` and re-estimates its
-  BatchNorm statistics with the final weights (:func:`recalibrate_batchnorm`).
+  BatchNorm statistics with the final weights (:func:`recalibrate_batchnorm`). Given validation samples it
+  records their UF1 every epoch, and with ``patience`` stops early and keeps the best epoch
+  (:meth:`MERbaTrainConfig.converge`, the paper's recipe trained to convergence).
 - :func:`predict_merba` gives SEVEN_CLASSES indices (DGCM decides coarse-to-fine).
 - :func:`loso_merba` holds out one subject at a time (:func:`merba_fold`, run by
   :func:`melab.train.loso.run_folds`); :func:`split_merba` trains on a fixed split's training subjects and
@@ -26,7 +28,7 @@ from torch import nn
 from melab.data.splits import SEVEN_CLASSES, class_weights
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
 from melab.train.device import model_device, resolve_device
-from melab.train.loop import fit
+from melab.train.loop import EarlyStopping, fit
 from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
 
@@ -82,7 +84,10 @@ class MERbaData:
 class MERbaTrainConfig:
     """Training settings of MERba (paper: AdamW, 5 warm-up epochs, cosine, 10 cool-down epochs, wd 0.05).
 
-    ``alpha_start``/``alpha_end`` set the DGCM fine-loss weight (:func:`melab.models.merba.dgcm_alpha`).
+    ``alpha_start``/``alpha_end`` set the DGCM fine-loss weight (:func:`melab.models.merba.dgcm_alpha`): a
+    half-cosine ramp over ``epochs`` that is melab's own (the paper's equation 7 is not legible in our copy).
+    ``patience`` (with validation samples given to :func:`train_merba`) stops training once the validation UF1
+    has not improved for that many epochs, never before ``min_epochs``, and keeps the best epoch's weights.
     """
 
     epochs: int = 10
@@ -96,6 +101,16 @@ class MERbaTrainConfig:
     alpha_end: float = 0.8
     balanced: bool = True
     seed: int = 0
+    patience: int | None = None
+    min_epochs: int = 1
+
+    @classmethod
+    def converge(cls, **overrides) -> MERbaTrainConfig:
+        """The paper's recipe trained to convergence on the CPU model: AdamW (weight decay 0.05), 5 warm-up
+        epochs then cosine decay over at most 60, random horizontal flips only (:class:`MERbaData`), dropout 0.1
+        (:class:`melab.models.merba.MERbaConfig`), early stopping on the validation UF1 (patience 10, not before
+        epoch 15). Pass validation samples to :func:`train_merba`."""
+        return cls(**{"epochs": 60, "warmup_epochs": 5, "patience": 10, "min_epochs": 15, **overrides})
 
     @classmethod
     def paper(cls, **overrides) -> MERbaTrainConfig:
@@ -142,6 +157,7 @@ def train_merba(
     progress: bool = True,
     desc: str = "merba",
     device: str | torch.device = "cpu",
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[MERba, pd.DataFrame]:
     """Train a fresh MERba on onset-apex flow (AdamW, warm-up + cosine, CE or DGCM loss).
 
@@ -161,6 +177,11 @@ def train_merba(
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where to train (:mod:`melab.train.device`). The initial weights, the order and the flips are
         the same on every device (drawn on the CPU); CUDA runs are not bit-identical to CPU runs.
+    validation : (flows, labels), optional
+        Samples of subjects that are not trained on. After every epoch the BatchNorm statistics are re-estimated
+        on ``flows`` and the history records ``val_uf1`` (mean F1 over the classes the validation samples hold)
+        and ``val_acc`` on them; with
+        ``train.patience`` training stops early on ``val_uf1`` and the best epoch's weights are kept.
 
     Returns
     -------
@@ -168,7 +189,8 @@ def train_merba(
         Trained, in eval mode, on ``device``, its BatchNorm statistics re-estimated on ``flows``
         (:func:`recalibrate_batchnorm`).
     history : pd.DataFrame
-        Per-epoch ``loss``, ``lr`` and ``coarse``/``fine``/``alpha`` (DGCM) or ``ce`` (single).
+        Per-epoch ``loss``, ``lr`` and ``coarse``/``fine``/``alpha`` (DGCM) or ``ce`` (single); with validation
+        samples ``val_uf1``, ``val_acc`` (and ``best`` with early stopping).
     """
     train = train or MERbaTrainConfig()
     device = resolve_device(device)
@@ -197,9 +219,27 @@ def train_merba(
             loss, parts = dgcm_loss(coarse_logits, fine_logits, y, alpha=alpha, class_weights=weights)
             return loss, {**parts, "alpha": alpha}
 
+    if train.patience is not None and validation is None:
+        raise ValueError("MERbaTrainConfig.patience stops on the validation UF1: pass validation=(flows, labels) "
+                         "of subjects that are not trained on")
+    evaluate = None
+    if validation is not None:
+        from sklearn.metrics import accuracy_score, f1_score
+
+        val_flows, val_labels = np.asarray(validation[0], np.float32), np.asarray(validation[1], np.int64)
+
+        def evaluate(model, epoch):
+            recalibrate_batchnorm(model, flows, batch_size=train.batch_size)
+            pred = predict_merba(model, val_flows)
+            return {"val_uf1": float(f1_score(val_labels, pred, labels=np.unique(val_labels), average="macro",
+                                              zero_division=0)),
+                    "val_acc": float(accuracy_score(val_labels, pred))}
+
+    stopping = EarlyStopping("val_uf1", patience=train.patience, min_epochs=train.min_epochs) \
+        if train.patience is not None else None
     history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=train.epochs,
                   checkpoint=checkpoint, resume=resume, seed=train.seed, config=train.to_dict(),
-                  progress=progress, desc=desc, device=device)
+                  progress=progress, desc=desc, device=device, evaluate=evaluate, early_stopping=stopping)
     recalibrate_batchnorm(model, flows, batch_size=train.batch_size)
     return model, history
 
