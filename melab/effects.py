@@ -47,6 +47,7 @@ __all__ = [
     "strs_difference",
     "strs_from_counts",
     "claim_rows",
+    "recompute_row",
 ]
 
 
@@ -281,3 +282,54 @@ def claim_rows(report: Mapping | str | os.PathLike, claim: str) -> pd.DataFrame:
         "A -> B": f"{r['arm_a']} {r['value_a']:.3f} -> {r['arm_b']} {r['value_b']:.3f}",
         "effect [95% CI]": f"{r['effect']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
         "verdict": r["verdict"], "seeds x units": f"{r['n_seeds']} x {r['n_units']}"} for r in rows])
+
+
+def recompute_row(report: Mapping | str | os.PathLike, row: Mapping | int, *,
+                  clusters: bool = False) -> Effect:
+    """Recompute one row of a claims report from its per-unit records, without training anything.
+
+    ``benchmarks/claims.py`` stores, under ``units``, every video's spotting TP/FP/FN per seed and arm (and the
+    recognition counts behind STRS), every test sample's predicted class per seed and variant, and each unit's
+    subject; each row names the records it compares in ``recompute``. This function reads them back and runs the
+    same paired bootstrap (same seed), so a reader can check any row, or bootstrap it another way.
+
+    Parameters
+    ----------
+    report : mapping or path
+        ``benchmarks/results/claims.json`` (or its contents).
+    row : mapping or int
+        A row of ``report["rows"]``, or its index.
+    clusters : bool
+        Resample subjects (the row's ``cluster_ci_*``) instead of units (its ``ci_*``).
+
+    Returns
+    -------
+    Effect
+    """
+    if not isinstance(report, Mapping):
+        report = json.loads(Path(report).read_text())
+    row = report["rows"][row] if isinstance(row, int) else row
+    how = row.get("recompute")
+    if how is None or "units" not in report:
+        raise ValueError("this report keeps no per-unit records (written before claims.py stored them); rerun "
+                         "benchmarks/claims.py")
+    kind = how["kind"]
+    if kind in ("f1", "strs"):
+        units = report["units"]["spotting"]
+        keep = np.asarray(units["has_me"]) if how.get("protocol") == "megc_official" else \
+            np.ones(len(units["videos"]), bool)
+        people = np.asarray(units["subject"])[keep] if clusters else None
+        a, b = (np.asarray(units["counts"][name])[..., keep, :] for name in (how["a"], how["b"]))
+        if kind == "f1":
+            return f1_difference(np.broadcast_to(a, b.shape) if a.ndim < b.ndim else a, b, clusters=people)
+        ra, rb = (np.asarray(units["recognition"][f"{name}_{how['protocol']}"])[:, keep]
+                  for name in (how["a_recognition"], how["b_recognition"]))
+        return strs_difference(a, ra, b, rb, clusters=people)
+    if kind == "uf1":
+        units = report["units"]["recognition"]
+        y_true = np.asarray(units["y_true"])
+        keep = np.isin(y_true, how["labels"]) if how.get("samples") == "labelled" else np.ones(len(y_true), bool)
+        pa, pb = (np.asarray(units["predictions"][name])[:, keep] for name in (how["a"], how["b"]))
+        people = np.asarray(units["subject"])[keep] if clusters else None
+        return uf1_difference(y_true[keep], pa, pb, how["labels"], clusters=people)
+    raise ValueError(f"unknown recompute kind {kind!r} in row {row['claim']!r}")
