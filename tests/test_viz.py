@@ -19,7 +19,7 @@ from melab.exercises import fixed_window_iou  # noqa: E402
 from melab.face import REFERENCE_ROIS, roi_names  # noqa: E402
 from melab.flow import channel_names, flow_epe, stitch_windows, window_starts  # noqa: E402
 from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT  # noqa: E402
-from melab.viz.train import plot_history, plot_spot_scores, plot_windows  # noqa: E402
+from melab.viz.train import plot_auc_history, plot_history, plot_spot_scores, plot_windows  # noqa: E402
 
 
 def texts(fig) -> list[Text]:
@@ -166,6 +166,23 @@ def test_train_figures_one_quantity_per_axis(events):
 
     history = pd.DataFrame({"epoch": [1, 2], "loss": [0.3, 0.2], "mse": [0.1, 0.05], "ce": [1.0, 0.8]})
     assert_readable(plot_history(history), xlabel="epoch", ylabel="loss")
+
+
+def test_auc_history_draws_training_against_held_out_per_fold_and_mean():
+    history = pd.DataFrame({"epoch": [1, 2, 3] * 2, "subject": ["a"] * 3 + ["b"] * 3,
+                            "train_auc": [0.6, 0.9, 1.0, 0.6, 0.8, 0.99], "val_auc": [0.6, 0.7, 0.65, 0.5, 0.6, 0.6],
+                            "val_auc_mae": [0.5, 0.6, 0.6, 0.5, 0.55, np.nan]})
+    fig = plot_auc_history(history)
+    ax = fig.axes[0]
+    means = {line.get_label(): line.get_ydata() for line in ax.get_lines() if "mean" in line.get_label()}
+    np.testing.assert_allclose(means["training videos (mean over folds)"], [0.6, 0.85, 0.995])
+    np.testing.assert_allclose(means["validation subject (mean over folds)"], [0.55, 0.65, 0.625])
+    assert len(ax.get_lines()) == 2 * 2 + 2 + 1  # two folds and a mean per set, and chance
+    assert_readable(fig, xlabel="epoch", ylabel="AUC")
+    one = plot_auc_history(history[history["subject"] == "a"].drop(columns="subject"), metric="auc_mae")
+    assert [line.get_label() for line in one.axes[0].get_lines()] == ["validation subject", "chance"]
+    with pytest.raises(ValueError, match="history has no auc column"):
+        plot_auc_history(history[["epoch"]])
 
 
 def test_window_iou_curves_are_the_best_and_worst_placements():

@@ -13,7 +13,10 @@ from melab.flow import channel_names, window_starts
 from melab.train import frame_targets
 from melab.viz._style import new_figure
 
-__all__ = ["plot_history", "plot_spot_scores", "plot_windows"]
+__all__ = ["plot_auc_history", "plot_history", "plot_spot_scores", "plot_windows"]
+
+# the per-epoch AUC records of melab.train.train_spotter, and how a lesson names them
+AUC_SETS = {"train": "training videos", "val": "validation subject", "test": "held-out subject"}
 
 
 def _shade_events(ax, events: pd.DataFrame, *, fps: float | None, kinds: Sequence[str] = ("micro", "macro")):
@@ -128,6 +131,61 @@ def plot_history(history: pd.DataFrame, *, columns: Sequence[str] | None = None,
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (a.u.)")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_auc_history(history: pd.DataFrame, *, metric: str = "auc", sets: Sequence[str] | None = None,
+                     title: str | None = None):
+    """Per-frame AUC per epoch on the training videos and on subjects it never trained on: overfitting, seen.
+
+    A model that memorises its training faces climbs to 1 on the training videos while the held-out curve stays
+    flat or falls; a model that generalises moves both together. With a ``subject`` column (LOSO folds) each
+    fold is a thin line and the mean over folds a thick one.
+
+    Parameters
+    ----------
+    history : pd.DataFrame
+        :func:`melab.train.train_spotter` / :func:`melab.train.loso` history with ``epoch`` and
+        ``<set>_auc`` (ME against every other frame) or ``<set>_auc_mae`` (ME against macro-expressions) columns,
+        for ``<set>`` in ``train`` (training videos), ``val`` (the validation subject) and ``test`` (a held-out
+        subject).
+    metric : {"auc", "auc_mae"}
+        Which AUC.
+    sets : sequence of str, optional
+        Which sets to draw; default every one present.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if metric not in ("auc", "auc_mae"):
+        raise ValueError(f"metric must be 'auc' or 'auc_mae', got {metric!r}")
+    sets = [s for s in (sets or AUC_SETS) if f"{s}_{metric}" in history]
+    if not sets:
+        raise ValueError(f"history has no {metric} column ({', '.join(f'{s}_{metric}' for s in AUC_SETS)}); train "
+                         "with SpotterTrainConfig(monitor=True)")
+    fig, ax = new_figure(height=3.2)
+    for i, name in enumerate(sets):
+        col = f"{name}_{metric}"
+        rows = history.dropna(subset=[col])
+        if "subject" in rows:
+            for _, fold in rows.groupby("subject"):
+                ax.plot(fold["epoch"], fold[col], color=f"C{i}", lw=0.6, alpha=0.35)
+            mean = rows.groupby("epoch")[col].mean()
+            ax.plot(mean.index, mean.values, color=f"C{i}", lw=2.2, marker="o", ms=3,
+                    label=f"{AUC_SETS.get(name, name)} (mean over folds)")
+        else:
+            ax.plot(rows["epoch"], rows[col], color=f"C{i}", lw=2.2, marker="o", ms=3,
+                    label=AUC_SETS.get(name, name))
+    ax.axhline(0.5, color="0.5", ls=":", lw=1, label="chance")
+    ax.set_ylim(0.3, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("per-frame AUC, ME vs " + ("rest" if metric == "auc" else "macro-expression"))
+    ax.legend(loc="lower right")
+    ax.set_title(title or "Training vs held-out AUC per epoch")
     fig.tight_layout()
     return fig
 
