@@ -58,17 +58,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
+from melab import ARTEFACTS
 from melab.atomic import atomic_path, check_output_file
-from melab.data.splits import str3_classes
 from melab.data.video import VideoError, list_images, warn_if_truncated
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.face import mediapipe_landmarks
-from melab.flow import check_landmarks_in_frame, reference_windows, roi_flow_series, roi_series
-from melab.models.spotter import Spotter, load_official, melab_key, read_state_dict
-from melab.train import ARTEFACTS, SpotScores, default_k, load_model, predict_video, read_checkpoint
+from melab.flow import check_landmarks_in_frame, roi_flow_series, roi_series
+from melab.inference import DEFAULT_CHECKPOINT, OFFICIAL_DATASETS, SpotterModel, load_spotter, spotter_scores
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
@@ -88,13 +86,9 @@ __all__ = [
     "make_sample_video",
 ]
 
-DEFAULT_CHECKPOINT = ARTEFACTS / "spotter_lab.pt"
 # the first five are the DESIGN contract; interpolated_frames counts the interval's frames whose face was
 # interpolated over a dropout (a score there may come from the gap, not from an ME)
 OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score", "interpolated_frames"]
-DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synthetic, CAS(ME)^3)
-# Dataset -> (frame rate, window k) of the official weights (main.py of BoostingVRME: frame_skip, k).
-OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
 
 Interval = tuple[int, int]
 DECODING_FILE = ARTEFACTS / "spot_decoding.json"
@@ -107,64 +101,6 @@ def default_decoding() -> dict:
     training corpus (:func:`melab.train.artefacts.spot_decoding`), with the F1 it reached there.
     """
     return json.loads(DECODING_FILE.read_text())["settings"]
-
-
-# --------------------------------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpotterModel:
-    """A trained spotter with what decoding needs to know about it.
-
-    Attributes
-    ----------
-    model : Spotter in eval mode.
-    fps : frame rate of its training data (frames per second).
-    k : its window length in frames at ``fps`` (flow windows and spotter windows alike).
-    labels : names of its recognition outputs, neutral last.
-    path : the checkpoint file.
-    layout : ``"melab"``, or ``"reference"`` for official weights (reference ROI series, relative windows).
-    """
-
-    model: Spotter
-    fps: float
-    k: int
-    labels: tuple[str, ...]
-    path: Path
-    layout: str = "melab"
-
-
-def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str = "casme3") -> SpotterModel:
-    """Load a spotter checkpoint (default: the shipped ``data/spotter_lab.pt``).
-
-    The training frame rate is the checkpoint's ``train["fps"]``; a checkpoint that does not record it was
-    trained on a 30 fps corpus (melab's synthetic presets, CAS(ME)^3). The window is ``train["k"]``, or
-    :func:`melab.train.default_k` of that rate. An official ``METST_SF`` weight file is recognised by its
-    tensor names; ``official`` (a key of :data:`OFFICIAL_DATASETS`) says which dataset it was trained on.
-    """
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-    if checkpoint is None and not path.exists():
-        raise FileNotFoundError(f"the shipped spotter {path} is missing; run `make artefacts` or pass "
-                                "--checkpoint PATH (a model.pt from `melab train spotter --folds none`)")
-    if official not in OFFICIAL_DATASETS:
-        raise ValueError(f"unknown official dataset {official!r}; choose one of {', '.join(OFFICIAL_DATASETS)}")
-    if any(melab_key(name) is not None for name in read_state_dict(path)):
-        fps, k = OFFICIAL_DATASETS[official]
-        return SpotterModel(load_official(path), fps, k, str3_classes(official) + ("neutral",), path, "reference")
-    ckpt = read_checkpoint(path)
-    if ckpt["kind"] != "spotter":
-        raise ValueError(f"{path} holds a {ckpt['kind']} model; melab spot needs a spotter checkpoint")
-    train = ckpt.get("train") or {}
-    fps = float(train.get("fps") or DEFAULT_FPS)
-    k = int(train.get("k") or default_k(fps))
-    labels = str3_classes(train.get("dataset", "synthetic")) + ("neutral",)
-    model = load_model(path)
-    if len(labels) != model.config.n_classes + 1:
-        raise ValueError(f"{path} has {model.config.n_classes + 1} recognition outputs but its dataset "
-                         f"{train.get('dataset')!r} names {len(labels)} ({', '.join(labels)})")
-    return SpotterModel(model, fps, k, labels, path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -523,10 +459,7 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
             series = roi_flow_series(frames, lm, k=spotter.k, name=video).series
         bar.update()
         bar.set_postfix_str("spotter")
-        if spotter.layout == "reference":
-            scores = reference_scores(spotter.model, series, k=spotter.k)
-        else:
-            scores = predict_video(spotter.model, series, k=spotter.k)
+        scores = spotter_scores(spotter, series)
         bar.update()
         bar.set_postfix_str("decode")
         model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
@@ -551,27 +484,6 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
                    thresholds=(low, high))
     return SpotResult(table, scores.spot, scores.probs, index, model_intervals, float(fps), spotter.fps,
                       n_frames, video, decoder)
-
-
-@torch.no_grad()
-def reference_scores(model: Spotter, series: np.ndarray, *, k: int, batch_size: int = 64) -> SpotScores:
-    """Whole-video scores of an official-weights spotter: each window of :func:`melab.flow.reference_windows`
-    (relative to its first frame) is scored on its own and overlapping windows are averaged.
-
-    Returns ``SpotScores(spot (T,), probs (T, K + 1))`` float32, like :func:`melab.train.predict_video`.
-    """
-    model.eval()
-    windows, starts = reference_windows(series, k)
-    spot_sum = np.zeros(len(series), np.float64)
-    prob_sum = np.zeros((len(series), model.config.n_classes + 1), np.float64)
-    count = np.zeros(len(series), np.float64)
-    for i in range(0, len(starts), batch_size):
-        out = model(torch.from_numpy(windows[i:i + batch_size]))
-        for j, s in enumerate(starts[i:i + batch_size]):
-            spot_sum[s:s + k] += out.spot[j].numpy()
-            prob_sum[s:s + k] += torch.softmax(out.logits[j], dim=-1).numpy()
-            count[s:s + k] += 1
-    return SpotScores((spot_sum / count).astype(np.float32), (prob_sum / count[:, None]).astype(np.float32))
 
 
 def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | SpotterModel | None = None,
