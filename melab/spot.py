@@ -51,18 +51,17 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from melab import ARTEFACTS
 from melab.atomic import atomic_path, check_output_file
-from melab.data.video import VideoError, list_images, warn_if_truncated
+from melab.data.video import VideoError, VideoReader
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.face import mediapipe_landmarks
 from melab.flow import check_landmarks_in_frame, roi_flow_series, roi_series
@@ -80,6 +79,7 @@ __all__ = [
     "resample_index",
     "to_video_intervals",
     "read_resampled",
+    "resample_frames",
     "spot_frames",
     "spot_video",
     "spot",
@@ -178,19 +178,44 @@ def to_video_intervals(intervals, fps: float, model_fps: float, n_frames: int) -
 # --------------------------------------------------------------------------------------------------
 
 
-def _shrink(frame_bgr: np.ndarray, scale: float) -> np.ndarray:
-    if scale == 1.0:
-        return frame_bgr
-    h, w = frame_bgr.shape[:2]
-    return cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+def resample_frames(frames: Iterable[np.ndarray], fps: float, model_fps: float) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames a model at ``model_fps`` sees, picked from a stream of video frames as they are decoded.
+
+    Model frame ``j`` shows video frame ``round(j · fps / model_fps)`` (:func:`resample_index`); a model frame is
+    yielded once the video is known to last until its time (so none is yielded past the last frame, as
+    :func:`resample_index` drops them), at most one video frame after the one it shows. The stream is never held
+    whole: a high-speed or long video is subsampled on the fly.
+
+    Parameters
+    ----------
+    frames : the video's frames in order (e.g. :meth:`melab.data.video.VideoReader.frames`).
+    fps, model_fps : frame rates of the video and of the model.
+
+    Yields
+    ------
+    ``(i, frame)`` per model frame, in order: the video frame number ``i`` and its frame (the same object for
+    the model frames that repeat a video frame when upsampling).
+    """
+    ratio = fps / model_fps
+    pending: list[tuple[int, int, np.ndarray]] = []  # (model frame, video frame, frame) not yet known to be inside
+    j = 0
+    for n, frame in enumerate(frames):
+        # frame n is the nearest of every model frame j with round(j · ratio) = n (several when upsampling)
+        while math.floor(j * ratio + 0.5 + 1e-9) == n:
+            pending.append((j, n, frame))
+            j += 1
+        last = math.floor(n / ratio + 1e-9)  # the last model frame timed at or before frame n (resample_index)
+        while pending and pending[0][0] <= last:
+            _, i, picked = pending.pop(0)
+            yield i, picked
 
 
 def read_resampled(path: str | os.PathLike, model_fps: float, *, fps: float | None = None,
                    max_side: int = 640) -> tuple[np.ndarray, np.ndarray, float, int, float]:
     """Read only the frames a model at ``model_fps`` sees (see :func:`resample_index`), downscaled.
 
-    Frames are decoded one by one and kept only when picked, so a long or high-speed video never sits in
-    memory whole.
+    Frames are decoded one by one (:class:`melab.data.video.VideoReader`) and kept only when picked
+    (:func:`resample_frames`); of an image folder only the picked images are decoded.
 
     Parameters
     ----------
@@ -213,59 +238,18 @@ def read_resampled(path: str | os.PathLike, model_fps: float, *, fps: float | No
     FileNotFoundError, melab.data.video.VideoError
         Missing path; unreadable, empty or rateless video.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such video or image folder: {path}")
-    if path.is_dir():
-        if fps is None:
-            raise VideoError(f"image folder {path} has no frame rate; pass --fps (e.g. 30 for CAS(ME)^3)")
-        files = list_images(path)
-        if not files:
-            raise VideoError(f"image folder {path} holds no images")
-        index = resample_index(len(files), fps, model_fps)
-        frames, scale = [], 1.0
-        for i in index:
-            img = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-            if img is None:
-                raise VideoError(f"cannot decode image {files[i]}: the file is unreadable or corrupt")
-            if not frames:
-                scale = min(1.0, max_side / max(img.shape[:2]))
-            frames.append(_shrink(img, scale))
-        return _rgb(frames, path), index, float(fps), len(files), scale
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise VideoError(f"cannot open video {path}: the file is unreadable or corrupt (or not a video)")
-        rate = float(fps) if fps is not None else cap.get(cv2.CAP_PROP_FPS)
-        if not (rate and math.isfinite(rate) and rate > 0):
-            raise VideoError(f"video {path} does not state its frame rate; pass --fps")
-        ratio = rate / model_fps
-        frames, n_frames, scale = [], 0, 1.0
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
+    with VideoReader(path, fps, max_side=max_side, fps_flag="--fps") as reader:
+        if reader.files is not None:
+            n_frames = len(reader.files)
+            index = resample_index(n_frames, reader.fps, model_fps)
+            frames = list(reader.pick(index))
+        else:
+            frames = [frame for _, frame in resample_frames(reader.frames(), reader.fps, model_fps)]
+            n_frames = reader.n_read
             if n_frames == 0:
-                scale = min(1.0, max_side / max(img.shape[:2]))
-            # keep frame i once for every model frame j whose nearest frame it is (several when upsampling)
-            while math.floor(len(frames) * ratio + 0.5 + 1e-9) == n_frames:
-                frames.append(_shrink(img, scale))
-            n_frames += 1
-        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
-    if n_frames == 0:
-        raise VideoError(f"video {path} holds zero frames (corrupt, truncated or not a video)")
-    warn_if_truncated(path, n_frames, declared)
-    index = resample_index(n_frames, rate, model_fps)  # drops model frames timed after the last frame
-    return _rgb(frames[:len(index)], path), index, rate, n_frames, scale
-
-
-def _rgb(frames_bgr: list[np.ndarray], path: Path) -> np.ndarray:
-    if any(f.shape != frames_bgr[0].shape for f in frames_bgr):
-        raise VideoError(f"mixed frame sizes in {path}")
-    return np.ascontiguousarray(np.stack(frames_bgr)[..., ::-1])
+                raise VideoError(f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
+            index = resample_index(n_frames, reader.fps, model_fps)
+    return np.stack(frames), index, reader.fps, n_frames, reader.scale
 
 
 # --------------------------------------------------------------------------------------------------
