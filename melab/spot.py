@@ -355,13 +355,13 @@ class SpotResult:
         ignored), ``kind`` (only ``"micro"`` rows are matched) and ``emotion``. Matching is the MEGC rule:
         one-to-one at IoU >= 0.5 (:func:`melab.metrics.spotting_scores`).
         """
-        from melab.metrics import spotting_scores
-
         truth = _read_truth(truth)
         lines = [f"{self.video}: {len(self.intervals)} interval(s) in {self.n_frames} frames at {self.fps:g} fps "
                  f"(model rate {self.model_fps:g} fps)"]
         table = self.intervals.drop(columns="video").round({"score": 3})
         if truth is not None:
+            from melab.metrics import spotting_scores  # here: scoring against a truth is the rare case
+
             if "video" in truth.columns:
                 others = sorted(set(truth["video"].astype(str)))
                 truth = truth[truth["video"].astype(str) == self.video]

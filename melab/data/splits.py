@@ -19,8 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import LeaveOneGroupOut
-from sklearn.utils.class_weight import compute_class_weight
 
 from melab.data.annotations import DFME_SETS
 from melab.data.labels import (
@@ -75,6 +73,8 @@ def loso_folds(data: pd.DataFrame | Sequence[str]) -> list[Fold]:
     ------
     ValueError : fewer than two subjects (no fold could train on anyone).
     """
+    from sklearn.model_selection import LeaveOneGroupOut  # here: every reader imports this module, few need folds
+
     subjects = data["subject"] if isinstance(data, pd.DataFrame) else data
     groups = np.asarray([str(s) for s in subjects])
     if len(np.unique(groups)) < 2:
@@ -91,6 +91,8 @@ def class_weights(labels: Iterable[str | int | None], classes: Sequence[str | in
     ``labels``; None and -1 entries are ignored. A class absent from ``labels`` gets weight 0: it has no
     sample to weigh (e.g. a LOSO training fold without that class).
     """
+    from sklearn.utils.class_weight import compute_class_weight  # here, as in loso_folds
+
     present = [label for label in labels
                if label is not None and not (isinstance(label, int | np.integer) and label < 0)]
     unknown = set(present) - set(classes)
