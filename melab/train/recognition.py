@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from melab.data.splits import SEVEN_CLASSES, class_weights
+from melab.device import model_device, resolve_device
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
-from melab.train.device import model_device, resolve_device
 from melab.train.loop import EarlyStopping, fit
 from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
@@ -175,13 +175,13 @@ def train_merba(
     checkpoint, resume, progress
         See :func:`fit`.
     device : {"cpu", "auto", "cuda", "cuda:N"}
-        Where to train (:mod:`melab.train.device`). The initial weights, the order and the flips are
+        Where to train (:mod:`melab.device`). The initial weights, the order and the flips are
         the same on every device (drawn on the CPU); CUDA runs are not bit-identical to CPU runs.
     validation : (flows, labels), optional
         Samples of subjects that are not trained on. After every epoch the BatchNorm statistics are re-estimated
         on ``flows`` and the history records ``val_uf1`` (mean F1 over the classes the validation samples hold)
-        and ``val_acc`` on them; with
-        ``train.patience`` training stops early on ``val_uf1`` and the best epoch's weights are kept.
+        and ``val_acc`` on them; with ``train.patience`` training stops early on ``val_uf1`` and the best
+        epoch's weights are kept.
 
     Returns
     -------
