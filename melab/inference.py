@@ -5,8 +5,9 @@ nothing from :mod:`melab.train` (which uses it, and re-exports its names).
 
 - :func:`read_checkpoint` / :func:`load_model` read melab checkpoints safely (``weights_only=True``) and rebuild
   the Spotter or MERba from its config; :func:`load_state` names every mismatched key.
-- :func:`predict_video` scores every frame of a video by stitching overlapping spotter windows;
-  :func:`reference_scores` does the same for official weights, window by window relative to its first frame.
+- :func:`predict_video` scores every frame of a video by stitching overlapping spotter windows of the input the
+  model was trained on (``model.config.input``, :mod:`melab.inputs`): official weights read each window relative
+  to its first frame, melab's default model multi-scale temporal contrast and velocity.
 - :func:`load_spotter` loads a spotter with what decoding needs to know about it (:class:`SpotterModel`: frame
   rate, window, class names, layout), from a melab checkpoint or an official ``METST_SF`` weight file;
   :func:`spotter_scores` gives its whole-video scores from an ROI series.
@@ -28,14 +29,15 @@ from torch import nn
 from melab import ARTEFACTS
 from melab.data.labels import str3_classes
 from melab.device import model_device, resolve_device
-from melab.flow import default_k, reference_windows, window_starts
+from melab.flow import default_k
+from melab.inputs import input_windows, spotter_input
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig, load_official, melab_key, read_state_dict
 from melab.weights import load_weights
 
 __all__ = [
     "CHECKPOINT_FORMAT", "MODELS", "load_state", "read_checkpoint", "load_model",
-    "SpotScores", "predict_video", "reference_scores",
+    "SpotScores", "predict_video",
     "DEFAULT_CHECKPOINT", "DEFAULT_FPS", "OFFICIAL_DATASETS", "SpotterModel", "load_spotter", "spotter_scores",
 ]
 
@@ -109,7 +111,8 @@ def load_model(path: str | os.PathLike) -> nn.Module:
     """
     ckpt = read_checkpoint(path)
     model_cls, config_cls = MODELS[ckpt["kind"]]
-    model = model_cls(config_cls(**ckpt["config"]))
+    config = SpotterConfig.from_dict(ckpt["config"]) if config_cls is SpotterConfig else config_cls(**ckpt["config"])
+    model = model_cls(config)
     return load_state(model, ckpt["model"], source=str(path)).eval()
 
 
@@ -125,19 +128,22 @@ class SpotScores(NamedTuple):
 @torch.no_grad()
 def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | None = None,
                   batch_size: int = 64, device: str | torch.device | None = None) -> SpotScores:
-    """Score every frame of a video by stitching overlapping windows.
+    """Score every frame of a video by stitching overlapping windows of the model's input.
 
-    The windows of :func:`melab.flow.window_starts` (length ``k``, stride ``k/2``, the last one anchored at the
-    end) cover every frame once or twice. A frame's score is the mean over the windows that cover
-    it, so the stitched curve has no gap and no zeroed head or tail. Each window is scored on its own
-    (the model has no batch statistics), so the result does not depend on ``batch_size``.
+    The ROI series becomes the input the model was trained on (:func:`melab.inputs.spotter_input` of
+    ``model.config.input``, computed on the whole video), cut into the windows of :func:`melab.inputs.input_windows`
+    (length ``k``, stride ``k/2``, the last one anchored at the end; relative to their first frame for the
+    official ``"window"`` input). They cover every frame once or twice; a frame's score is the mean over the
+    windows that cover it, so the stitched curve has no gap and no zeroed head or tail. Each window is scored on
+    its own (melab's layout has no batch statistics), so the result does not depend on ``batch_size``. This is the
+    one place where scores are made, for LOSO folds, ``melab spot`` and official weights alike.
 
     Parameters
     ----------
     model : Spotter
         Trained model (put in eval mode here).
     series : np.ndarray
-        (T, C) float32 ROI series of the whole video.
+        (T, C) float32 ROI series of the whole video (:func:`melab.flow.roi_series` of the model's layout).
     k, stride : int
         Window length and step; use the training ``k``.
     batch_size : int
@@ -149,17 +155,27 @@ def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | N
     -------
     SpotScores
         ``spot`` (T,) float32 and ``probs`` (T, K + 1) float32 softmax probabilities.
+
+    Raises
+    ------
+    ValueError
+        When the series does not give the model's input width (another ROI set, or a series of another model).
     """
     device = model_device(model) if device is None else resolve_device(device)
     model.to(device).eval()
-    series = np.asarray(series, np.float32)
-    T = len(series)
-    x = np.pad(series, [(0, max(0, k - T)), (0, 0)])  # a video shorter than one window: zeros after its end
-    starts = window_starts(len(x), k, stride)
-    windows = torch.from_numpy(x[starts[:, None] + np.arange(k)])  # (N, k, C)
-    spot_sum = np.zeros(len(x), np.float64)
-    prob_sum = np.zeros((len(x), model.config.n_classes + 1), np.float64)
-    count = np.zeros(len(x), np.float64)
+    kind = model.config.input
+    x = spotter_input(series, kind)
+    if x.shape[1] != model.config.in_channels:
+        raise ValueError(f"an ROI series of {np.shape(series)[1]} channels gives {x.shape[1]} {kind!r} input channels,"
+                         f" but this spotter reads {model.config.in_channels}; extract the series with the ROIs and "
+                         "layout it was trained on")
+    T = len(x)
+    windows, starts = input_windows(x, k, kind, stride=stride)
+    windows = torch.from_numpy(windows)  # (N, k, C')
+    n = max(T, k)
+    spot_sum = np.zeros(n, np.float64)
+    prob_sum = np.zeros((n, model.config.n_classes + 1), np.float64)
+    count = np.zeros(n, np.float64)
     for i in range(0, len(starts), batch_size):
         out = model(windows[i:i + batch_size].to(device))
         spot, probs = out.spot.cpu().numpy(), F.softmax(out.logits, dim=-1).cpu().numpy()
@@ -169,27 +185,6 @@ def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | N
             count[s:s + k] += 1
     return SpotScores((spot_sum / count)[:T].astype(np.float32),
                       (prob_sum / count[:, None])[:T].astype(np.float32))
-
-
-@torch.no_grad()
-def reference_scores(model: Spotter, series: np.ndarray, *, k: int, batch_size: int = 64) -> SpotScores:
-    """Whole-video scores of an official-weights spotter: each window of :func:`melab.flow.reference_windows`
-    (relative to its first frame) is scored on its own and overlapping windows are averaged.
-
-    Returns ``SpotScores(spot (T,), probs (T, K + 1))`` float32, like :func:`predict_video`.
-    """
-    model.eval()
-    windows, starts = reference_windows(series, k)
-    spot_sum = np.zeros(len(series), np.float64)
-    prob_sum = np.zeros((len(series), model.config.n_classes + 1), np.float64)
-    count = np.zeros(len(series), np.float64)
-    for i in range(0, len(starts), batch_size):
-        out = model(torch.from_numpy(windows[i:i + batch_size]))
-        for j, s in enumerate(starts[i:i + batch_size]):
-            spot_sum[s:s + k] += out.spot[j].numpy()
-            prob_sum[s:s + k] += torch.softmax(out.logits[j], dim=-1).numpy()
-            count[s:s + k] += 1
-    return SpotScores((spot_sum / count).astype(np.float32), (prob_sum / count[:, None]).astype(np.float32))
 
 
 # ---- a spotter for `melab spot` -------------------------------------------------------------------
@@ -249,7 +244,6 @@ def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str =
 
 def spotter_scores(spotter: SpotterModel, series: np.ndarray) -> SpotScores:
     """Whole-video scores of a loaded spotter from the ROI series of its layout (:func:`melab.flow.roi_series`
-    with ``layout=spotter.layout``): :func:`predict_video`, or :func:`reference_scores` for official weights."""
-    if spotter.layout == "reference":
-        return reference_scores(spotter.model, series, k=spotter.k)
+    with ``layout=spotter.layout``): :func:`predict_video` at the spotter's window, in the input its checkpoint
+    records (official weights: each window relative to its first frame)."""
     return predict_video(spotter.model, series, k=spotter.k)

@@ -152,7 +152,7 @@ def test_wrong_architecture_names_the_mismatched_keys(tmp_path):
 class PointwiseSpotter(torch.nn.Module):
     """A 'model' whose output at a frame depends on that frame only: the stitching oracle."""
 
-    config = SpotterConfig(in_channels=4)
+    config = SpotterConfig(in_channels=4, input="track")  # the series itself: scores are known
 
     def forward(self, x):
         return SpotterOutput(torch.sigmoid(x[..., 0]), x[..., :1].expand(*x.shape[:-1], 5))
@@ -170,7 +170,7 @@ def test_stitching_covers_every_frame_without_gaps():
 
 def test_scores_do_not_depend_on_the_batch_size():
     torch.manual_seed(0)
-    model = Spotter(SMALL)
+    model = Spotter(SpotterConfig(**{**SMALL.to_dict(), "in_channels": 40}))  # contrast + velocity of 4 channels
     x = np.random.default_rng(1).normal(size=(95, 4)).astype(np.float32)
     a, b = T.predict_video(model, x, k=20, batch_size=64), T.predict_video(model, x, k=20, batch_size=3)
     np.testing.assert_allclose(a.spot, b.spot, atol=1e-6, rtol=0)

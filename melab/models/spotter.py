@@ -64,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from melab.inputs import DEFAULT_INPUT, LEGACY_INPUT, check_input
 from melab.ssm import Mamba
 from melab.weights import load_weights
 
@@ -77,7 +78,8 @@ class SpotterConfig:
     Attributes
     ----------
     in_channels : int
-        Channels C of the ROI series (18 ROIs x (dx, dy) = 36 in the reference).
+        Channels of the model input: :func:`melab.inputs.input_channels` of the ROI series' channels (36 = 18 ROIs
+        x (dx, dy) in the reference; 72 for ``input="contrast_velocity"`` of them). ``train_spotter`` sets it.
     n_classes : int
         Emotion classes K; the recognition head has K + 1 outputs (neutral last).
     d_fast, d_slow : int
@@ -95,6 +97,10 @@ class SpotterConfig:
         melab's own layers, or the official ``METST_SF`` layer for layer (see the module docstring).
     drop_path : float
         Reference layout only: the largest stochastic-depth rate (the official 0.2; see :class:`DropPath`).
+    input : str
+        What the model reads (:mod:`melab.inputs`): ``"contrast_velocity"`` by default, ``"window"`` (the
+        official window-relative displacement) for the reference layout. Whole-video scores apply it
+        (:func:`melab.inference.predict_video`), and so do the training windows, so a checkpoint carries it.
     """
 
     in_channels: int = 36
@@ -110,8 +116,10 @@ class SpotterConfig:
     dropout: float = 0.0
     layout: str = "melab"
     drop_path: float = 0.0
+    input: str = DEFAULT_INPUT
 
     def __post_init__(self):
+        check_input(self.input)
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown spotter layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
         if self.layout == "melab" and self.drop_path:
@@ -138,12 +146,19 @@ class SpotterConfig:
 
         8,368,902 parameters; :func:`load_official` fills it from a published weight file.
         """
-        sizes = dict(n_classes=4, layout="reference", drop_path=0.2)
+        sizes = dict(n_classes=4, layout="reference", drop_path=0.2, input="window")
         return cls.paper(**{**sizes, **overrides})
 
     def to_dict(self) -> dict:
-        """JSON-able dict; ``SpotterConfig(**d)`` rebuilds it."""
+        """JSON-able dict; :meth:`from_dict` rebuilds it."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: Mapping) -> SpotterConfig:
+        """Rebuild a config from :meth:`to_dict` output, e.g. a checkpoint's. A config saved before melab
+        recorded the input has none: its model was trained on the stitched track (:data:`melab.inputs.LEGACY_INPUT`),
+        and keeps reading it."""
+        return cls(**{"input": LEGACY_INPUT, **config})
 
 
 class SpotterOutput(NamedTuple):
@@ -628,7 +643,7 @@ def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfi
     state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
     raw = load_weights(path)
     if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
-        return SpotterConfig(**raw["config"])
+        return SpotterConfig.from_dict(raw["config"])
     if any(melab_key(k) is not None for k in state):
         return official_config(state)
     return default

@@ -2,12 +2,14 @@
 
 The pieces, in the order a lesson meets them:
 
-- :func:`spotter_windows` cuts an ROI series ``(T, C)`` into windows of ``k`` frames with stride
-  ``k/2`` and builds the targets: a 0/1 box over every ME (spotting) and a class per frame with
-  neutral outside MEs (recognition). :class:`SpotterData` samples negative windows at a ratio of
-  the positives, freshly for every epoch.
+- :func:`spotter_windows` turns an ROI series ``(T, C)`` into the model's input (:mod:`melab.inputs`), cuts it
+  into windows of ``k`` frames with stride ``k/2`` and builds the targets: a 0/1 box over every ME (spotting) and
+  a class per frame with neutral outside MEs (recognition). :class:`SpotterData` samples negative windows at a
+  ratio of the positives, freshly for every epoch, and augments them (:data:`AUGMENTATIONS`).
 - :func:`train_spotter` wires data, model, optimiser and schedule together: Adam + OneCycle and
-  ``0.9 MSE + 0.1 CE`` (BoostingVRME), through :func:`melab.train.loop.fit`.
+  ``0.9 MSE + 0.1 CE`` (BoostingVRME), through :func:`melab.train.loop.fit`. Every epoch it records the
+  per-frame AUC (:func:`melab.metrics.frame_auc`) on the training videos and on a validation subject that it
+  does not train on (:func:`split_validation`), so overfitting shows as two curves that part.
 - :func:`melab.inference.predict_video` scores a whole video by stitching overlapping windows (re-exported
   by :mod:`melab.train`).
 - :func:`loso` trains a fresh spotter per held-out subject (:func:`spotter_fold`, run by
@@ -30,11 +32,13 @@ import torch
 from melab.atomic import atomic_path
 from melab.data.splits import str3_classes, to_str3
 from melab.device import resolve_device
-from melab.flow import default_k, window_starts
+from melab.flow import default_k
 from melab.inference import SpotScores, predict_video
+from melab.inputs import input_channels, input_windows, mirror_input, spotter_input
+from melab.metrics import frame_auc
 from melab.models.spotter import Spotter, SpotterConfig, init_from, spotter_loss
-from melab.train.loop import fit
-from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
+from melab.train.loop import EarlyStopping, fit
+from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds, validation_subjects
 
 # ---- spotter data: windows and targets ------------------------------------------------------------
 
@@ -114,8 +118,9 @@ def spotter_windows(
     stride: int | None = None,
     dataset: str = "synthetic",
     kinds: Sequence[str] = ("micro",),
+    input: str = "track",
 ) -> SpotterWindows:
-    """Cut ROI series into windows of ``k`` frames (stride ``k/2``) with spotting and class targets.
+    """Cut ROI series into windows of ``k`` frames (stride ``k/2``) of a model input, with spotting and class targets.
 
     Parameters
     ----------
@@ -127,27 +132,56 @@ def spotter_windows(
         Window length and step in frames (stride ``k // 2`` by default).
     dataset, kinds
         See :func:`frame_targets`.
+    input : str
+        The model input (:data:`melab.inputs.INPUTS`), made from each whole video before it is cut
+        (:func:`melab.inputs.spotter_input`, :func:`melab.inputs.input_windows`, as whole-video scores make it);
+        ``"track"`` (the default here) cuts the series itself.
 
     Returns
     -------
     SpotterWindows
     """
     parts = []
-    for video, x in series.items():
-        x = np.asarray(x, np.float32)
-        spot, label = frame_targets(len(x), events[events["video"] == video], dataset=dataset, kinds=kinds)
-        x, spot, label = _pad_to(x, k), _pad_to(spot, k), _pad_to(label, k, len(str3_classes(dataset)))
-        starts = window_starts(len(x), k, stride)
+    for video, series_v in series.items():
+        x, starts = input_windows(spotter_input(series_v, input), k, input, stride=stride)
+        spot, label = frame_targets(len(series_v), events[events["video"] == video], dataset=dataset, kinds=kinds)
+        spot, label = _pad_to(spot, k), _pad_to(label, k, len(str3_classes(dataset)))
         idx = starts[:, None] + np.arange(k)  # (N, k) frame indices
-        parts.append(SpotterWindows(x[idx], spot[idx], label[idx], np.full(len(starts), video, dtype=object),
-                                    starts))
+        parts.append(SpotterWindows(x, spot[idx], label[idx], np.full(len(starts), video, dtype=object), starts))
     if not parts:
         raise ValueError("no ROI series given; pass a mapping video -> (T, C) array")
     return SpotterWindows(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
 
 
+# Augmentations with a physical meaning, in the order they apply (benchmarks/spotter_inputs.py measures each):
+# "mirror" the face left-right (ROI channels swapped with their partners, dx negated; melab.inputs.mirror_input),
+# "warp" time by a factor in [0.8, 1.25] about the window's centre (an expression 20 % faster or slower, its
+# targets warped with it), "scale" the input by U(0.9, 1.1) per window (the reference's), add Gaussian "noise"
+# (0.1 of a standardised channel's spread).
+AUGMENTATIONS = ("mirror", "warp", "scale", "noise")
+WARP_RANGE = (0.8, 1.25)
+# Training videos scored for the per-epoch training AUC: at most this many, evenly spaced in sorted order (scoring
+# every one of a large corpus would cost more than the epoch itself)
+MONITOR_VIDEOS = 8
+SCALE_RANGE = (0.9, 1.1)
+NOISE_SD = 0.1
+
+
+def _warp(x: np.ndarray, spot: np.ndarray, label: np.ndarray, rate: np.ndarray):
+    """Resample windows (B, k, ...) in time by ``rate`` (B,) about their centres: linear for the input, nearest
+    for the targets; frames beyond the window's ends repeat its end frames."""
+    k = x.shape[1]
+    centre = (k - 1) / 2
+    t = np.clip((np.arange(k) - centre)[None, :] * rate[:, None] + centre, 0, k - 1)  # (B, k) source times
+    lo = np.minimum(np.floor(t).astype(np.int64), k - 2)
+    w = (t - lo)[..., None].astype(np.float32)
+    rows = np.arange(len(x))[:, None]
+    near = np.rint(t).astype(np.int64)
+    return (x[rows, lo] * (1 - w) + x[rows, lo + 1] * w, spot[rows, near], label[rows, near])
+
+
 class SpotterData:
-    """Training batches of a spotter: every positive window plus freshly sampled negatives.
+    """Training batches of a spotter: every positive window plus freshly sampled negatives, augmented.
 
     Parameters
     ----------
@@ -159,18 +193,26 @@ class SpotterData:
     batch_size : int
         Windows per batch (the last batch of an epoch may be smaller).
     seed : int
-        The draw and the order of epoch ``e`` come from ``np.random.default_rng((seed, e))``.
+        The draw and the order of epoch ``e`` come from ``np.random.default_rng((seed, e))``, its
+        augmentations from ``np.random.default_rng((seed, e, 1))``.
+    augment : sequence of str
+        Any of :data:`AUGMENTATIONS` (none by default).
+    input : str
+        The windows' input (:data:`melab.inputs.INPUTS`), for the mirror.
     """
 
     def __init__(self, windows: SpotterWindows, *, negative_ratio: float = 4.0, batch_size: int = 32,
-                 seed: int = 0):
+                 seed: int = 0, augment: Sequence[str] = (), input: str = "track"):
         self.windows = windows
         self.positives = np.flatnonzero(windows.positive)
         self.negatives = np.flatnonzero(~windows.positive)
         if len(self.positives) == 0:
             raise ValueError("no training window holds an ME; check the events table and the `kinds` option")
+        unknown = sorted(set(augment) - set(AUGMENTATIONS))
+        if unknown:
+            raise ValueError(f"unknown augmentation(s) {unknown}; choose from {', '.join(AUGMENTATIONS)}")
         self.n_negative = min(len(self.negatives), round(negative_ratio * len(self.positives)))
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.augment, self.input = batch_size, seed, tuple(augment), input
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """(n,) window indices of one epoch, in training order: a pure function of (seed, epoch)."""
@@ -185,9 +227,26 @@ class SpotterData:
         """Yield ``(x (B, k, C), spot (B, k), label (B, k))`` tensors of epoch ``epoch``."""
         w = self.windows
         order = self.epoch_indices(epoch)
+        rng = np.random.default_rng((self.seed, epoch, 1))
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
-            yield torch.from_numpy(w.x[idx]), torch.from_numpy(w.spot[idx]), torch.from_numpy(w.label[idx])
+            x, spot, label = w.x[idx], w.spot[idx], w.label[idx]
+            if self.augment:
+                x, spot, label = self._augmented(x, spot, label, rng)
+            yield torch.from_numpy(x), torch.from_numpy(spot), torch.from_numpy(label)
+
+    def _augmented(self, x: np.ndarray, spot: np.ndarray, label: np.ndarray, rng: np.random.Generator):
+        x = x.copy()
+        if "mirror" in self.augment:
+            flip = rng.random(len(x)) < 0.5
+            x[flip] = mirror_input(x[flip], self.input)
+        if "warp" in self.augment:
+            x, spot, label = _warp(x, spot, label, np.exp(rng.uniform(*np.log(WARP_RANGE), len(x))))
+        if "scale" in self.augment:
+            x = x * rng.uniform(*SCALE_RANGE, (len(x), 1, 1)).astype(np.float32)
+        if "noise" in self.augment:
+            x = x + rng.normal(0, NOISE_SD, x.shape).astype(np.float32)
+        return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(spot), np.ascontiguousarray(label)
 
     def class_weights(self, n_classes: int) -> torch.Tensor:
         """Balanced CE weights ``n / (K' * count_c)`` over the frames of an epoch (expected counts).
@@ -210,14 +269,18 @@ class SpotterData:
 class SpotterTrainConfig:
     """Training settings of the spotter (reference: Adam 3e-4 with OneCycle, 50 epochs).
 
-    ``k=None`` takes :func:`default_k` of the videos' fps. The CPU defaults train 20 epochs with a
-    higher peak learning rate and, as the reference does for CAS(ME)^3, 4 negative windows per positive.
-    On the realistic synthetic corpus that is the smallest budget that learns: with 6 epochs or one
-    negative per positive, the tiny spotter's LOSO F1 on ``bench`` stays near 0.01-0.15, below the
-    training-free baseline (``benchmarks/results/synthetic_calibration_spotter_*.json``).
+    ``k=None`` takes :func:`default_k` of the videos' fps. The CPU defaults train 10 epochs at a higher peak
+    learning rate with, as the reference does for CAS(ME)^3, 4 negative windows per positive. On the realistic
+    corpora the tiny spotter's held-out AUC peaks at 8-10 epochs and falls after while its training AUC climbs to
+    1 (``benchmarks/results/spotter_inputs.json``), so 10 is the budget.
+
+    ``validation`` subjects (with at least one ME) are held out of every training set by a fixed rule
+    (:func:`split_validation`) and scored every epoch (``val_auc``, ``val_auc_mae``); ``monitor`` also scores up to
+    :data:`MONITOR_VIDEOS` training videos (``train_auc``, ``train_auc_mae``), and ``patience`` stops training on
+    ``val_auc`` (keeping the best epoch). ``augment`` is any of :data:`AUGMENTATIONS`.
     """
 
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 32
     lr: float = 3e-3
     k: int | None = None
@@ -228,6 +291,10 @@ class SpotterTrainConfig:
     dataset: str = "synthetic"
     seed: int = 0
     init: str | None = None  # start from these weights (melab.models.spotter.init_from), not at random
+    augment: tuple[str, ...] = ()
+    validation: int = 1
+    monitor: bool = True
+    patience: int | None = None
 
     @classmethod
     def paper(cls, **overrides) -> SpotterTrainConfig:
@@ -236,6 +303,37 @@ class SpotterTrainConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def split_validation(videos: pd.DataFrame, events: pd.DataFrame, n: int, *, after: str | None = None,
+                     kinds: Sequence[str] = ("micro",)) -> tuple[list[str], list[str], list[str]]:
+    """Hold ``n`` validation subjects out of a training set: the fixed rule of :func:`validation_subjects` over the
+    subjects that have at least one target event (an AUC needs an ME), after the held-out subject ``after``.
+
+    Parameters
+    ----------
+    videos : ``subject, video`` of the training videos.
+    events : events table.
+    n : validation subjects (0: none).
+    after : the fold's held-out subject (each fold then validates on another subject); None for a model trained
+        on every subject.
+    kinds : event kinds that count as targets.
+
+    Returns
+    -------
+    train_videos, validation_videos, validation_subjects : lists of names.
+    """
+    subjects = videos["subject"].astype(str)
+    if n == 0:
+        return list(videos["video"]), [], []
+    has_target = set(events.loc[events["kind"].isin(kinds), "video"])
+    candidates = sorted({s for s, v in zip(subjects, videos["video"], strict=True) if v in has_target})
+    if len(candidates) <= n:
+        raise ValueError(f"only {len(candidates)} training subject(s) hold an ME, too few to hold {n} out for "
+                         "validation; pass SpotterTrainConfig(validation=0)")
+    held = validation_subjects(candidates, n, after=after)
+    chosen = subjects.isin(held).to_numpy()
+    return list(videos.loc[~chosen, "video"]), list(videos.loc[chosen, "video"]), held
 
 
 def train_spotter(
@@ -250,6 +348,7 @@ def train_spotter(
     progress: bool = True,
     desc: str = "spotter",
     device: str | torch.device = "cpu",
+    validation: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[Spotter, pd.DataFrame]:
     """Train a fresh spotter on ROI series (Adam + OneCycle, weighted MSE + balanced CE).
 
@@ -258,12 +357,12 @@ def train_spotter(
     series : mapping
         Training videos: name -> ROI series (T, C) float32.
     events : pd.DataFrame
-        Events table covering those videos.
+        Events table covering those videos (and the validation videos).
     fps : float
         Frame rate, for the default window length.
     config : SpotterConfig, optional
-        Model sizes (``SpotterConfig.tiny()`` by default; ``in_channels`` is set from the series and
-        ``n_classes`` from the dataset's classes).
+        Model sizes and input (``SpotterConfig.tiny()`` by default; ``in_channels`` is set from the series and
+        the input, ``n_classes`` from the dataset's classes).
     train : SpotterTrainConfig, optional
         Training settings.
     checkpoint, resume, progress
@@ -271,22 +370,29 @@ def train_spotter(
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where to train (:mod:`melab.device`). The initial weights, the windows drawn and their
         order are the same on every device; CUDA runs are not bit-identical to CPU runs.
+    validation : mapping, optional
+        Videos of subjects it does not train on (video -> ROI series), scored every epoch (``val_auc``,
+        ``val_auc_mae``) and, with ``train.patience``, the early-stopping criterion.
 
     Returns
     -------
     model : Spotter
         Trained, in eval mode, on ``device``.
     history : pd.DataFrame
-        Per-epoch ``loss, mse, ce, lr``.
+        Per-epoch ``loss, mse, ce, lr``; with ``train.monitor``, ``train_auc, train_auc_mae`` (on up to
+        :data:`MONITOR_VIDEOS` training videos, evenly spaced in sorted order); with validation videos,
+        ``val_auc, val_auc_mae``; ``best`` with early stopping.
     """
     train = train or SpotterTrainConfig()
     device = resolve_device(device)
+    config = config or SpotterConfig.tiny()
     channels = next(iter(series.values())).shape[1]
-    config = SpotterConfig(**{**(config or SpotterConfig.tiny()).to_dict(), "in_channels": channels,
+    config = SpotterConfig(**{**config.to_dict(), "in_channels": input_channels(config.input, channels),
                               "n_classes": len(str3_classes(train.dataset))})
     k = train.k or default_k(fps)
-    windows = spotter_windows(series, events, k=k, kinds=train.kinds, dataset=train.dataset)
-    data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=train.seed)
+    windows = spotter_windows(series, events, k=k, kinds=train.kinds, dataset=train.dataset, input=config.input)
+    data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=train.seed,
+                       augment=train.augment, input=config.input)
     weights = data.class_weights(config.n_classes + 1).to(device)
     torch.manual_seed(train.seed)  # the initial weights, drawn on the CPU whatever the device
     model = Spotter(config) if train.init is None else init_from(Spotter(config), train.init)
@@ -300,9 +406,29 @@ def train_spotter(
         return spotter_loss(model(x), spot, label, class_weights=weights,
                             spot_weight=train.spot_weight, recog_weight=train.recog_weight)
 
+    if train.patience is not None and not validation:
+        raise ValueError("SpotterTrainConfig.patience stops on the validation AUC: pass validation videos "
+                         "(SpotterTrainConfig.validation > 0 in loso)")
+    names = sorted(series)
+    watched = [names[i] for i in np.unique(np.linspace(0, len(names) - 1, min(MONITOR_VIDEOS, len(names))).round()
+                                            .astype(int))]
+    sets = {"train": {v: series[v] for v in watched} if train.monitor else {}, "val": validation or {}}
+    targets = events[events["kind"].isin((*train.kinds, "macro"))]
+    evaluate = None
+    if any(sets.values()):
+        def evaluate(model, epoch):
+            row = {}
+            for name, videos in sets.items():
+                if videos:
+                    auc = frame_auc({v: predict_video(model, x, k=k).spot for v, x in videos.items()}, targets)
+                    row |= {f"{name}_auc": auc.auc, f"{name}_auc_mae": auc.auc_mae}
+            return row
+
+    stopping = EarlyStopping("val_auc", patience=train.patience) if train.patience is not None else None
     history = fit(model, data, step, optimizer=optimizer, scheduler=scheduler, epochs=train.epochs,
-                  checkpoint=checkpoint, resume=resume, seed=train.seed,
-                  config={**train.to_dict(), "k": k}, progress=progress, desc=desc, device=device)
+                  checkpoint=checkpoint, resume=resume, seed=train.seed, evaluate=evaluate, early_stopping=stopping,
+                  config={**train.to_dict(), "k": k, "validation_videos": sorted(validation or {})},
+                  progress=progress, desc=desc, device=device)
     return model, history
 
 
@@ -335,18 +461,22 @@ def spotter_fold(subject: str, *, series: Mapping[str, np.ndarray], events: pd.D
                  fps: float, config: SpotterConfig | None, train: SpotterTrainConfig,
                  checkpoint: Path | None, progress: bool,
                  device: str = "cpu") -> tuple[dict[str, SpotScores], pd.DataFrame]:
-    """One LOSO fold of the spotter: train without ``subject``, score each of its videos.
+    """One LOSO fold of the spotter: train without ``subject`` (and without its validation subjects,
+    :func:`split_validation`), score each of its videos.
 
-    Returns the held-out videos' :class:`SpotScores` and the fold's history (the arguments are those of
-    :func:`loso`; ``train.k`` is set). Resumes from ``checkpoint`` when it exists. ``device`` is resolved
-    where the fold runs (on a Ray worker, ``"cuda"`` is the GPU Ray assigned it).
+    Returns the held-out videos' :class:`SpotScores` and the fold's history with ``subject`` and ``validation``
+    (its validation subjects) columns (the arguments are those of :func:`loso`; ``train.k`` is set). Resumes
+    from ``checkpoint`` when it exists. ``device`` is resolved where the fold runs (on a Ray worker, ``"cuda"`` is
+    the GPU Ray assigned it).
     """
     held = videos["subject"] == subject
-    train_series = {v: series[v] for v in videos.loc[~held, "video"]}
-    model, history = train_spotter(train_series, events, fps=fps, config=config, train=train, checkpoint=checkpoint,
-                                   resume=True, progress=progress, desc=f"fold {subject}", device=device)
+    fit_on, val, val_subjects = split_validation(videos[~held], events, train.validation, after=subject,
+                                                 kinds=train.kinds)
+    model, history = train_spotter({v: series[v] for v in fit_on}, events, fps=fps, config=config, train=train,
+                                   checkpoint=checkpoint, resume=True, progress=progress, desc=f"fold {subject}",
+                                   device=device, validation={v: series[v] for v in val})
     scores = {video: predict_video(model, series[video], k=train.k) for video in videos.loc[held, "video"]}
-    return scores, history.assign(subject=subject)
+    return scores, history.assign(subject=subject, validation="+".join(val_subjects))
 
 
 def loso(
