@@ -461,3 +461,94 @@ def test_validation_subjects_follow_the_held_out_one():
     assert T.validation_subjects(["a", "b", "c", "d"], 2, after="c") == ["d", "a"]
     with pytest.raises(ValueError, match="cannot hold out 3 of 3"):
         T.validation_subjects(["a", "b", "c"], 3)
+
+
+# ---- inputs, augmentation, validation subjects ------------------------------------------------------------
+
+def test_training_windows_are_the_windows_predict_video_scores():
+    """One place makes the input: the training windows of a video equal what whole-video scoring feeds the model."""
+    from melab.inputs import input_windows, spotter_input
+
+    series, events, _ = toy_corpus()
+    for kind in ("track", "window", "velocity", "contrast_velocity"):
+        w = T.spotter_windows(series, events, k=20, input=kind)
+        first = w.video == "s0_v0"
+        x, starts = input_windows(spotter_input(series["s0_v0"], kind), 20, kind)
+        np.testing.assert_array_equal(w.x[first], x)
+        np.testing.assert_array_equal(w.start[first], starts)
+    relative = T.spotter_windows(series, events, k=20, input="window")
+    assert np.all(relative.x[:, 0] == 0)
+
+
+def test_augmentations_are_seeded_and_keep_targets_with_their_frames():
+    series, events, _ = toy_corpus()
+    series = {v: np.tile(x, (1, 9)) for v, x in series.items()}  # 36 channels: the 18 ROIs the mirror knows
+    windows = T.spotter_windows(series, events, k=20, input="velocity")
+    plain = T.SpotterData(windows, batch_size=8, seed=3)
+    for aug in T.AUGMENTATIONS:
+        data = T.SpotterData(windows, batch_size=8, seed=3, augment=(aug,), input="velocity")
+        a, b = list(data(1)), list(data(1))
+        for (xa, sa, la), (xb, sb, lb), (xp, sp, lp) in zip(a, b, plain(1), strict=True):
+            assert torch.equal(xa, xb) and torch.equal(sa, sb) and torch.equal(la, lb)  # pure in (seed, epoch)
+            assert xa.shape == xp.shape and not torch.equal(xa, xp)
+            if aug != "warp":
+                assert torch.equal(sa, sp) and torch.equal(la, lp)  # only time warps move targets
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        T.SpotterData(windows, augment=("flip",))
+
+
+def test_time_warp_at_rate_one_is_the_identity_and_stretches_a_box():
+    from melab.train.spotting import _warp
+
+    x = np.random.default_rng(0).normal(size=(2, 21, 3)).astype(np.float32)
+    spot = np.zeros((2, 21), np.float32)
+    spot[:, 8:13] = 1  # a 5-frame box at the centre
+    label = spot.astype(np.int64)
+    same = _warp(x, spot, label, np.ones(2))
+    np.testing.assert_allclose(same[0], x, atol=1e-6)
+    np.testing.assert_array_equal(same[1], spot)
+    # rate 0.5: output frame j shows source time 10 + (j - 10) / 2, so the source box 8..12 (nearest frame) covers
+    # j = 5..15; rate 2: 10 + 2 (j - 10) in [7.5, 12.5] for j = 9..11
+    _, warped, _ = _warp(x, spot, label, np.array([0.5, 2.0]))
+    assert np.flatnonzero(warped[0]).tolist() == list(range(5, 16))
+    assert np.flatnonzero(warped[1]).tolist() == [9, 10, 11]
+
+
+def test_split_validation_holds_out_the_next_subject_with_an_me():
+    series, events, videos = toy_corpus(n_subjects=4)
+    fit_on, val, held = T.split_validation(videos, events, 1, after="s1")
+    assert held == ["s2"] and val == ["s2_v0"] and "s2_v0" not in fit_on and len(fit_on) == 3
+    assert T.split_validation(videos, events, 0)[1] == []
+    quiet = events[events["video"] != "s2_v0"]  # s2 holds no ME now: s3 is next
+    assert T.split_validation(videos, quiet, 1, after="s1")[2] == ["s3"]
+    with pytest.raises(ValueError, match="too few to hold 4 out"):
+        T.split_validation(videos, events, 4)
+
+
+def test_loso_records_training_and_validation_auc_per_epoch(tmp_path):
+    series, events, videos = toy_corpus(n_subjects=4)
+    train = T.SpotterTrainConfig(epochs=2, batch_size=8, k=20, lr=1e-2)
+    result = T.loso(series, events, videos, folds=1, config=SMALL, train=train, progress=False)
+    h = result.history
+    assert {"train_auc", "train_auc_mae", "val_auc", "val_auc_mae"} <= set(h.columns)
+    assert h["validation"].tolist() == ["s1", "s1"] and h["subject"].tolist() == ["s0", "s0"]
+    assert h["train_auc"].between(0, 1).all() and h["val_auc"].between(0, 1).all()
+    stopped = T.loso(series, events, videos, folds=1, config=SMALL, progress=False,
+                     train=T.SpotterTrainConfig(epochs=3, batch_size=8, k=20, lr=1e-2, patience=1, monitor=False))
+    assert "train_auc" not in stopped.history and stopped.history["best"].sum() == 1
+    with pytest.raises(ValueError, match="pass validation videos"):
+        T.train_spotter(series, events, config=SMALL, progress=False,
+                        train=T.SpotterTrainConfig(epochs=1, k=20, patience=1))
+
+
+def test_a_checkpoint_without_an_input_reads_the_track(tmp_path):
+    """Checkpoints saved before the input was recorded were trained on the stitched track, and still read it."""
+    model = Spotter(SpotterConfig(**{**SMALL.to_dict(), "input": "track"}))
+    path = T.save_model(tmp_path / "old.pt", model)
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["config"]["input"]
+    torch.save(ckpt, path)
+    assert T.load_model(path).config.input == "track"
+    assert SpotterConfig.reference().input == "window" and SpotterConfig().input == "contrast_velocity"
+    with pytest.raises(ValueError, match="unknown spotter input"):
+        SpotterConfig(input="flow")

@@ -65,6 +65,7 @@ from melab.train.recognition import (
     warmup_cosine,
 )
 from melab.train.spotting import (
+    AUGMENTATIONS,
     IGNORE,
     LosoResult,
     SpotterData,
@@ -74,20 +75,20 @@ from melab.train.spotting import (
     load_scores,
     loso,
     save_scores,
+    split_validation,
     spotter_fold,
     spotter_windows,
     train_spotter,
 )
 
 __all__ = [
-    "ARTEFACTS", "ARTEFACT_PARTS", "CHECKPOINT_FORMAT", "DEVICES", "EarlyStopping", "IGNORE", "MODELS", "FoldRun",
-    "LocalExecutor",
-    "LosoResult", "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor", "RoiCorpus", "SpotScores",
-    "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows", "build_artefacts", "dataset_roi_corpus",
-    "default_cache", "default_k", "fit", "fold_checkpoint", "fold_device", "frame_targets", "hflip_flow",
-    "load_model", "load_roi_corpus", "load_scores", "load_state", "loso", "loso_merba", "loso_subjects",
-    "make_executor", "merba_corpus", "merba_fold", "predict_merba", "predict_video",
+    "ARTEFACTS", "ARTEFACT_PARTS", "AUGMENTATIONS", "CHECKPOINT_FORMAT", "DEVICES", "EarlyStopping", "IGNORE",
+    "MODELS", "FoldRun", "LocalExecutor", "LosoResult", "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor",
+    "RoiCorpus", "SpotScores", "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows",
+    "build_artefacts", "dataset_roi_corpus", "default_cache", "default_k", "fit", "fold_checkpoint", "fold_device",
+    "frame_targets", "hflip_flow", "load_model", "load_roi_corpus", "load_scores", "load_state", "loso", "loso_merba",
+    "loso_subjects", "make_executor", "merba_corpus", "merba_fold", "predict_merba", "predict_video",
     "read_checkpoint", "recalibrate_batchnorm", "resolve_data", "resolve_device", "roi_corpus", "run", "run_folds",
-    "save_model", "save_roi_corpus", "save_scores", "split_merba", "spotter_fold", "spotter_windows", "train_merba",
-    "train_spotter", "validation_subjects", "warmup_cosine",
+    "save_model", "save_roi_corpus", "save_scores", "split_merba", "split_validation", "spotter_fold",
+    "spotter_windows", "train_merba", "train_spotter", "validation_subjects", "warmup_cosine",
 ]
