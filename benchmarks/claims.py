@@ -114,6 +114,7 @@ from melab.train import (
     train_merba,
     validation_subjects,
 )
+from melab.train.recognition import VALIDATION_SHARE
 from melab.tuning import count_table, micro_f1, nested_select
 from melab.workers import die_with_parent
 
@@ -133,7 +134,6 @@ PAPER = {
     "reference": "- (melab's yardstick: a logistic regression on multi-scale temporal contrast)",
 }
 ALPHA_NOTE = "DGCM fine-loss weight: alpha 0.2 -> 0.8, half-cosine over the epochs, melab's own (eq. 7 not legible)"
-VALIDATION_SHARE = 0.15  # of the clips' training subjects, held out for MERba's early stopping
 
 
 # ---- decoder grids and per-video counts ---------------------------------------------------------------------

@@ -346,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")
     p.add_argument("--fps", type=_positive_float, default=None,
                    help="the video's frame rate (image folders, or to override)")
-    decoding = ("default from data/spot_decoding.json: the best setting on the shipped spotter's LOSO scores of its "
-                "own training corpus, chosen there and never on the video you spot")
+    decoding = ("default from data/spot_decoding.json: chosen by the nested rule on the shipped spotter's LOSO scores "
+                "of its own training corpus, never on the video you spot")
     p.add_argument("--low", type=_fraction, default=None, help=f"SISS low threshold, an absolute score; {decoding}")
     p.add_argument("--high", type=_fraction, default=None, help="SISS high threshold (and peak height), an "
                    "absolute score; default as --low")

@@ -97,8 +97,8 @@ DECODING_FILE = ARTEFACTS / "spot_decoding.json"
 def default_decoding() -> dict:
     """``melab spot``'s SISS defaults ``{smooth, low, high, k_decode}`` from ``data/spot_decoding.json``.
 
-    ``make artefacts`` writes the file: the best setting on the shipped spotter's LOSO scores of its own
-    training corpus (:func:`melab.train.artefacts.spot_decoding`), with the F1 it reached there.
+    ``make artefacts`` writes the file: the setting chosen by the nested rule on the shipped spotter's LOSO scores
+    of its own training corpus (:func:`melab.train.artefacts.spot_decoding`), with the held-out F1 it is worth.
     """
     return json.loads(DECODING_FILE.read_text())["settings"]
 
@@ -411,8 +411,8 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
     low, high, smooth : SISS thresholds in absolute score units and the box-filter width
         (:func:`melab.decode.siss` with ``scale="absolute"``): a confident spotter stays silent on a
         video without MEs. Each one not given comes from ``data/spot_decoding.json``
-        (:func:`default_decoding`): chosen on the shipped spotter's training data, the LOSO scores of
-        the ``lab`` corpus, never on the videos it is then used on.
+        (:func:`default_decoding`): chosen by the nested rule on the shipped spotter's training data (the
+        LOSO scores of its corpus), never on the videos it is then used on.
     k_decode : SISS half window in model frames; default ``round(model_fps / 6)``, half of a 1/3-s ME (the
         median ME of CAS(ME)^3 and of the synthetic corpora): 5 frames at 30 fps.
     penalty : subtracted from class probabilities before the emotion vote (:func:`assign_emotions`).

@@ -371,6 +371,25 @@ def test_reference_layout_settings_and_a_still_face():
 # ---- the official weights in `melab spot` and `melab train --init` ------------------------------------
 
 
+def test_official_weights_score_each_window_relative_to_its_first_frame():
+    """A reference-layout spotter reads the official input: predict_video feeds it every window of
+    reference_windows (relative to its first frame) and averages the windows that cover a frame."""
+    from melab.inference import predict_video
+
+    torch.manual_seed(0)
+    model = Spotter(SpotterConfig.reference(d_fast=16, d_slow=32, n_stages=2, depth=1, d_state=4)).eval()
+    assert model.config.input == "window"
+    series = np.cumsum(np.random.default_rng(1).normal(0, 0.1, (47, C)), axis=0).astype(np.float32)
+    windows, starts = reference_windows(series, 10)
+    with torch.no_grad():
+        spot = model(torch.from_numpy(windows)).spot.numpy()
+    total, count = np.zeros(47), np.zeros(47)
+    for s, w in zip(starts, spot, strict=True):
+        total[s:s + 10] += w
+        count[s:s + 10] += 1
+    np.testing.assert_allclose(predict_video(model, series, k=10).spot, total / count, rtol=1e-5, atol=1e-6)
+
+
 def test_cli_spot_runs_official_weights(weights, tmp_path):
     from melab.cli import main
     from melab.data.synthetic import generate_video

@@ -200,6 +200,8 @@ def test_loso_scores_every_held_out_video(tmp_path):
     T.save_scores(tmp_path / "scores.npz", result)
     loaded, k = T.load_scores(tmp_path / "scores.npz")
     assert k == 20 and np.array_equal(loaded["s1_v0"].spot, result.scores["s1_v0"].spot)
+    history = T.load_history(tmp_path / "scores.npz")
+    pd.testing.assert_frame_equal(history, result.history, check_dtype=False, atol=1e-12)
     with pytest.raises(ValueError, match="3 subjects"):
         T.loso_subjects(videos, 4)
 

@@ -81,7 +81,29 @@ def test_spot_decoding_recovers_the_setting_that_finds_every_me():
         scores[f"v{i}"] = SimpleNamespace(spot=s)
         rows.append({"video": f"v{i}", "onset": 100 + 20 * i, "offset": 110 + 20 * i, "kind": "micro"})
     rows.append({"video": "v0", "onset": 20, "offset": 40, "kind": "macro"})  # not a target
-    out = spot_decoding(scores, pd.DataFrame(rows), 30.0, source="test")
-    assert (out["tp"], out["fp"], out["fn"], out["f1"]) == (3, 0, 0, 1.0)
-    assert out["settings"]["k_decode"] == 5 and out["chosen_on"] == "test"
-    assert out["settings"]["low"] <= out["settings"]["high"]
+    videos = pd.DataFrame({"subject": ["s0", "s1", "s2"], "video": ["v0", "v1", "v2"]})
+    out = spot_decoding(scores, pd.DataFrame(rows), videos, 30.0, source="test")
+    assert (out["tp"], out["fp"], out["fn"], out["nested_f1"]) == (3, 0, 0, 1.0)
+    assert out["settings"]["k_decode"] == 5 and out["chosen_on"] == "test" and out["folds"] == 3
+    assert out["settings"]["low"] <= out["settings"]["high"] and out["settings"]["high"] >= 0.5
+
+
+def test_spot_decoding_is_nested_a_subject_never_chooses_its_own_setting():
+    """Two subjects whose MEs need opposite thresholds: each is decoded with the other's choice, so the nested F1
+    is 0, however well an in-sample choice would do."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from melab.train.artefacts import spot_decoding
+
+    low_me, high_me = np.full(200, 0.02), np.full(200, 0.02)
+    low_me[50:61] = 0.25  # found only with high <= 0.2
+    high_me[50:61] = 0.9
+    high_me[120:131] = 0.3  # a false alarm that high <= 0.3 also fires on
+    scores = {"a": SimpleNamespace(spot=low_me), "b": SimpleNamespace(spot=high_me)}
+    events = pd.DataFrame({"video": ["a", "b"], "onset": [50, 50], "offset": [60, 60], "kind": "micro"})
+    videos = pd.DataFrame({"subject": ["s0", "s1"], "video": ["a", "b"]})
+    out = spot_decoding(scores, events, videos, 30.0)
+    # a is decoded with b's choice (high above 0.3: its ME is missed), b with a's (high <= 0.25: a false alarm)
+    assert (out["tp"], out["fp"], out["fn"], out["nested_f1"], out["folds"]) == (1, 1, 1, 0.5, 2)

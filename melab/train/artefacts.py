@@ -31,8 +31,8 @@ from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig, init_config
 from melab.train.loop import save_model
 from melab.train.loso import Executor, fold_device, make_executor
-from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
-from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
+from melab.train.recognition import VALIDATION_SHARE, MERbaTrainConfig, loso_merba, split_merba, train_merba
+from melab.train.spotting import SpotterTrainConfig, loso, save_scores, split_validation, train_spotter
 
 
 def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
@@ -179,9 +179,11 @@ def run(
             roi = dataset_roi_corpus(Dataset(corpus, kind=kind), progress=progress)
         if folds == "none":
             fps = float(roi.videos["fps"].median())
-            net, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
-                                         checkpoint=out / "checkpoint.pt", resume=resume, progress=progress,
-                                         device=device)
+            fit_on, val, _ = split_validation(roi.videos, roi.events, train.validation, kinds=train.kinds)
+            net, history = train_spotter({v: roi.series[v] for v in fit_on}, roi.events, fps=fps, config=config,
+                                         train=train, checkpoint=out / "checkpoint.pt", resume=resume,
+                                         progress=progress, device=device,
+                                         validation={v: roi.series[v] for v in val})
             # spot() reads the training rate and window from here (a 200 fps corpus is not 30 fps)
             written["model"] = str(save_model(out / "model.pt", net, train={
                 **train.to_dict(), "fps": fps, "k": train.k or default_k(fps)}))
@@ -237,38 +239,49 @@ SPOT_GRID = [{"smooth": w, "low": lo, "high": hi} for w in (1, 3, 5, 7, 9, 11) f
              for hi in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8) if lo <= hi]
 
 
-def spot_decoding(scores: Mapping[str, SpotScores], events: pd.DataFrame, fps: float, *,
+def spot_decoding(scores: Mapping[str, SpotScores], events: pd.DataFrame, videos: pd.DataFrame, fps: float, *,
                   source: str = "LOSO scores") -> dict:
-    """``melab spot``'s SISS defaults: the :data:`SPOT_GRID` point with the best micro F1 on LOSO scores.
+    """``melab spot``'s SISS defaults, chosen by the nested rule on LOSO scores: never in-sample.
 
-    The LOSO scores are held-out scores of every training video of the shipped model, so choosing on them
-    is choosing on its training data (:func:`melab.tuning.select`); the chosen settings are then used on
-    new videos. ``k_decode`` is the one ``melab spot`` uses, ``round(fps / 6)``.
+    The LOSO scores are held-out scores of every training video of the shipped model. For each subject,
+    :func:`melab.tuning.nested_select` picks the :data:`SPOT_GRID` point with the best micro F1 on the *other*
+    subjects' videos and decodes this subject's videos with it; the F1 of those held-out decodings is what the
+    chosen settings are worth on a new face (``nested_f1``). The setting shipped is the one the folds chose most
+    often (ties: the first in grid order), so no single video's score decides it. ``k_decode`` is the one
+    ``melab spot`` uses, ``round(fps / 6)``.
 
     Parameters
     ----------
     scores : video -> LOSO :class:`SpotScores` (``.spot``, (T,) per frame), as in ``LosoResult.scores`` or
         :func:`load_scores`.
     events : the corpus' events (``video, onset, offset, kind``); micro-expressions are the truth.
+    videos : ``subject, video`` of the corpus (the folds).
     fps : frame rate of the scores.
     source : where the scores come from, recorded in the output.
 
     Returns
     -------
-    dict : ``settings`` (smooth, low, high, k_decode), the counts and F1 at them, the grid and the source.
+    dict : ``settings`` (smooth, low, high, k_decode), the nested F1 and counts, how often each fold chose the
+    settings, the grid and the source.
     """
     from melab.decode import siss
-    from melab.tuning import micro_f1, select
+    from melab.tuning import nested_select
 
     k = max(1, round(fps / 6))
     micro = events[events["kind"] == "micro"]
     truth = {v: [tuple(iv) for iv in g[["onset", "offset"]].to_numpy()] for v, g in micro.groupby("video")}
-    params, (tp, fp, fn) = select(lambda v, smooth, low, high: siss(scores[v].spot, k, low, high, smooth=smooth,
-                                                                   scale="absolute"),
-                                  SPOT_GRID, truth, sorted(scores))
-    return {"settings": {**params, "k_decode": k}, "tp": int(tp), "fp": int(fp), "fn": int(fn),
-            "f1": round(float(micro_f1(np.array([[tp, fp, fn]]))), 4), "chosen_on": source,
-            "rule": "best micro F1 (IoU >= 0.5) over every video's LOSO scores; ties: the first grid point",
+    subject_of = {v: str(s) for v, s in zip(videos["video"], videos["subject"], strict=True) if v in scores}
+    sel = nested_select(lambda v, smooth, low, high: siss(scores[v].spot, k, low, high, smooth=smooth,
+                                                          scale="absolute"),
+                        SPOT_GRID, truth, dict(sorted(subject_of.items())))
+    votes = np.bincount(list(sel.choice.values()), minlength=len(SPOT_GRID))
+    chosen = int(np.argmax(votes))  # the first of the most chosen
+    tp, fp, fn = (int(x) for x in sel.counts.sum(axis=0))
+    return {"settings": {**SPOT_GRID[chosen], "k_decode": k}, "nested_f1": round(sel.f1, 4), "tp": tp, "fp": fp,
+            "fn": fn, "folds_choosing_it": int(votes[chosen]), "folds": len(sel.subjects), "chosen_on": source,
+            "rule": "nested: each subject's videos decoded with the grid point of best micro F1 (IoU >= 0.5) on the "
+                    "other subjects' LOSO scores (nested_f1 and counts are those held-out decodings); shipped: the "
+                    "point the folds chose most often, ties to the first in grid order",
             "grid": {"smooth": [1, 3, 5, 7, 9, 11], "low": [0.05, 0.1, 0.2, 0.3],
                      "high": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}}
 
@@ -281,13 +294,16 @@ def build_artefacts(out_dir: str | os.PathLike = "data", *, preset: str = "lab",
 
     - part ``spotter``: ``roi_series_<preset>.npz``, the corpus' ROI series and tables
       (:func:`load_roi_corpus`), so notebooks need neither the corpus nor the flow extraction;
-      ``spotter_<preset>.pt``, a tiny spotter trained on every video of the corpus; and
-      ``spotter_<preset>_loso.npz``, its LOSO per-frame scores (:func:`load_scores`);
+      ``spotter_<preset>.pt``, a tiny spotter trained on every subject of the corpus but its validation subject
+      (:func:`melab.train.spotting.split_validation`; its history holds the per-epoch training and validation
+      AUC); and ``spotter_<preset>_loso.npz``, its LOSO per-frame scores (:func:`load_scores`) with the folds'
+      histories (:func:`melab.train.spotting.load_history`);
     - part ``merba``: ``merba_single_clips.pt`` and ``merba_dgcm_clips.pt``, tiny MERba with either head
-      trained on the training subjects of the realistic recognition clips (``make_corpus("clips")``, its fixed
-      split); ``merba_clips_test.csv``, their predictions on test sets A and B (columns ``part``, ``head``);
-    - part ``spotter`` also writes ``spot_decoding.json``: ``melab spot``'s SISS defaults, chosen on the LOSO
-      scores (:func:`spot_decoding`);
+      trained to convergence (:meth:`MERbaTrainConfig.converge`, early stopping on validation subjects of the
+      training split) on the realistic recognition clips (``make_corpus("clips")``, its fixed split);
+      ``merba_clips_test.csv``, their predictions on test sets A and B (columns ``part``, ``head``);
+    - part ``spotter`` also writes ``spot_decoding.json``: ``melab spot``'s SISS defaults, chosen by the nested
+      rule on the LOSO scores (:func:`spot_decoding`);
     - ``artefacts.json``: sizes in bytes, build seconds and the settings used. Entries of parts not
       rebuilt are kept from the existing manifest.
 
@@ -340,30 +356,34 @@ def _build_artefacts(out: Path, *, preset: str, parts: tuple[str, ...], progress
 
         t = time.perf_counter()
         spot_train = SpotterTrainConfig()
-        model, history = train_spotter(roi.series, roi.events, fps=fps, train=spot_train, progress=progress)
+        fit_on, val, held = split_validation(roi.videos, roi.events, spot_train.validation, kinds=spot_train.kinds)
+        model, history = train_spotter({v: roi.series[v] for v in fit_on}, roi.events, fps=fps, train=spot_train,
+                                       progress=progress, validation={v: roi.series[v] for v in val})
         path = save_model(out / f"spotter_{preset}.pt", model,
-                          train={**spot_train.to_dict(), "fps": fps, "k": spot_train.k or default_k(fps)},
+                          train={**spot_train.to_dict(), "fps": fps, "k": spot_train.k or default_k(fps),
+                                 "validation_subjects": held},
                           history=history.to_dict("list"))
-        done(path, t, train=spot_train.to_dict())
+        done(path, t, train=spot_train.to_dict(), input=model.config.input, validation_subjects=held)
 
         t = time.perf_counter()
         result = loso(roi.series, roi.events, roi.videos, train=spot_train, progress=progress)
         done(save_scores(out / f"spotter_{preset}_loso.npz", result), t, train=spot_train.to_dict(), k=result.k)
 
         t = time.perf_counter()
-        decoding = spot_decoding(result.scores, roi.events, fps, source=f"spotter_{preset}_loso.npz")
+        decoding = spot_decoding(result.scores, roi.events, roi.videos, fps, source=f"spotter_{preset}_loso.npz")
         done(write_text(out / "spot_decoding.json", json.dumps(decoding, indent=1) + "\n"), t)
 
     if "merba" in parts:
         clips = make_corpus("clips", progress=progress)
         flows, samples = merba_corpus(clips, size=MERbaConfig.tiny().img_size, progress=progress)
         split = DfmeSplit(**read_split(clips))
-        merba_train = MERbaTrainConfig()
+        merba_train = MERbaTrainConfig.converge()
         predictions = []
         for head in ("single", "dgcm"):
             t = time.perf_counter()
             model, history, pred, score = split_merba(flows, samples, split, config=MERbaConfig.tiny(head=head),
-                                                      train=merba_train, progress=progress)
+                                                      train=merba_train, progress=progress,
+                                                      validation_share=VALIDATION_SHARE)
             path = save_model(out / f"merba_{head}_clips.pt", model, train=merba_train.to_dict(),
                               history=history.to_dict("list"))
             done(path, t, train=merba_train.to_dict(),

@@ -29,7 +29,7 @@ from melab.data.splits import SEVEN_CLASSES, class_weights
 from melab.device import model_device, resolve_device
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
 from melab.train.loop import EarlyStopping, fit
-from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
+from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds, validation_subjects
 
 
 def hflip_flow(x: torch.Tensor) -> torch.Tensor:
@@ -80,6 +80,11 @@ class MERbaData:
             yield torch.where(f[:, None, None, None], hflip_flow(x), x), self.labels[idx]
 
 
+# Share of a split's training subjects held out as validation subjects for early stopping
+# (MERbaTrainConfig.converge, split_merba(validation_share=...)): about 4 of the clips' 28 training subjects
+VALIDATION_SHARE = 0.15
+
+
 @dataclass
 class MERbaTrainConfig:
     """Training settings of MERba (paper: AdamW, 5 warm-up epochs, cosine, 10 cool-down epochs, wd 0.05).
@@ -109,7 +114,8 @@ class MERbaTrainConfig:
         """The paper's recipe trained to convergence on the CPU model: AdamW (weight decay 0.05), 5 warm-up
         epochs then cosine decay over at most 60, random horizontal flips only (:class:`MERbaData`), dropout 0.1
         (:class:`melab.models.merba.MERbaConfig`), early stopping on the validation UF1 (patience 10, not before
-        epoch 15). Pass validation samples to :func:`train_merba`."""
+        epoch 15). Pass validation samples to :func:`train_merba` (:func:`split_merba` with
+        ``validation_share=VALIDATION_SHARE``)."""
         return cls(**{"epochs": 60, "warmup_epochs": 5, "patience": 10, "min_epochs": 15, **overrides})
 
     @classmethod
@@ -374,6 +380,7 @@ def split_merba(
     progress: bool = True,
     desc: str = "MERba train",
     device: str = "cpu",
+    validation_share: float = 0.0,
 ) -> tuple[MERba, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A fixed subject split, as DFME's: train on ``split.train``, predict test sets A and B.
 
@@ -389,11 +396,15 @@ def split_merba(
         As in :func:`train_merba`.
     classes : sequence of str
         Class names of the labels.
+    validation_share : float
+        Share of the training subjects (at least one, by :func:`melab.train.loso.validation_subjects`) held out of
+        training as validation subjects for :func:`train_merba`'s ``validation`` (its UF1 per epoch, and early
+        stopping with ``train.patience``); 0 trains on every training subject.
 
     Returns
     -------
     model : MERba
-        Trained on the training subjects.
+        Trained on the training subjects (less the validation subjects).
     history : pd.DataFrame
         Its training history.
     predictions : pd.DataFrame
@@ -407,8 +418,13 @@ def split_merba(
     if not masks["train"].any():
         raise ValueError("no sample belongs to the split's training subjects; the protocol trains on them")
     labels = samples["label"].to_numpy()
-    model, history = train_merba(flows[masks["train"]], labels[masks["train"]], config=config, train=train,
-                                 checkpoint=checkpoint, resume=resume, progress=progress, desc=desc, device=device)
+    fit_on, validation = masks["train"], None
+    if validation_share > 0:
+        held = validation_subjects(split.train, max(1, round(validation_share * len(split.train))))
+        val = samples["subject"].astype(str).isin(held).to_numpy()
+        fit_on, validation = fit_on & ~val, (flows[val], labels[val])
+    model, history = train_merba(flows[fit_on], labels[fit_on], config=config, train=train, checkpoint=checkpoint,
+                                 resume=resume, progress=progress, desc=desc, device=device, validation=validation)
     parts = []
     for part in ("test_a", "test_b"):
         held = masks[part]

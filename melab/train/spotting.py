@@ -18,6 +18,7 @@ The pieces, in the order a lesson meets them:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -543,9 +544,10 @@ def loso(
 
 
 def save_scores(path: str | os.PathLike, result: LosoResult) -> Path:
-    """Write LOSO scores as npz (``spot/<video>``, ``probs/<video>`` and ``k``), atomically."""
+    """Write LOSO scores as npz (``spot/<video>``, ``probs/<video>``, ``k`` and the folds' training history as CSV
+    text, ``history_csv``), atomically."""
     path = Path(path)
-    arrays = {"k": np.int64(result.k)}
+    arrays = {"k": np.int64(result.k), "history_csv": np.array(result.history.to_csv(index=False))}
     for video, s in result.scores.items():
         arrays[f"spot/{video}"], arrays[f"probs/{video}"] = s.spot, s.probs
     with atomic_path(path) as tmp:
@@ -558,3 +560,13 @@ def load_scores(path: str | os.PathLike) -> tuple[dict[str, SpotScores], int]:
     with np.load(path, allow_pickle=False) as z:
         videos = [name.removeprefix("spot/") for name in z.files if name.startswith("spot/")]
         return {v: SpotScores(z[f"spot/{v}"], z[f"probs/{v}"]) for v in videos}, int(z["k"])
+
+
+def load_history(path: str | os.PathLike) -> pd.DataFrame:
+    """The LOSO folds' training history stored by :func:`save_scores` (one row per fold and epoch, with
+    ``subject``, ``validation`` and the per-epoch AUC columns), e.g. for :func:`melab.viz.plot_auc_history`."""
+    with np.load(path, allow_pickle=False) as z:
+        if "history_csv" not in z.files:
+            raise ValueError(f"{path} keeps no training history (written before save_scores stored it); rebuild it "
+                             "with `make artefacts`")
+        return pd.read_csv(io.StringIO(str(z["history_csv"])), dtype={"subject": str, "validation": str})
