@@ -479,3 +479,39 @@ def test_difficulty_of_a_plan_is_the_corpus_difficulty(easy_tiny, realistic_tiny
         plan = S.plan_corpus("tiny", 0, difficulty=difficulty)
         pd.testing.assert_frame_equal(plan.video_table, pd.read_csv(corpus / "videos.csv"))
         assert check.synthetic_difficulty(plan) == check.synthetic_difficulty(corpus)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_an_interrupted_corpus_resumes_where_it_stopped_with_the_same_bytes(realistic_tiny, tmp_path, monkeypatch):
+    from melab.data.synthetic import corpus as C
+
+    real, made = C._build_realistic_video, []
+
+    def dies_after_three(job):
+        if len(made) == 3:
+            raise Killed
+        made.append(job[0]["subject_index"])
+        return real(job)
+
+    monkeypatch.setattr(C, "_build_realistic_video", dies_after_three)
+    with pytest.raises(Killed):
+        S.make_corpus("tiny", seed=0, root=tmp_path, difficulty="realistic", processes=1, progress=False)
+    final = S.corpus_dir("tiny", 0, tmp_path, difficulty="realistic")
+    [partial] = [p for p in final.parent.iterdir() if p.name.startswith(final.name + ".tmp-")]
+    assert len(list((partial / C.DONE).glob("*.json"))) == 3 and not final.exists()
+    partial.rename(final.with_name(final.name + ".tmp-999999999"))  # as a killed process would leave it
+
+    monkeypatch.setattr(C, "_build_realistic_video", lambda job: made.append(job) or real(job))
+    again = S.make_corpus("tiny", seed=0, root=tmp_path, difficulty="realistic", processes=1, progress=False)
+    assert len(made) == 3 + 3  # the three finished videos were not made again
+    assert _digest(again) == _digest(realistic_tiny)
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_the_large_preset_is_samm_lv_sized():
+    plan = S.plan_corpus("large", 0)
+    micro = plan.events[plan.events["kind"] == "micro"]
+    assert plan.video_table["subject"].nunique() == 32 and len(micro) >= 160

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import warnings
 import zipfile
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from melab.atomic import remove_stale_temporaries
+from melab.atomic import TMP_MARK, pid_alive, remove_stale_temporaries
 from melab.data.cache import manifest_problem, write_manifest
 from melab.data.labels import SEVEN_CLASSES
 from melab.data.synthetic.face import lateral_basis, make_subject
@@ -78,6 +79,9 @@ PRESETS: dict[str, Preset] = {
                   maes_per_video=9),
     "bench": Preset("bench", n_subjects=16, videos_per_subject=2, duration_s=60.0, mes_per_video=10,
                     maes_per_video=11),
+    # SAMM-LV's size (32 subjects, 159 MEs): realistic, 53 min of video at 3 MEs a minute = 160 MEs
+    "large": Preset("large", n_subjects=32, videos_per_subject=2, duration_s=50.0, mes_per_video=7,
+                    maes_per_video=9),
 }
 
 
@@ -301,15 +305,17 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         <subject>/<video>/truth.npz       landmarks (T,68,2) and the motion parameters
 
     The corpus is written to a temporary sibling directory and renamed into place when complete, so an
-    interrupted run never leaves a half corpus behind (its temporary is removed by the next run). A cache hit
+    interrupted run never leaves a half corpus behind. It resumes: every finished video (or clips subject) is
+    recorded in the temporary, and the next run adopts a killed run's temporary and makes only what is missing,
+    with the same bytes as a run in one go. A cache hit
     checks ``manifest.json`` (every file's size) and generates a damaged corpus again, with a warning. The
     same preset, difficulty and seed give byte-identical files, with any number of processes. An ``"easy"``
     corpus is generator version 1's, byte for byte (plus the manifest).
 
     Parameters
     ----------
-    preset : ``"tiny"``, ``"lab"`` or ``"bench"`` (long videos, see :data:`PRESETS`), or ``"clips"`` (realistic
-        recognition clips, see :class:`ClipsPreset`).
+    preset : ``"tiny"``, ``"lab"``, ``"bench"`` or ``"large"`` (long videos, see :data:`PRESETS`), or ``"clips"``
+        (realistic recognition clips, see :class:`ClipsPreset`).
     seed : master seed.
     root : cache root; default :func:`default_root`.
     difficulty : ``"realistic"`` or ``"easy"``; default :data:`DEFAULT_DIFFICULTY` (clips are always realistic).
@@ -321,7 +327,6 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         raise ValueError(f"the clips preset is realistic only; got difficulty={difficulty!r}")
     difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
     final = corpus_dir(preset, seed, root, difficulty=difficulty)
-    remove_stale_temporaries(final.parent, prefix=final.name)  # left by killed runs
     damage = manifest_problem(final) if final.exists() and not overwrite else None
     if final.exists() and not overwrite and damage is None:
         return final
@@ -329,9 +334,8 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=2)
         overwrite = True
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _adopt_temporary(final)
+    remove_stale_temporaries(final.parent, prefix=final.name)  # other killed runs' leftovers
     workers = processes or min(2, os.cpu_count() or 1)
     if preset == "clips":
         cfg: Preset | ClipsPreset = CLIPS
@@ -345,13 +349,15 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         cfg = PRESETS[preset]
         build, jobs = _build_video, [(spec, seed, cfg.size, cfg.jpeg_quality, str(tmp))
                                      for spec in _video_specs(cfg, seed)]
+    jobs = [(build, job, str(tmp / DONE / f"{i:05d}.json")) for i, job in enumerate(jobs)]
     try:
         if workers > 1:
             with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-                results = list(tqdm(pool.map(build, jobs), total=len(jobs), desc=f"synth {preset}",
+                results = list(tqdm(pool.map(_resumable, jobs), total=len(jobs), desc=f"synth {preset}",
                                     disable=not progress))
         else:
-            results = [build(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
+            results = [_resumable(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
+        shutil.rmtree(tmp / DONE)
         if preset == "clips":
             _write_tables(tmp, events=[r[0] for r in results], truth_events=[r[1] for r in results],
                           videos=[r[2] for r in results])
@@ -381,7 +387,8 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
             shutil.rmtree(final)
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (tmp / DONE).is_dir():  # past the jobs: nothing to resume from
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
@@ -426,6 +433,55 @@ def plan_corpus(preset: str = "lab", seed: int = 0, *, difficulty: str | None = 
     table = pd.DataFrame([dict(subject=v.subject.subject_id, video=v.video, n_frames=v.n_frames, fps=v.fps,
                                height=cfg.size, width=cfg.size) for v in videos.values()])
     return CorpusPlan(corpus_dir(preset, seed, difficulty=difficulty).name, events, distractors, truth, videos, table)
+
+
+DONE = ".done"  # inside a corpus' temporary: one JSON per finished job, so a killed run resumes
+
+
+def _job_tables(result) -> list:
+    """A builder's result as JSON-able parts: DataFrames as CSV text, dicts as they are."""
+    return [{"csv": r.to_csv(index=False)} if isinstance(r, pd.DataFrame) else {"dict": r} for r in result]
+
+
+def _tables_of(parts: list) -> tuple:
+    """Inverse of :func:`_job_tables`."""
+    return tuple(pd.read_csv(io.StringIO(p["csv"])) if "csv" in p else p["dict"] for p in parts)
+
+
+def _resumable(args: tuple) -> tuple:
+    """Run one builder job unless its record in ``<tmp>/.done/`` says it finished; return its tables.
+
+    Every run reads the tables back from the record it wrote, so a resumed corpus is the same, byte for byte, as
+    one made in one go."""
+    build, job, record = args
+    record = Path(record)
+    if not record.exists():
+        text = json.dumps(_job_tables(build(job)))
+        part = record.with_name(record.name + ".part")
+        part.write_text(text)
+        os.replace(part, record)  # the frames are on disk before the record says so
+    return _tables_of(json.loads(record.read_text()))
+
+
+def _adopt_temporary(final: Path) -> Path:
+    """This process's temporary for ``final``: a killed run's, renamed, when there is one (the run resumes from
+    its finished jobs), else a new empty folder."""
+    tmp = final.with_name(final.name + f"{TMP_MARK}{os.getpid()}")
+    if (tmp / DONE).is_dir():  # this process's own earlier attempt
+        return tmp
+    pattern = re.compile(re.escape(final.name + TMP_MARK) + r"(\d+)$")
+    for entry in sorted(final.parent.iterdir()) if final.parent.is_dir() else []:
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and (entry / DONE).is_dir() and not pid_alive(int(match.group(1))) and \
+                entry != tmp:
+            try:
+                os.rename(entry, tmp)  # atomic: of two resuming runs, one wins, the other starts its own
+            except OSError:
+                continue
+            return tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / DONE).mkdir(parents=True)
+    return tmp
 
 
 def _write_tables(folder: Path, **parts: list[pd.DataFrame]) -> None:
