@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a synthetic micro-expression corpus under OUT/synthetic/ "
                        "(default OUT: $MELAB_DATA or ~/.cache/melab) and print its counts.")
     p.add_argument("--preset", choices=SYNTH_PRESETS, default="lab",
-                   help="long videos (tiny, lab, bench) or recognition clips with a fixed split (clips)")
+                   help="long videos (tiny, lab, bench, large: SAMM-LV's size) or recognition clips with a fixed "
+                   "split (clips)")
     p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
                    help=f"realistic or easy (generator version 1); default {DEFAULT_DIFFICULTY}, clips: realistic")
     p.add_argument("--seed", type=_at_least(0), default=0)

@@ -50,7 +50,7 @@ def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
         return "synthetic", Path(arg)
     if kind in KINDS and arg:
         return kind, Path(arg)
-    raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench, corpus:<dir> (the layout "
+    raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench|large, corpus:<dir> (the layout "
                      f"make_corpus writes) or <kind>:<path> with kind in {', '.join(KINDS[1:])}")
 
 
