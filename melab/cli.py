@@ -211,6 +211,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     for key, value in result.items():
         print(f"{key}: {value}")
+    if args.model == "spotter" and "history" in result:
+        import pandas as pd
+
+        from melab.train import auc_summary
+
+        table = auc_summary(pd.read_csv(result["history"]))
+        if table is not None:
+            print("per-frame AUC per epoch, training videos against the validation subject (mean over folds):")
+            print(table.to_string())
     return 0
 
 

@@ -294,7 +294,10 @@ def test_a_trained_spotter_records_its_frame_rate_and_window(tiny_corpus, tmp_pa
     assert train["fps"] == fps and train["k"] == T.default_k(fps)
     spotter = load_spotter(written["model"])
     assert (spotter.fps, spotter.k) == (fps, T.default_k(fps))
-    assert pd.read_csv(tmp_path / "history.csv").shape[0] == 1
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history.shape[0] == 1 and {"train_auc", "val_auc"} <= set(history.columns)
+    assert list(T.auc_summary(history).columns) == ["train_auc", "val_auc", "train_auc_mae", "val_auc_mae"]
+    assert T.auc_summary(history[["epoch", "loss"]]) is None
 
 
 def test_roi_corpus_roundtrip(tmp_path):

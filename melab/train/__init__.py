@@ -71,6 +71,7 @@ from melab.train.spotting import (
     SpotterData,
     SpotterTrainConfig,
     SpotterWindows,
+    auc_summary,
     frame_targets,
     load_history,
     load_scores,
@@ -85,7 +86,7 @@ from melab.train.spotting import (
 __all__ = [
     "ARTEFACTS", "ARTEFACT_PARTS", "AUGMENTATIONS", "CHECKPOINT_FORMAT", "DEVICES", "EarlyStopping", "IGNORE",
     "MODELS", "FoldRun", "LocalExecutor", "LosoResult", "MERbaConfig", "MERbaData", "MERbaTrainConfig", "RayExecutor",
-    "RoiCorpus", "SpotScores", "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows",
+    "RoiCorpus", "SpotScores", "SpotterConfig", "SpotterData", "SpotterTrainConfig", "SpotterWindows", "auc_summary",
     "build_artefacts", "dataset_roi_corpus", "default_cache", "default_k", "fit", "fold_checkpoint", "fold_device",
     "frame_targets", "hflip_flow", "load_history", "load_model", "load_roi_corpus", "load_scores", "load_state",
     "loso", "loso_merba", "loso_subjects", "make_executor", "merba_corpus", "merba_fold", "predict_merba",

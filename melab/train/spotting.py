@@ -306,6 +306,16 @@ class SpotterTrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
+def auc_summary(history: pd.DataFrame) -> pd.DataFrame | None:
+    """The per-epoch AUC records of a history, averaged over LOSO folds: one row per epoch, columns ``train_auc``,
+    ``val_auc``, ``train_auc_mae``, ``val_auc_mae`` (those present), 3 decimals; None without any. This is what
+    ``melab train`` prints: two columns that part are a model memorising its training faces."""
+    columns = [c for c in ("train_auc", "val_auc", "train_auc_mae", "val_auc_mae") if c in history]
+    if not columns:
+        return None
+    return history.groupby("epoch")[columns].mean().round(3)
+
+
 def split_validation(videos: pd.DataFrame, events: pd.DataFrame, n: int, *, after: str | None = None,
                      kinds: Sequence[str] = ("micro",)) -> tuple[list[str], list[str], list[str]]:
     """Hold ``n`` validation subjects out of a training set: the fixed rule of :func:`validation_subjects` over the
