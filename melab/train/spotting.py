@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -332,7 +333,8 @@ def split_validation(videos: pd.DataFrame, events: pd.DataFrame, n: int, *, afte
 
     Returns
     -------
-    train_videos, validation_videos, validation_subjects : lists of names.
+    train_videos, validation_videos, validation_subjects : lists of names (no validation, with a warning, when
+    no more than ``n`` training subjects hold an ME).
     """
     subjects = videos["subject"].astype(str)
     if n == 0:
@@ -340,8 +342,10 @@ def split_validation(videos: pd.DataFrame, events: pd.DataFrame, n: int, *, afte
     has_target = set(events.loc[events["kind"].isin(kinds), "video"])
     candidates = sorted({s for s, v in zip(subjects, videos["video"], strict=True) if v in has_target})
     if len(candidates) <= n:
-        raise ValueError(f"only {len(candidates)} training subject(s) hold an ME, too few to hold {n} out for "
-                         "validation; pass SpotterTrainConfig(validation=0)")
+        warnings.warn(f"only {len(candidates)} training subject(s) hold an ME, too few to hold {n} out for "
+                      "validation: training on all of them, without validation AUC (SpotterTrainConfig(validation=0) "
+                      "says so explicitly)", stacklevel=2)
+        return list(videos["video"]), [], []
     held = validation_subjects(candidates, n, after=after)
     chosen = subjects.isin(held).to_numpy()
     return list(videos.loc[~chosen, "video"]), list(videos.loc[chosen, "video"]), held
