@@ -60,6 +60,7 @@ from melab.inputs import contrast_features, spotter_input
 from melab.metrics import expression_masks, frame_auc
 from melab.models.spotter import SpotterConfig
 from melab.train import SpotterTrainConfig, load_roi_corpus, loso
+from melab.train.spotting import AUGMENTATIONS
 from melab.tuning import nested_select
 from melab.workers import die_with_parent
 
@@ -87,7 +88,7 @@ def specs(studies: list[str]) -> list[dict]:
                 (("logistic", "contrast"), ("logistic", "contrast_velocity"), ("boosting", "contrast"))]
     if "augment" in studies:
         out += [{"study": "augment", **default, "seed": seed, **({"augment": [aug], "monitor": False} if aug else {})}
-                for aug in (None, "mirror", "warp", "scale", "noise") for seed in (0, 1)]
+                for aug in (None, *AUGMENTATIONS) for seed in (0, 1)]
     if "budget" in studies:
         out += [{"study": "budget", **default, "seed": 0, "monitor": False, **extra}
                 for extra in ({"epochs": 20}, {"epochs": 20, "patience": 3}, {"validation": 0})]

@@ -156,17 +156,59 @@ def spotter_windows(
 
 
 # Augmentations with a physical meaning, in the order they apply (benchmarks/spotter_inputs.py measures each):
-# "mirror" the face left-right (ROI channels swapped with their partners, dx negated; melab.inputs.mirror_input),
+# "intensity": every annotated expression performed more or less intensely (scale_expressions: an ME up to 4x,
+# a macro-expression down to a quarter, each with probability 1/2, applied to the ROI series before the input is
+# made, so an ME's size relative to the rest of its video stops telling it from a macro-expression); "mirror" the
+# face left-right (ROI channels swapped with their partners, dx negated; melab.inputs.mirror_input),
 # "warp" time by a factor in [0.8, 1.25] about the window's centre (an expression 20 % faster or slower, its
 # targets warped with it), "scale" the input by U(0.9, 1.1) per window (the reference's), add Gaussian "noise"
 # (0.1 of a standardised channel's spread).
-AUGMENTATIONS = ("mirror", "warp", "scale", "noise")
+AUGMENTATIONS = ("intensity", "mirror", "warp", "scale", "noise")
+INTENSITY_RANGE = {"micro": (1.0, 4.0), "macro": (0.25, 1.0)}  # log-uniform factors
 WARP_RANGE = (0.8, 1.25)
 # Training videos scored for the per-epoch training AUC: at most this many, evenly spaced in sorted order (scoring
 # every one of a large corpus would cost more than the epoch itself)
 MONITOR_VIDEOS = 8
 SCALE_RANGE = (0.9, 1.1)
 NOISE_SD = 0.1
+
+
+def scale_expressions(series: np.ndarray, events: pd.DataFrame, rng: np.random.Generator, *,
+                      ranges: Mapping[str, tuple[float, float]] = INTENSITY_RANGE, p: float = 0.5,
+                      margin: int = 2) -> np.ndarray:
+    """An ROI series with its annotated expressions performed more or less intensely.
+
+    Each event of a kind in ``ranges`` is, with probability ``p``, scaled by a factor drawn log-uniformly from its
+    range: its departure from the straight line between the frames ``margin`` before its onset and after its offset
+    is multiplied by the factor, with raised-cosine tapers over the margins so that the series stays continuous.
+
+    Parameters
+    ----------
+    series : ``(T, C)`` ROI series (pixels).
+    events : the video's events (``onset, offset, kind``).
+    rng : the random draws.
+    ranges, p, margin : factor ranges per kind, the probability to scale an event, the taper in frames.
+
+    Returns
+    -------
+    ``(T, C)`` float32, a new array.
+    """
+    x = np.array(series, np.float32, copy=True)
+    T = len(x)
+    for ev in events.itertuples():
+        if ev.kind not in ranges:
+            continue
+        draw, factor = rng.random(), np.exp(rng.uniform(*np.log(ranges[ev.kind])))
+        a, b = max(0, int(ev.onset) - margin), min(T - 1, int(ev.offset) + margin)
+        if draw >= p or b - a < 2:
+            continue
+        t = np.arange(a, b + 1)
+        base = x[a] + (x[b] - x[a]) * ((t - a) / (b - a))[:, None]
+        ramp = np.ones(len(t))
+        taper = 0.5 * (1 - np.cos(np.pi * np.arange(1, margin + 1) / (margin + 1)))
+        ramp[:margin], ramp[len(t) - margin:] = taper, taper[::-1]
+        x[a:b + 1] += ((factor - 1) * ramp)[:, None].astype(np.float32) * (x[a:b + 1] - base)
+    return x
 
 
 def _warp(x: np.ndarray, spot: np.ndarray, label: np.ndarray, rate: np.ndarray):
@@ -201,10 +243,14 @@ class SpotterData:
         Any of :data:`AUGMENTATIONS` (none by default).
     input : str
         The windows' input (:data:`melab.inputs.INPUTS`), for the mirror.
+    rebuild : callable, optional
+        ``rebuild(rng) -> (N, k, C')`` new input windows in the order of ``windows`` (same positions and
+        targets), made each epoch from augmented ROI series (``"intensity"``, see :func:`train_spotter`); drawn
+        from ``np.random.default_rng((seed, e, 2))``.
     """
 
     def __init__(self, windows: SpotterWindows, *, negative_ratio: float = 4.0, batch_size: int = 32,
-                 seed: int = 0, augment: Sequence[str] = (), input: str = "track"):
+                 seed: int = 0, augment: Sequence[str] = (), input: str = "track", rebuild=None):
         self.windows = windows
         self.positives = np.flatnonzero(windows.positive)
         self.negatives = np.flatnonzero(~windows.positive)
@@ -215,6 +261,7 @@ class SpotterData:
             raise ValueError(f"unknown augmentation(s) {unknown}; choose from {', '.join(AUGMENTATIONS)}")
         self.n_negative = min(len(self.negatives), round(negative_ratio * len(self.positives)))
         self.batch_size, self.seed, self.augment, self.input = batch_size, seed, tuple(augment), input
+        self.rebuild = rebuild
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """(n,) window indices of one epoch, in training order: a pure function of (seed, epoch)."""
@@ -230,9 +277,10 @@ class SpotterData:
         w = self.windows
         order = self.epoch_indices(epoch)
         rng = np.random.default_rng((self.seed, epoch, 1))
+        inputs = self.rebuild(np.random.default_rng((self.seed, epoch, 2))) if self.rebuild is not None else w.x
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
-            x, spot, label = w.x[idx], w.spot[idx], w.label[idx]
+            x, spot, label = inputs[idx], w.spot[idx], w.label[idx]
             if self.augment:
                 x, spot, label = self._augmented(x, spot, label, rng)
             yield torch.from_numpy(x), torch.from_numpy(spot), torch.from_numpy(label)
@@ -406,8 +454,14 @@ def train_spotter(
                               "n_classes": len(str3_classes(train.dataset))})
     k = train.k or default_k(fps)
     windows = spotter_windows(series, events, k=k, kinds=train.kinds, dataset=train.dataset, input=config.input)
+    rebuild = None
+    if "intensity" in train.augment:
+        def rebuild(rng):
+            scaled = {v: scale_expressions(x, events[events["video"] == v], rng) for v, x in series.items()}
+            return spotter_windows(scaled, events, k=k, kinds=train.kinds, dataset=train.dataset, input=config.input).x
+
     data = SpotterData(windows, negative_ratio=train.negative_ratio, batch_size=train.batch_size, seed=train.seed,
-                       augment=train.augment, input=config.input)
+                       augment=train.augment, input=config.input, rebuild=rebuild)
     weights = data.class_weights(config.n_classes + 1).to(device)
     torch.manual_seed(train.seed)  # the initial weights, drawn on the CPU whatever the device
     model = Spotter(config) if train.init is None else init_from(Spotter(config), train.init)
