@@ -219,7 +219,7 @@ def _cmd_spot(args: argparse.Namespace) -> int:
 
     result = spot(args.video, args.out, checkpoint=args.checkpoint, plot=args.plot, truth=args.truth,
                   landmarks=args.landmarks or "mediapipe", fps=args.fps, official=args.official, low=args.low,
-                  high=args.high, smooth=args.smooth)
+                  high=args.high, smooth=args.smooth, workers=args.workers)
     print(result.report(args.truth))
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
@@ -353,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "absolute score; default as --low")
     p.add_argument("--smooth", type=_odd_width, default=None, help="box-filter width in frames before "
                    "decoding, odd; default as --low")
+    p.add_argument("--workers", type=_at_least(0), default=None,
+                   help="processes that compute the optical flow while the video is decoded and the face tracked "
+                   "(default: one per CPU core for videos of 20 s or more; 0: all in one process); same output")
     p.set_defaults(func=_cmd_spot)
     return parser
 
