@@ -11,14 +11,14 @@ A 60-s 30-fps face video is generated on the fly (:func:`face_video`: a realisti
   picked ones shrunk to 640 px), MediaPipe face mesh on the picked frames, the ROI flow (Farneback windows,
   head-motion compensation, stitching) on their grey frames and landmarks, and the spotter with the decoding.
 
-It prints, and writes to ``benchmarks/results/spot_throughput.json`` (under ``--label``, beside the runs of
-other labels, e.g. main's code before this one), video seconds per wall second of
+It prints, and writes to ``benchmarks/results/spot_throughput.json``, video seconds per wall second of
 ``melab spot`` and of two bounds: one core (every stage after the other) and two cores (decode and MediaPipe
 in one process, the flow split over the other core and what the first leaves, as melab spot runs them);
 each stage's share of the stages' sum; and the peak memory.
 
 Wall-clock figures depend on what else runs on the machine: the load average is recorded before and after,
-and ``--melab PATH`` times another checkout's ``melab spot`` (e.g. a worktree of main) on the same video.
+and ``--checkout LABEL=PATH`` (repeatable) times other checkouts' ``melab spot`` (e.g. a worktree of main) on the
+same video, their runs alternating, so that they share the machine's state.
 Peak memory is sampled every 0.1 s from ``/proc`` (Linux): the proportional set size (PSS, shared pages
 split between the processes that share them) summed over the process tree.
 """
@@ -50,7 +50,7 @@ FRAME = (1280, 720)  # width, height of the generated video
 FACE = 512  # side of the upscaled face in it
 
 
-def face_video(path: Path, *, seconds: float, fps: float = 30.0, loops: int = 1, seed: int = 3) -> Path:
+def face_video(path: Path, *, seconds: float, fps: float = 30.0, loops: int = 1, seed: int = 2) -> Path:
     """Write a face video: a realistic synthetic video (``seconds`` long) played ``loops`` times, its 128-px face
     upscaled to 512 px (bicubic) in the middle of a 1280x720 frame (edges replicated), as MP4 (``mp4v``).
 
@@ -144,18 +144,23 @@ def run_measured(command: list[str], *, env: dict | None = None, limit_mb: float
             "returncode": process.returncode, "killed": killed, "stderr": stderr[-3000:], "stdout": stdout[-3000:]}
 
 
-def melab_env(melab: Path | None) -> dict:
-    """The environment of a child process that imports ``melab`` from ``melab`` (a checkout) or from here."""
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-    if melab is not None:
-        env["PYTHONPATH"] = str(melab) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+def melab_env() -> dict:
+    """The environment of a child process: no progress bars. ``python -m melab`` imports melab from its working
+    folder, so a run of another checkout's melab runs there (``cwd``)."""
+    return {**os.environ, "TQDM_DISABLE": "1"}
 
 
-def write_results(path: Path, label: str, result: dict) -> None:
-    """Add (or replace) the run ``label`` in the JSON results file ``path``, keeping the other runs."""
-    runs = json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
-    write_text(path, json.dumps({"runs": {**runs, label: result}}, indent=1) + "\n")
+def checkouts(specs: list[str] | None) -> dict[str, Path]:
+    """``--checkout LABEL=PATH`` options -> {label: checkout}; none: this checkout."""
+    if not specs:
+        return {"this checkout": REPO}
+    out = {}
+    for spec in specs:
+        label, eq, path = spec.partition("=")
+        if not eq or not (Path(path) / "melab" / "__init__.py").exists():
+            raise SystemExit(f"--checkout {spec!r}: give LABEL=PATH, PATH a checkout of melab")
+        out[label] = Path(path).resolve()
+    return out
 
 
 # ---- the stages alone ----------------------------------------------------------------------------------
@@ -228,7 +233,7 @@ def stage_alone(name: str, video: Path, work: Path) -> dict:
     """:func:`stage` in a fresh process (one OpenCV thread, as each of spot's processes), with its peak memory."""
     code = (f"import json, cv2, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); cv2.setNumThreads(1); "
             f"from spot_throughput import stage; print(json.dumps(stage({name!r}, {str(video)!r}, {str(work)!r})))")
-    run = run_measured([sys.executable, "-c", code], env=melab_env(None))
+    run = run_measured([sys.executable, "-c", code], env=melab_env())
     if run["returncode"] != 0:
         raise RuntimeError(f"stage {name} failed:\n{run['stderr']}")
     return {**json.loads(run["stdout"].strip().splitlines()[-1]), "peak_pss_mb": run["peak_pss_mb"]}
@@ -237,13 +242,13 @@ def stage_alone(name: str, video: Path, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated video (default 60)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of melab spot (default 3)")
-    parser.add_argument("--melab", type=Path, default=None, help="time this checkout's melab spot (e.g. main's)")
-    parser.add_argument("--label", default="this checkout",
-                        help="name of this run in the results (e.g. 'before: main 6a163dd'); runs of other labels "
-                        "already in the file are kept")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of melab spot per checkout (default 3)")
+    parser.add_argument("--checkout", action="append", metavar="LABEL=PATH",
+                        help="time this checkout's melab spot (repeat it to compare, e.g. main's before this one's; "
+                        "runs alternate between them); default: this checkout")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    compared = checkouts(args.checkout)
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="spot_throughput_") as tmp:
@@ -252,29 +257,38 @@ def main() -> None:
         video = face_video(tmp / "face.mp4", seconds=args.seconds)
         print(f"generated a {args.seconds:g}-s {FRAME[0]}x{FRAME[1]} face video in {time.perf_counter() - t:.0f} s")
         stages = {name: stage_alone(name, video, tmp) for name in STAGES}
-        runs = []
+        runs: dict[str, list[dict]] = {label: [] for label in compared}
         for r in range(args.repeats):
-            run = run_measured([sys.executable, "-m", "melab", "spot", str(video), "--out", str(tmp / f"spots{r}.csv")],
-                               env=melab_env(args.melab))
-            if run["returncode"] != 0:
-                raise RuntimeError(f"melab spot failed:\n{run['stderr']}")
-            runs.append({k: run[k] for k in ("wall_s", "cpu_s", "peak_pss_mb")})
-            print(f"melab spot run {r + 1}: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU, "
-                  f"{run['peak_pss_mb']:.0f} MB")
-        outputs = {(tmp / f"spots{r}.csv").read_text() for r in range(args.repeats)}
+            for label, checkout in compared.items():
+                out = tmp / f"{len(runs[label])}-{label}.csv".replace("/", "_")
+                run = run_measured([sys.executable, "-m", "melab", "spot", str(video), "--out", str(out)],
+                                   env=melab_env(), cwd=checkout)
+                if run["returncode"] != 0:
+                    raise RuntimeError(f"melab spot of {label} failed:\n{run['stderr']}")
+                runs[label].append({k: run[k] for k in ("wall_s", "cpu_s", "peak_pss_mb")}
+                                   | {"csv": out.read_text(), "load": round(os.getloadavg()[0], 2)})
+                print(f"{label}, run {r + 1}: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU, "
+                      f"{run['peak_pss_mb']:.0f} MB (load {os.getloadavg()[0]:.1f})")
     load_after = os.getloadavg()
 
     seconds = {name: round(s["seconds"], 2) for name, s in stages.items()}
     work = sum(seconds.values())
     front = seconds["decode"] + seconds["mediapipe"]  # one process: decode and track the face, in order
     two_cores = seconds["startup"] + max(front, (front + seconds["flow"]) / 2) + seconds["spotter"]
-    wall = statistics.median(r["wall_s"] for r in runs)
+    outputs = {run["csv"] for label_runs in runs.values() for run in label_runs}
+    spot = {}
+    for label, label_runs in runs.items():
+        wall = statistics.median(run["wall_s"] for run in label_runs)
+        spot[label] = {"melab": str(compared[label]), "median_wall_s": wall,
+                       "video_s_per_wall_s": round(args.seconds / wall, 2),
+                       "best_video_s_per_wall_s": round(args.seconds / min(run["wall_s"] for run in label_runs), 2),
+                       "peak_pss_mb": max(run["peak_pss_mb"] for run in label_runs),
+                       "runs": [{k: v for k, v in run.items() if k != "csv"} for run in label_runs]}
     result = {
         "video": {"seconds": args.seconds, "fps": 30.0, "size": list(FRAME), "face_px": FACE,
-                  "source": "realistic synthetic video (seed 3), face upscaled 4x (bicubic), mp4v"},
-        "melab": str(args.melab or REPO),
-        "spot": {"runs": runs, "median_wall_s": wall, "video_s_per_wall_s": round(args.seconds / wall, 2),
-                 "peak_pss_mb": max(r["peak_pss_mb"] for r in runs), "identical_outputs": len(outputs) == 1},
+                  "source": "realistic synthetic video (seed 2), face upscaled 4x (bicubic), mp4v"},
+        "spot": spot,
+        "identical_csv_across_runs_and_checkouts": len(outputs) == 1,
         "stages": {name: {**{k: v for k, v in s.items() if k != "seconds"}, "seconds": seconds[name],
                           "share": round(seconds[name] / work, 3)} for name, s in stages.items()},
         "bound": {"one_core_s": round(work, 2), "one_core_video_s_per_wall_s": round(args.seconds / work, 2),
@@ -284,8 +298,13 @@ def main() -> None:
                     "load_after": [round(x, 2) for x in load_after], "python": platform.python_version(),
                     "opencv": cv2.__version__},
     }
-    write_results(args.out, args.label, result)
-    print(json.dumps({k: result[k] for k in ("spot", "bound")}, indent=1))
+    write_text(args.out, json.dumps(result, indent=1) + "\n")
+    for label, entry in spot.items():
+        print(f"{label}: {entry['video_s_per_wall_s']:.2f} video s per wall s (median of {len(entry['runs'])}, best "
+              f"{entry['best_video_s_per_wall_s']:.2f}), peak {entry['peak_pss_mb']:.0f} MB")
+    print(f"bound of the stages alone: one core {result['bound']['one_core_video_s_per_wall_s']:.2f}, two cores "
+          f"{result['bound']['two_cores_video_s_per_wall_s']:.2f} video s per wall s; identical CSVs: "
+          f"{result['identical_csv_across_runs_and_checkouts']}")
     print("stages alone: " + ", ".join(f"{name} {s['seconds']:.1f} s ({s['share']:.0%})"
                                       for name, s in result["stages"].items()))
     print(f"wrote {args.out}")

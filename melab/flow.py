@@ -670,7 +670,11 @@ class RoiFlowWorkers:
         except Empty:
             dead = [p for p in self._processes if not p.is_alive() and p.exitcode]
             if dead:
-                raise RuntimeError(f"a flow worker process died (exit code {dead[0].exitcode})") from None
+                raise RuntimeError(
+                    f"a flow worker process died (exit code {dead[0].exitcode}). Worker processes start by importing "
+                    "the main module: a script that spots or extracts flow must do so under `if __name__ == "
+                    "\"__main__\":`; or pass workers=0 (melab spot --workers 0) to compute everything in this "
+                    "process") from None
             return
         if isinstance(value, Exception):
             raise value

@@ -16,6 +16,7 @@ from melab.data.synthetic import generate_video
 from melab.data.video import VideoReader, read_frames, write_video
 from melab.face import REFERENCE_ROIS, mediapipe_landmarks
 from melab.flow import (
+    REFERENCE_SERIES_OPTIONS,
     RoiFlowStream,
     RoiFlowWorkers,
     _gray,
@@ -74,16 +75,20 @@ def test_the_stream_holds_one_window_of_frames(clip):
     stream.finish()
 
 
-def test_workers_give_the_same_series_as_one_process(clip):
+@pytest.mark.parametrize("options", [dict(with_raw=True), REFERENCE_SERIES_OPTIONS], ids=["melab", "reference"])
+def test_workers_give_the_same_series_as_one_process(clip, options):
     frames, landmarks = clip
-    inline = roi_flow_series(frames, landmarks, k=K, with_raw=True)
+    inline = roi_flow_series(frames, landmarks, k=K, **options)
     with RoiFlowWorkers(2) as workers:
-        workers.configure(k=K, with_raw=True)
+        workers.configure(k=K, **options)
         for frame, points in zip(frames, landmarks, strict=True):
             workers.push(frame, points)
         parallel = workers.finish()
     for name in ("series", "raw", "head", "starts"):
-        np.testing.assert_array_equal(getattr(parallel, name), getattr(inline, name))
+        if getattr(inline, name) is None:
+            assert getattr(parallel, name) is None
+        else:
+            np.testing.assert_array_equal(getattr(parallel, name), getattr(inline, name))
     assert parallel.n_flow_calls == inline.n_flow_calls
 
 
