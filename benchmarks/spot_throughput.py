@@ -214,12 +214,14 @@ def stage(name: str, video: str, work: str) -> dict:
         return {"seconds": seconds, "frames": len(grey), "flow_calls": result.n_flow_calls}
     if name == "spotter":
         from melab.decode import siss
+        from melab.device import torch_threads
         from melab.inference import spotter_scores
         from melab.spot import default_decoding, load_spotter
 
         spotter, series = load_spotter(), np.load(work / "series.npy")
         t0 = time.perf_counter()
-        scores = spotter_scores(spotter, series)
+        with torch_threads(1):  # as melab spot scores
+            scores = spotter_scores(spotter, series)
         chosen = default_decoding()
         siss(scores.spot, 5, chosen["low"], chosen["high"], smooth=chosen["smooth"], scale="absolute")
         return {"seconds": time.perf_counter() - t0}

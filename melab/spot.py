@@ -64,6 +64,7 @@ from melab import ARTEFACTS
 from melab.atomic import atomic_path, check_output_file
 from melab.data.video import VideoError, VideoReader
 from melab.decode import assign_emotions, siss, smooth_scores
+from melab.device import torch_threads
 from melab.face import FaceMeshTracker
 from melab.flow import REFERENCE_SERIES_OPTIONS, RoiFlowStream, RoiFlowWorkers, check_landmarks_in_frame
 from melab.inference import DEFAULT_CHECKPOINT, OFFICIAL_DATASETS, SpotterModel, load_spotter, spotter_scores
@@ -569,7 +570,8 @@ def _spot_stream(picked: Iterable[tuple[int, np.ndarray]], flow, *, spotter: Spo
         bar.set_postfix_str("ROI flow")
         series = flow.finish().series
         bar.set_postfix_str("spotter")
-        scores = spotter_scores(spotter, series)
+        with torch_threads(1):
+            scores = spotter_scores(spotter, series)
     return _decode(scores, np.array(track.index, np.int64), np.array(track.missing, bool), spotter=spotter,
                    video=video, fps=fps(), n_frames=n, low=low, high=high, smooth=smooth, k_decode=k_decode,
                    penalty=penalty)

@@ -194,3 +194,28 @@ def test_melab_flow_streams_files_and_folders_with_the_series_of_whole_videos(tm
     np.testing.assert_array_equal(streamed, roi_flow_series(decoded, landmarks, k=K).series)
     with VideoReader(path) as reader:
         assert reader.n_declared == len(frames)
+
+
+@pytest.mark.parametrize("official", [False, True], ids=["melab", "reference"])
+def test_the_spotters_scores_do_not_depend_on_torch_threads(official, tmp_path):
+    """melab spot scores on one torch thread (fast on a busy machine); the scores must not change with it."""
+    import torch
+
+    from melab.device import torch_threads
+    from melab.inference import OFFICIAL_DATASETS, SpotterModel, load_spotter
+    from melab.models.spotter import Spotter, SpotterConfig
+
+    if official:
+        torch.manual_seed(0)
+        model = Spotter(SpotterConfig.reference()).eval()
+        spotter = SpotterModel(model, *OFFICIAL_DATASETS["casme3"], ("a", "b", "c", "d", "neutral"), tmp_path,
+                               "reference")
+    else:
+        spotter = load_spotter()
+    series = np.random.default_rng(0).normal(0, 0.5, (700, 36)).astype(np.float32)
+    with torch_threads(1):
+        one = spotter_scores(spotter, series)
+    with torch_threads(2):
+        two = spotter_scores(spotter, series)
+    np.testing.assert_array_equal(one.spot, two.spot)
+    np.testing.assert_array_equal(one.probs, two.probs)
