@@ -871,6 +871,10 @@ def _normalise_item(item, index: int) -> dict:
             landmarks = "mediapipe"
     job = dict(path=None if path is None else str(path), frames=frames, fps=fps, name=name,
                video_id=_path_identity(path) if path is not None else _array_digest(np.asarray(frames)))
+    # a dataset video with missing images (CAS(ME)^3) is read padded: frame t shows image image_index[t]
+    image_index = getattr(video, "image_index", None) if path is not None else None
+    if image_index is not None:
+        job.update(image_index=np.asarray(image_index), video_id=f"{job['video_id']}+{_array_digest(image_index)}")
     if isinstance(landmarks, str):
         if landmarks != "mediapipe":
             raise ValueError(f"landmarks of item {index} must be an array or 'mediapipe'; got {landmarks!r}")
@@ -917,6 +921,8 @@ def _run_job(job: dict) -> np.ndarray:
 
         # ROI series do not depend on fps, but an image folder cannot be read without one
         frames, _ = read_frames(job["path"], fps=job["fps"] or 1.0)
+        if job.get("image_index") is not None:
+            frames = frames[job["image_index"]]
     landmarks = job["landmarks"]
     if isinstance(landmarks, str):
         from melab.face import detect_landmarks
