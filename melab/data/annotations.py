@@ -473,8 +473,8 @@ def _frames(table: _Table, row: int, cells: dict, report: _Problems, *, base: in
         report(row, table.headers[onset], cells[onset], "the onset frame is missing")
         return None
     if first == 0 and base == 1 and skip_onset_zero:
-        _warn(table.source, row, "onset is 0 (no image 0 exists; SAMM-LV's mark for a very long expression); "
-                                 "row skipped, as the reference loaders skip it")
+        _warn(table.source, row, "onset is 0 (no image 0 exists); row skipped, as the reference loaders "
+                                 "(ME-TST, BoostingVRME, SoftNet) skip onset-0 rows")
         return None
     if first < base:
         report(row, table.headers[onset], cells[onset], f"onset {first} is not a frame: this file counts "

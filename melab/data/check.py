@@ -29,7 +29,7 @@ __all__ = ["CHECK_KINDS", "CheckReport", "check_dataset", "synthetic_difficulty"
 
 CHECK_KINDS = (*KINDS, "megc")
 _NAMES = {"synthetic": "synthetic corpus", "casme3": "CAS(ME)^3", "samm_lv": "SAMM Long Videos",
-          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-E", "dfme": "DFME", "megc": "MEGC CSV"}
+          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC", "dfme": "DFME", "megc": "MEGC CSV"}
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
             n_videos = len(videos)
     repairs = pd.DataFrame([(w.message.file, w.message.row, w.message.repair) for w in caught
                             if isinstance(w.message, AnnotationWarning)], columns=["file", "row", "repair"])
-    repairs["row"] = repairs["row"].astype("Int64")
+    repairs["row"] = [int(r) if r is not None else "" for r in repairs["row"]]  # "" for a file-wide repair
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, DatasetWarning))
     padded = pd.DataFrame(columns=["subject", "video", "n_frames", "padded"])
     if videos is not None and "padded" in videos.columns:

@@ -216,6 +216,8 @@ class Dataset:
     Attributes
     ----------
     events, videos, rejected, missing, outside : see the module docstring and ``drop_malformed``.
+    repairs : every documented repair made while reading (the :class:`~melab.data.annotations.AnnotationWarning`
+        objects, with ``file``, ``row`` and ``repair``), in order; each was also raised as a warning.
     label_files : the label files read.
     unlabelled : DFME clips listed without labels and found on disk (``subject, video, fps, set, n_frames,
         first_frame, path``); empty for other kinds.
@@ -236,9 +238,22 @@ class Dataset:
             root = synthetic.make_corpus(preset, seed) if kind == "synthetic" else data_root(kind)
         self.kind, self.root = kind, Path(root)
         self.rejected: list[Rejection] = []
-        loaded = _load(kind, self.root, labels=labels, frames=frames, bad_apex=bad_apex,
-                       rejected=self.rejected if drop_malformed else None)
-        if len(loaded.outside) and not drop_malformed:  # only a synthetic corpus keeps such events as errors
+        # every repair is kept (for .repairs and summary()) and passed on to the caller as it was raised
+        raised: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    loaded = _load(kind, self.root, labels=labels, frames=frames, bad_apex=bad_apex,
+                                   rejected=self.rejected if drop_malformed else None)
+                finally:
+                    raised = list(caught)
+        finally:  # also when reading stopped at an error: the repairs before it are news too
+            for w in raised:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.repairs: list[AnnotationWarning] = [w.message for w in raised if isinstance(w.message, AnnotationWarning)]
+        self.rejected.sort(key=lambda r: (r.file, r.row))
+        if len(loaded.outside) and not drop_malformed and kind == "synthetic":  # real data: left out, warned
             first = loaded.outside.iloc[0]
             raise ValueError(f"{len(loaded.outside)} event(s) lie outside their video's images, e.g. "
                              f"{first.subject}/{first.video} frames {first.onset}..{first.offset} (images "
@@ -317,6 +332,12 @@ class Dataset:
         if self.rejected:
             rows = "; ".join(f"{Path(r.file).name} row {r.row} ({r.reason})" for r in self.rejected)
             lines.append(f"skipped {len(self.rejected)} malformed row(s) (--drop-malformed): {rows}")
+        if self.repairs:
+            shown = "; ".join(f"{Path(w.file).name}{f' row {w.row}' if w.row else ''}: {w.repair}"
+                              for w in self.repairs[:10])
+            extra = len(self.repairs) - 10
+            more = f"; and {extra} more (melab data check lists them)" if extra > 0 else ""
+            lines.append(f"repaired {len(self.repairs)} row(s): {shown}{more}")
         if len(self.outside):
             lines.append(f"left out {len(self.outside)} event(s) mostly outside their video's images")
         if padded:
@@ -353,7 +374,10 @@ def _load(kind: str, root: Path, *, labels=None, frames=None, rejected: list | N
     if kind == "dfme":
         events, unlabelled, files = _read_dfme_files(root, labels, rejected)
     elif kind == "smic" and _smic_folder_labels(root, labels):
-        events, files = read_smic_folders(where, rejected=rejected), ()
+        if labels is None:
+            _say(f"{root}: no SMIC label file; the labels are the SMIC-HS class folders "
+                 "(HS/s<n>/micro/<class>/<clip>/), as MEGC 2019 used them")
+        events, files = read_smic_folders(where, rejected=rejected), (where,)
     else:
         main, companion = _label_paths(kind, root, labels)
         events = _read_label_files(kind, main, companion, rejected, bad_apex)
@@ -656,8 +680,12 @@ def _one_copy(kind: str, where: Path, copies: dict) -> dict[tuple[str, str], tup
     if not doubled:
         return {key: found[0] for key, found in copies.items()}
 
+    # a copy is named by the first folder where the paths of one video's copies part
+    common = len(os.path.commonpath([str(p) for found in doubled.values() for p, _ in found]).split(os.sep))
+    common = min(common, *(len(p.parts) - 1 for found in doubled.values() for p, _ in found))
+
     def copy_of(path: Path) -> str:
-        return path.relative_to(where).parts[0] if path.is_relative_to(where) else str(path)
+        return path.parts[common] if len(path.parts) > common else str(path)
 
     names = sorted({copy_of(p) for found in doubled.values() for p, _ in found})
     word, why = _PREFERRED_COPY.get(kind, (None, ""))
@@ -667,9 +695,10 @@ def _one_copy(kind: str, where: Path, copies: dict) -> dict[tuple[str, str], tup
         raise ValueError(f"two folders for {kind} video {key[1]}: {found[0][0]} and {found[1][0]} "
                          f"({len(doubled)} videos have several copies); keep one copy, or pass the folder to read: "
                          f"--data {kind}:PATH,frames=DIR (Python: frames=), e.g. the cropped copy")
+    base = Path(*next(iter(doubled.values()))[0][0].parts[:common])
     other = next(n for n in names if n != preferred[0])
-    _say(f"{len(names)} copies of the {kind} frames under {where}: {', '.join(n + '/' for n in names)}; reading "
-         f"{preferred[0]}/ ({why}). --data {kind}:PATH,frames={where / other} reads another")
+    _say(f"{len(names)} copies of the {kind} frames under {base}: {', '.join(n + '/' for n in names)}; reading "
+         f"{preferred[0]}/ ({why}). --data {kind}:PATH,frames={base / other} reads another")
     return {key: next(f for f in found if copy_of(f[0]) == preferred[0]) if len(found) > 1 else found[0]
             for key, found in copies.items()}
 
