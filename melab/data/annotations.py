@@ -1015,9 +1015,10 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
         As in every reader (apex -> middle frame, offset -> apex, each with a warning).
 
     Unlabelled test sets
-        The CCAC 2024 page states that the test sets were handed out with sample names and frame rates only.
-        Such a file (a header with ``Filename``/``Sample`` and ``fps``, no emotion and no frames) is not an
-        events table: read it with :func:`read_dfme_samples`. :class:`melab.data.Dataset` does, and keeps its
+        The test sets were handed out with sample names and frame rates only: so the CCAC 2024 challenge page
+        says, as melab's issue 24 quotes it (an assumption here too: melab has not seen the page's files). Such a
+        file (a header with ``Filename``/``Sample``, optionally ``fps``, and no emotion or frame columns) is not
+        an events table: read it with :func:`read_dfme_samples`. :class:`melab.data.Dataset` does, and keeps its
         clips in ``.unlabelled`` for prediction.
 
     Raises
