@@ -19,6 +19,8 @@ import openpyxl
 import pandas as pd
 import pytest
 import xlrd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from melab.cli import main
 from melab.data.annotations import (
@@ -30,7 +32,7 @@ from melab.data.annotations import (
     read_smic_folders,
 )
 from melab.data.check import check_dataset
-from melab.data.dataset import Dataset, DatasetWarning
+from melab.data.dataset import Dataset, DatasetWarning, _fit_to_images, _padding
 from melab.data.splits import MEGC2019_COUNTS, MEGC2019_EXCLUDE, composite_3db, composite_counts, loso_folds
 from melab.data.video import list_images, read_frames
 from melab.train import resolve_data
@@ -147,6 +149,41 @@ def test_casme3_missing_images_are_padded_as_the_official_loader_does(tmp_path):
     np.testing.assert_array_equal(item.frames(28, 31), frames[28:31])
     assert item.events[["onset", "offset"]].values.tolist()[0] == [3, 9]  # JpgIndex 4..10: frames 3..9 padded
     assert ds["spNO.3_c"].image_index is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(present=st.sets(st.integers(1, 40), min_size=1))
+def test_padding_is_the_official_loaders_rule_for_any_missing_images(present):
+    numbers = np.array(sorted(present))
+    frames, count = [], 0  # the official loop, over image numbers
+    for n in numbers:
+        while n != count:
+            frames.append(n)
+            count += 1
+    assert numbers[_padding(numbers)].tolist() == frames  # frame k shows image k + 1, or the next one present
+
+
+@settings(max_examples=80, deadline=None)
+@given(first=st.integers(0, 30), span=st.integers(0, 30), onset=st.integers(0, 80), length=st.integers(1, 40),
+       apex_at=st.floats(0, 1))
+def test_an_event_is_clipped_when_half_of_it_is_within_the_images_and_left_out_otherwise(first, span, onset, length,
+                                                                                        apex_at):
+    last, offset = first + span, onset + length - 1
+    apex = onset + int(apex_at * (length - 1))
+    events = pd.DataFrame(dict(subject=["s"], video=["v"], onset=[onset], apex=[apex], offset=[offset],
+                               emotion=["fear"], kind=["micro"], fps=[30.0], label_file=["labels.xlsx"],
+                               label_row=[7]))
+    keys = pd.Series([("s", "v")])
+    within = max(0, min(offset, last) - max(onset, first) + 1)
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        kept, _, outside = _fit_to_images(events, keys, pd.Series([first]), pd.Series([last]), 1,
+                                          {("s", "v"): (Path("v"), None)}, clip=True)
+    assert len(kept) == (2 * within >= length) and len(outside) == 1 - len(kept)
+    if len(kept):
+        row = kept.iloc[0]
+        assert max(onset, first) == row.onset <= row.apex <= row.offset == min(offset, last)
+    assert len(raised) == (within < length) and all(w.message.row == 7 for w in raised)
 
 
 def test_casme3_older_xls_label_file_reads_when_asked(tmp_path):
