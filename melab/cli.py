@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from contextlib import contextmanager
@@ -192,15 +193,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from melab.atomic import check_output_dir
+    from melab.reproduce import REAL_KINDS, run_real_merba
     from melab.train import run
     from melab.train.loso import RayNotInstalled
 
+    options = dict(folds=args.folds, epochs=args.epochs, out=args.out, resume=args.resume, preset=args.config,
+                   init=args.init, executor=args.executor, address=args.address, cpus_per_fold=args.cpus_per_fold,
+                   gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries, device=args.device,
+                   drop_malformed=args.drop_malformed)
+    if args.model == "merba" and args.data.partition(":")[0] in REAL_KINDS:  # the paper's protocols
+        train = functools.partial(run_real_merba, args.data)
+    else:
+        train = functools.partial(run, args.model, args.data)
     try:
         with _no_empty_output(check_output_dir(args.out)):
-            result = run(args.model, args.data, folds=args.folds, epochs=args.epochs, out=args.out,
-                         resume=args.resume, preset=args.config, init=args.init, executor=args.executor,
-                         address=args.address, cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold,
-                         max_retries=args.max_retries, device=args.device, drop_malformed=args.drop_malformed)
+            result = train(**options)
     except RayNotInstalled as exc:
         print(f"melab train: error: {exc}", file=sys.stderr)
         return 2

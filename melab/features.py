@@ -20,17 +20,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from melab import ARTEFACTS
 from melab.atomic import atomic_path
 from melab.data.synthetic import load_video, recognition_samples
 from melab.data.video import read_frames
-from melab.flow import extract_roi_series, onset_apex_flow
-
-ARTEFACTS = Path(__file__).resolve().parents[1] / "data"  # the repository's shipped artefacts
-
-
-def default_k(fps: float) -> int:
-    """Window length: 50 frames at 30 fps (CAS(ME)^3 reference), scaled with fps, rounded to even."""
-    return max(2, 2 * round(50 * fps / 30 / 2))
+from melab.flow import default_k, extract_roi_series, onset_apex_flow
 
 
 class RoiCorpus(NamedTuple):

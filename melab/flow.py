@@ -70,6 +70,7 @@ __all__ = [
     "channel_names",
     "check_landmarks_in_frame",
     "crop_true_flow",
+    "default_k",
     "extract_roi_series",
     "flow_accuracy",
     "flow_epe",
@@ -189,6 +190,11 @@ def optical_flow(prev: np.ndarray, next: np.ndarray, *, method: str = "farneback
     else:
         flow = _dis(p["preset"]).calc(a, b, None)
     return np.asarray(flow, np.float32)
+
+
+def default_k(fps: float) -> int:
+    """Window length: 50 frames at 30 fps (CAS(ME)^3 reference), scaled with fps, rounded to even."""
+    return max(2, 2 * round(50 * fps / 30 / 2))
 
 
 def window_starts(n_frames: int, k: int, stride: int | None = None, *, name: str = "the video") -> np.ndarray:

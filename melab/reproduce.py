@@ -41,6 +41,9 @@ from melab.data.splits import (
 )
 from melab.metrics import recognition_scores
 from melab.models.merba import MERba, MERbaConfig
+from melab.train.artefacts import prepare_run
+from melab.train.loop import save_model
+from melab.train.recognition import MERbaTrainConfig, loso_merba, predict_merba, split_merba, train_merba
 
 __all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "train_dfme",
            "loso_composite", "composite_scores", "run_real_merba"]
@@ -202,8 +205,6 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
     Unlabelled samples (``label`` -1: a test set handed out without labels) are predicted after training
     (``part`` their set, ``true`` "") and scored nowhere; with no labelled test sample, ``scores`` is empty.
     """
-    from melab.train import predict_merba, split_merba, train_merba
-
     labelled = real.samples["label"].to_numpy() >= 0
     known = real.samples[labelled].reset_index(drop=True)
     split = dfme_public_split(known)
@@ -246,8 +247,6 @@ def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaCon
     predictions : every held-out sample with ``pred``, ``true``, ``predicted`` (class names).
     history : training history of every fold, with ``subject``.
     """
-    from melab.train import loso_merba
-
     config = MERbaConfig(**{**(config or MERbaConfig.tiny()).to_dict(), "head": "single"})
     return loso_merba(real.flows, real.samples, folds=folds, config=config, train=train,
                       checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, executor=executor,
@@ -277,8 +276,9 @@ def _write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> str:
 
 def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = None,
                    out: str | os.PathLike = "runs/train", resume: bool = False, preset: str = "tiny",
-                   progress: bool = True, executor="local", device: str = "cpu",
-                   drop_malformed: bool = False) -> dict:
+                   progress: bool = True, executor: str = "local", address: str | None = None,
+                   cpus_per_fold: int = 1, gpus_per_fold: float = 0, max_retries: int = 3,
+                   init: str | os.PathLike | None = None, device: str = "cpu", drop_malformed: bool = False) -> dict:
     """What ``melab train merba --data dfme:...|composite:...`` runs: the paper's protocol, outputs in ``out``.
 
     Writes ``counts.csv`` (samples per class beside the published counts), ``predictions.csv``,
@@ -291,23 +291,27 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     folds : composite only: ``"all"`` or the first N subjects; DFME has one fixed split.
     epochs : overrides the preset's epochs.
     out, resume, progress : as in :func:`melab.train.run`.
-    executor : composite only: where the LOSO folds run (:func:`melab.train.loso.make_executor`).
+    executor, address, cpus_per_fold, gpus_per_fold, max_retries : composite only: where the LOSO folds run
+        (:func:`melab.train.loso.make_executor`), as in :func:`melab.train.run`.
+    init : refused: MERba has no published weights to start from (the command line passes ``--init`` on).
     device : where models train and predict (:func:`melab.train.run`).
     preset : ``"tiny"`` (CPU) or ``"paper"`` (the paper's sizes and schedule: 200 epochs on DFME, 70 per
         fold on the composite).
     drop_malformed : leave malformed label rows out (``--drop-malformed``), as :func:`load_real_data`.
 
+    The options are checked, and the executor and device set up, by :func:`melab.train.artefacts.prepare_run`,
+    as for :func:`melab.train.run`.
+
     Returns
     -------
     dict : paths written, the scores, and the wall time in seconds.
     """
-    from melab.train import MERbaTrainConfig, save_model
-
     kind, _ = parse_spec(data)
-    if preset not in ("tiny", "paper"):
-        raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
     if kind == "dfme" and folds != "all":
         raise ValueError("DFME-public has one fixed split (train -> test A, test B); --folds does not apply")
+    executor, device = prepare_run("merba", data, folds=folds, epochs=epochs, preset=preset, init=init,
+                                   executor=executor, address=address, cpus_per_fold=cpus_per_fold,
+                                   gpus_per_fold=gpus_per_fold, max_retries=max_retries, device=device)
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -51,24 +51,21 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
+from melab import ARTEFACTS
 from melab.atomic import atomic_path, check_output_file
-from melab.data.splits import str3_classes
-from melab.data.video import VideoError, list_images, warn_if_truncated
+from melab.data.video import VideoError, VideoReader
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.face import mediapipe_landmarks
-from melab.flow import check_landmarks_in_frame, reference_windows, roi_flow_series, roi_series
-from melab.models.spotter import Spotter, load_official, melab_key, read_state_dict
-from melab.train import ARTEFACTS, SpotScores, default_k, load_model, predict_video, read_checkpoint
+from melab.flow import check_landmarks_in_frame, roi_flow_series, roi_series
+from melab.inference import DEFAULT_CHECKPOINT, OFFICIAL_DATASETS, SpotterModel, load_spotter, spotter_scores
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
@@ -82,19 +79,16 @@ __all__ = [
     "resample_index",
     "to_video_intervals",
     "read_resampled",
+    "resample_frames",
     "spot_frames",
     "spot_video",
     "spot",
     "make_sample_video",
 ]
 
-DEFAULT_CHECKPOINT = ARTEFACTS / "spotter_lab.pt"
 # the first five are the DESIGN contract; interpolated_frames counts the interval's frames whose face was
 # interpolated over a dropout (a score there may come from the gap, not from an ME)
 OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score", "interpolated_frames"]
-DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synthetic, CAS(ME)^3)
-# Dataset -> (frame rate, window k) of the official weights (main.py of BoostingVRME: frame_skip, k).
-OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
 
 Interval = tuple[int, int]
 DECODING_FILE = ARTEFACTS / "spot_decoding.json"
@@ -107,64 +101,6 @@ def default_decoding() -> dict:
     training corpus (:func:`melab.train.artefacts.spot_decoding`), with the F1 it reached there.
     """
     return json.loads(DECODING_FILE.read_text())["settings"]
-
-
-# --------------------------------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpotterModel:
-    """A trained spotter with what decoding needs to know about it.
-
-    Attributes
-    ----------
-    model : Spotter in eval mode.
-    fps : frame rate of its training data (frames per second).
-    k : its window length in frames at ``fps`` (flow windows and spotter windows alike).
-    labels : names of its recognition outputs, neutral last.
-    path : the checkpoint file.
-    layout : ``"melab"``, or ``"reference"`` for official weights (reference ROI series, relative windows).
-    """
-
-    model: Spotter
-    fps: float
-    k: int
-    labels: tuple[str, ...]
-    path: Path
-    layout: str = "melab"
-
-
-def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str = "casme3") -> SpotterModel:
-    """Load a spotter checkpoint (default: the shipped ``data/spotter_lab.pt``).
-
-    The training frame rate is the checkpoint's ``train["fps"]``; a checkpoint that does not record it was
-    trained on a 30 fps corpus (melab's synthetic presets, CAS(ME)^3). The window is ``train["k"]``, or
-    :func:`melab.train.default_k` of that rate. An official ``METST_SF`` weight file is recognised by its
-    tensor names; ``official`` (a key of :data:`OFFICIAL_DATASETS`) says which dataset it was trained on.
-    """
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-    if checkpoint is None and not path.exists():
-        raise FileNotFoundError(f"the shipped spotter {path} is missing; run `make artefacts` or pass "
-                                "--checkpoint PATH (a model.pt from `melab train spotter --folds none`)")
-    if official not in OFFICIAL_DATASETS:
-        raise ValueError(f"unknown official dataset {official!r}; choose one of {', '.join(OFFICIAL_DATASETS)}")
-    if any(melab_key(name) is not None for name in read_state_dict(path)):
-        fps, k = OFFICIAL_DATASETS[official]
-        return SpotterModel(load_official(path), fps, k, str3_classes(official) + ("neutral",), path, "reference")
-    ckpt = read_checkpoint(path)
-    if ckpt["kind"] != "spotter":
-        raise ValueError(f"{path} holds a {ckpt['kind']} model; melab spot needs a spotter checkpoint")
-    train = ckpt.get("train") or {}
-    fps = float(train.get("fps") or DEFAULT_FPS)
-    k = int(train.get("k") or default_k(fps))
-    labels = str3_classes(train.get("dataset", "synthetic")) + ("neutral",)
-    model = load_model(path)
-    if len(labels) != model.config.n_classes + 1:
-        raise ValueError(f"{path} has {model.config.n_classes + 1} recognition outputs but its dataset "
-                         f"{train.get('dataset')!r} names {len(labels)} ({', '.join(labels)})")
-    return SpotterModel(model, fps, k, labels, path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,19 +178,44 @@ def to_video_intervals(intervals, fps: float, model_fps: float, n_frames: int) -
 # --------------------------------------------------------------------------------------------------
 
 
-def _shrink(frame_bgr: np.ndarray, scale: float) -> np.ndarray:
-    if scale == 1.0:
-        return frame_bgr
-    h, w = frame_bgr.shape[:2]
-    return cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+def resample_frames(frames: Iterable[np.ndarray], fps: float, model_fps: float) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames a model at ``model_fps`` sees, picked from a stream of video frames as they are decoded.
+
+    Model frame ``j`` shows video frame ``round(j · fps / model_fps)`` (:func:`resample_index`); a model frame is
+    yielded once the video is known to last until its time (so none is yielded past the last frame, as
+    :func:`resample_index` drops them), at most one video frame after the one it shows. The stream is never held
+    whole: a high-speed or long video is subsampled on the fly.
+
+    Parameters
+    ----------
+    frames : the video's frames in order (e.g. :meth:`melab.data.video.VideoReader.frames`).
+    fps, model_fps : frame rates of the video and of the model.
+
+    Yields
+    ------
+    ``(i, frame)`` per model frame, in order: the video frame number ``i`` and its frame (the same object for
+    the model frames that repeat a video frame when upsampling).
+    """
+    ratio = fps / model_fps
+    pending: list[tuple[int, int, np.ndarray]] = []  # (model frame, video frame, frame) not yet known to be inside
+    j = 0
+    for n, frame in enumerate(frames):
+        # frame n is the nearest of every model frame j with round(j · ratio) = n (several when upsampling)
+        while math.floor(j * ratio + 0.5 + 1e-9) == n:
+            pending.append((j, n, frame))
+            j += 1
+        last = math.floor(n / ratio + 1e-9)  # the last model frame timed at or before frame n (resample_index)
+        while pending and pending[0][0] <= last:
+            _, i, picked = pending.pop(0)
+            yield i, picked
 
 
 def read_resampled(path: str | os.PathLike, model_fps: float, *, fps: float | None = None,
                    max_side: int = 640) -> tuple[np.ndarray, np.ndarray, float, int, float]:
     """Read only the frames a model at ``model_fps`` sees (see :func:`resample_index`), downscaled.
 
-    Frames are decoded one by one and kept only when picked, so a long or high-speed video never sits in
-    memory whole.
+    Frames are decoded one by one (:class:`melab.data.video.VideoReader`) and kept only when picked
+    (:func:`resample_frames`); of an image folder only the picked images are decoded.
 
     Parameters
     ----------
@@ -277,59 +238,18 @@ def read_resampled(path: str | os.PathLike, model_fps: float, *, fps: float | No
     FileNotFoundError, melab.data.video.VideoError
         Missing path; unreadable, empty or rateless video.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such video or image folder: {path}")
-    if path.is_dir():
-        if fps is None:
-            raise VideoError(f"image folder {path} has no frame rate; pass --fps (e.g. 30 for CAS(ME)^3)")
-        files = list_images(path)
-        if not files:
-            raise VideoError(f"image folder {path} holds no images")
-        index = resample_index(len(files), fps, model_fps)
-        frames, scale = [], 1.0
-        for i in index:
-            img = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-            if img is None:
-                raise VideoError(f"cannot decode image {files[i]}: the file is unreadable or corrupt")
-            if not frames:
-                scale = min(1.0, max_side / max(img.shape[:2]))
-            frames.append(_shrink(img, scale))
-        return _rgb(frames, path), index, float(fps), len(files), scale
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise VideoError(f"cannot open video {path}: the file is unreadable or corrupt (or not a video)")
-        rate = float(fps) if fps is not None else cap.get(cv2.CAP_PROP_FPS)
-        if not (rate and math.isfinite(rate) and rate > 0):
-            raise VideoError(f"video {path} does not state its frame rate; pass --fps")
-        ratio = rate / model_fps
-        frames, n_frames, scale = [], 0, 1.0
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
+    with VideoReader(path, fps, max_side=max_side, fps_flag="--fps") as reader:
+        if reader.files is not None:
+            n_frames = len(reader.files)
+            index = resample_index(n_frames, reader.fps, model_fps)
+            frames = list(reader.pick(index))
+        else:
+            frames = [frame for _, frame in resample_frames(reader.frames(), reader.fps, model_fps)]
+            n_frames = reader.n_read
             if n_frames == 0:
-                scale = min(1.0, max_side / max(img.shape[:2]))
-            # keep frame i once for every model frame j whose nearest frame it is (several when upsampling)
-            while math.floor(len(frames) * ratio + 0.5 + 1e-9) == n_frames:
-                frames.append(_shrink(img, scale))
-            n_frames += 1
-        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
-    if n_frames == 0:
-        raise VideoError(f"video {path} holds zero frames (corrupt, truncated or not a video)")
-    warn_if_truncated(path, n_frames, declared)
-    index = resample_index(n_frames, rate, model_fps)  # drops model frames timed after the last frame
-    return _rgb(frames[:len(index)], path), index, rate, n_frames, scale
-
-
-def _rgb(frames_bgr: list[np.ndarray], path: Path) -> np.ndarray:
-    if any(f.shape != frames_bgr[0].shape for f in frames_bgr):
-        raise VideoError(f"mixed frame sizes in {path}")
-    return np.ascontiguousarray(np.stack(frames_bgr)[..., ::-1])
+                raise VideoError(f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
+            index = resample_index(n_frames, reader.fps, model_fps)
+    return np.stack(frames), index, reader.fps, n_frames, reader.scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -435,13 +355,13 @@ class SpotResult:
         ignored), ``kind`` (only ``"micro"`` rows are matched) and ``emotion``. Matching is the MEGC rule:
         one-to-one at IoU >= 0.5 (:func:`melab.metrics.spotting_scores`).
         """
-        from melab.metrics import spotting_scores
-
         truth = _read_truth(truth)
         lines = [f"{self.video}: {len(self.intervals)} interval(s) in {self.n_frames} frames at {self.fps:g} fps "
                  f"(model rate {self.model_fps:g} fps)"]
         table = self.intervals.drop(columns="video").round({"score": 3})
         if truth is not None:
+            from melab.metrics import spotting_scores  # here: scoring against a truth is the rare case
+
             if "video" in truth.columns:
                 others = sorted(set(truth["video"].astype(str)))
                 truth = truth[truth["video"].astype(str) == self.video]
@@ -523,10 +443,7 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
             series = roi_flow_series(frames, lm, k=spotter.k, name=video).series
         bar.update()
         bar.set_postfix_str("spotter")
-        if spotter.layout == "reference":
-            scores = reference_scores(spotter.model, series, k=spotter.k)
-        else:
-            scores = predict_video(spotter.model, series, k=spotter.k)
+        scores = spotter_scores(spotter, series)
         bar.update()
         bar.set_postfix_str("decode")
         model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
@@ -551,27 +468,6 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
                    thresholds=(low, high))
     return SpotResult(table, scores.spot, scores.probs, index, model_intervals, float(fps), spotter.fps,
                       n_frames, video, decoder)
-
-
-@torch.no_grad()
-def reference_scores(model: Spotter, series: np.ndarray, *, k: int, batch_size: int = 64) -> SpotScores:
-    """Whole-video scores of an official-weights spotter: each window of :func:`melab.flow.reference_windows`
-    (relative to its first frame) is scored on its own and overlapping windows are averaged.
-
-    Returns ``SpotScores(spot (T,), probs (T, K + 1))`` float32, like :func:`melab.train.predict_video`.
-    """
-    model.eval()
-    windows, starts = reference_windows(series, k)
-    spot_sum = np.zeros(len(series), np.float64)
-    prob_sum = np.zeros((len(series), model.config.n_classes + 1), np.float64)
-    count = np.zeros(len(series), np.float64)
-    for i in range(0, len(starts), batch_size):
-        out = model(torch.from_numpy(windows[i:i + batch_size]))
-        for j, s in enumerate(starts[i:i + batch_size]):
-            spot_sum[s:s + k] += out.spot[j].numpy()
-            prob_sum[s:s + k] += torch.softmax(out.logits[j], dim=-1).numpy()
-            count[s:s + k] += 1
-    return SpotScores((spot_sum / count).astype(np.float32), (prob_sum / count[:, None]).astype(np.float32))
 
 
 def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | SpotterModel | None = None,

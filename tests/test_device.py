@@ -17,9 +17,9 @@ from toys import toy_corpus
 from melab import train as T
 from melab.cli import main
 from melab.data.splits import SEVEN_CLASSES
+from melab.device import check_device, deterministic, resolve_device, to_device
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
-from melab.train.device import check_device, deterministic, resolve_device, to_device
 from melab.train.loso import LocalExecutor, RayExecutor, fold_device
 
 pytestmark = pytest.mark.usefixtures("one_thread")

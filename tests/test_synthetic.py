@@ -154,7 +154,7 @@ def test_true_flow_carries_the_landmarks(mae_video):
 
 def test_load_video_matches_generation(easy_tiny):
     v = S.load_video(easy_tiny, "sub02_1")
-    spec = next(s for s in S._video_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
+    spec = next(s for s in S.corpus._video_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
     again = S.generate_video(0, 1, 0, duration_s=spec["duration_s"], n_me=spec["n_me"], n_mae=spec["n_mae"],
                              me_emotions=spec["me_emotions"], render=False, difficulty="easy")
     assert v.frames.shape == (300, 128, 128, 3)
@@ -287,7 +287,7 @@ def lab_plans():
     """Every realistic timeline of the lab preset, planned but not rendered (the "reduced" lab)."""
     cfg = S.PRESETS["lab"]
     plans = []
-    for spec in S._realistic_specs(cfg, 0):
+    for spec in S.corpus._realistic_specs(cfg, 0):
         subject = S.make_subject(0, spec["subject_index"])
         plans.append(S.plan_realistic_video(
             subject, S.lateral_basis(subject), video_index=spec["video_index"],
@@ -327,7 +327,7 @@ def many_clips():
     for s in range(8):
         subject = S.make_subject(0, s)
         basis = S.lateral_basis(subject)
-        emotions = S._class_draw(np.random.default_rng(s), 50, S.SEVEN_CLASSES)
+        emotions = S.timeline._class_draw(np.random.default_rng(s), 50, S.SEVEN_CLASSES)
         rows += [S.clip_timeline(subject, basis, i, e).truth for i, e in enumerate(emotions)]
     return pd.concat(rows, ignore_index=True)
 
@@ -383,13 +383,14 @@ def test_realistic_true_flow_is_exact_under_out_of_plane_rotation(turned_video):
 def test_unilateral_event_moves_one_side():
     subject = S.make_subject(0, 0)
     basis = S.lateral_basis(subject)
-    w = S._scaled(basis, S._lateral_weights({"AU12": 1.0}, 1.0), 1.0)  # the subject's left does not move
+    plan = S.timeline
+    w = plan._scaled(basis, plan._lateral_weights({"AU12": 1.0}, 1.0), 1.0)  # the subject's left does not move
     d = np.tensordot(w, S.lateral_displacement(subject, subject.landmarks.astype(float)), axes=1)
     assert np.linalg.norm(d[48]) > 0.3 and np.linalg.norm(d[54]) < 0.02
 
 
 def test_clips_corpus_layout_and_split(melab_data, monkeypatch):
-    monkeypatch.setattr(S, "CLIPS", S.ClipsPreset(n_subjects=5, clips_per_subject=3))
+    monkeypatch.setattr(S.corpus, "CLIPS", S.ClipsPreset(n_subjects=5, clips_per_subject=3))
     corpus = S.make_corpus("clips", seed=0, root=melab_data / "small_clips", progress=False)
     events = pd.read_csv(corpus / "events.csv")
     truth = pd.read_csv(corpus / "truth_events.csv")
@@ -424,7 +425,7 @@ def test_oracle_window_coverage_known_answer():
 
 def test_load_realistic_video_matches_generation(realistic_tiny):
     v = S.load_video(realistic_tiny, "sub02_1")
-    spec = next(s for s in S._realistic_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
+    spec = next(s for s in S.corpus._realistic_specs(S.PRESETS["tiny"], 0) if s["subject_index"] == 1)
     again = S.generate_video(0, 1, 0, duration_s=spec["duration_s"], n_mae=spec["n_mae"], n_subtle=spec["n_subtle"],
                              me_emotions=spec["me_emotions"], render=False, difficulty="realistic")
     assert v.lateral and v.truth is not None and v.timeline.jpeg_quality == again.timeline.jpeg_quality

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -63,9 +64,134 @@ def warn_if_truncated(path: str | os.PathLike, n_read: int, n_declared: int) -> 
                       f"0–{n_read - 1} only", stacklevel=3)
 
 
+class VideoReader:
+    """Frames of a video file or an image folder, decoded one at a time: the one reader of ``melab spot``,
+    :mod:`melab.flow` and the datasets.
+
+    Opening checks what can be checked without decoding (the path, the frame rate, an empty folder); iterating
+    decodes frame after frame, so a long video never sits in memory whole (like ``torchvision.io.VideoReader``).
+
+    Parameters
+    ----------
+    path : a video file (anything OpenCV's FFmpeg backend opens: mp4, avi, ...) or a folder of images
+        (jpg/png/bmp/tif), sorted numerically by the numbers in their file names (:func:`list_images`).
+    fps : frame rate. Required for an image folder; for a video file it overrides the container's rate.
+    max_side : frames whose longer side exceeds this are shrunk to it (``cv2.INTER_AREA``), by the factor that
+        the first frame read needs (:attr:`scale`); None keeps every frame as it is.
+    fps_flag : how messages name the frame-rate option (``"fps="`` in Python, ``"--fps"`` on the command line).
+
+    Attributes
+    ----------
+    path : Path.
+    fps : frames per second.
+    n_declared : images in the folder, or frames the file's header declares (a truncated file decodes fewer).
+    scale : factor applied to the frames (video pixels × scale = frame pixels); None until a frame is read.
+    n_read : frames of a file decoded so far (skipped ones included).
+
+    Raises
+    ------
+    FileNotFoundError : the path does not exist.
+    VideoError : the file cannot be opened or states no frame rate; the folder holds no image or has no frame
+        rate; while reading, an image is unreadable or the frame size changes.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | None = None, *, max_side: int | None = None,
+                 fps_flag: str = "fps="):
+        self.path = Path(path)
+        self.max_side = max_side
+        self.scale: float | None = None
+        self.n_read = 0
+        self._shape: tuple[int, ...] | None = None  # of the first frame read, named self._first
+        self._first = ""
+        self._capture = None
+        if not self.path.exists():
+            raise FileNotFoundError(f"no such video or image folder: {self.path}")
+        if self.path.is_dir():
+            if fps is None:
+                raise VideoError(f"image folder {self.path} has no frame rate; pass {fps_flag} (e.g. "
+                                 f"{fps_flag}{'' if fps_flag.endswith('=') else ' '}30 for CAS(ME)^3)")
+            self.files: list[Path] | None = list_images(self.path)
+            if not self.files:
+                raise VideoError(f"image folder {self.path} holds zero frames (looked for {', '.join(IMAGE_SUFFIXES)})")
+            self.fps, self.n_declared = float(fps), len(self.files)
+            return
+        self.files = None
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            self.close()
+            raise VideoError(f"cannot open video {self.path}: the file is unreadable or corrupt (or not a video)")
+        rate = float(fps) if fps is not None else self._capture.get(cv2.CAP_PROP_FPS)
+        if not (rate and math.isfinite(rate) and rate > 0):
+            self.close()
+            raise VideoError(f"video {self.path} does not state its frame rate; pass {fps_flag}")
+        self.fps, self.n_declared = float(rate), int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def close(self) -> None:
+        """Release the file (reading ends by itself at its last frame)."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _frame(self, bgr: np.ndarray, name: str) -> np.ndarray:
+        """A decoded BGR image as this reader's RGB frame: size checked against the first, shrunk to ``max_side``."""
+        if self._shape is None:
+            self._shape, self._first = bgr.shape, name
+            self.scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(bgr.shape[:2]))
+        elif bgr.shape != self._shape:
+            raise VideoError(f"mixed frame sizes in {self.path}: {self._first} is {self._shape[1]}x{self._shape[0]} "
+                             f"but {name} is {bgr.shape[1]}x{bgr.shape[0]}")
+        if self.scale != 1.0:
+            h, w = bgr.shape[:2]
+            bgr = cv2.resize(bgr, (round(w * self.scale), round(h * self.scale)), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(bgr[..., ::-1])
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start .. stop - 1`` (0-based; all by default) as ``(H, W, 3)`` uint8 RGB, one at a time.
+
+        A file is decoded from its first frame (formats cannot seek exactly) and released at its end; a file that
+        decodes fewer frames than its header declares gets a warning naming the missing ones.
+        """
+        if self.files is not None:
+            for f in self.files[start:stop]:
+                yield self._image(f)
+            return
+        if self._capture is None:
+            raise VideoError(f"video {self.path} was read already; open it again")
+        try:
+            while stop is None or self.n_read < stop:
+                ok, img = self._capture.read()
+                if not ok:  # the end of the file: was it all there?
+                    warn_if_truncated(self.path, self.n_read, self.n_declared)
+                    break
+                self.n_read += 1
+                if self.n_read > start:
+                    yield self._frame(img, f"frame {self.n_read - 1}")
+        finally:
+            self.close()
+
+    def pick(self, numbers: Sequence[int]) -> Iterator[np.ndarray]:
+        """The images ``numbers`` (0-based, any order, repeats allowed) of an image folder, decoding only those."""
+        if self.files is None:
+            raise TypeError(f"{self.path} is a video file; read its frames in order with frames()")
+        for i in numbers:
+            yield self._image(self.files[i])
+
+    def _image(self, f: Path) -> np.ndarray:
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise VideoError(f"cannot decode image {f}: the file is unreadable or corrupt")
+        return self._frame(img, f.name)
+
+
 def read_frames(path: str | os.PathLike, fps: float | None = None, *, start: int = 0,
                 stop: int | None = None) -> tuple[np.ndarray, float]:
-    """Read all frames of a video file or an image folder.
+    """Read all frames of a video file or an image folder (:class:`VideoReader`, kept whole).
 
     Parameters
     ----------
@@ -84,64 +210,13 @@ def read_frames(path: str | os.PathLike, fps: float | None = None, *, start: int
     FileNotFoundError : the path does not exist.
     VideoError : the file is unreadable or corrupt, holds zero frames, mixes frame sizes, or has no fps.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such video or image folder: {path}")
-    if path.is_dir():
-        return _read_folder(path, fps, start, stop)
-    return _read_file(path, fps, start, stop)
-
-
-def _read_folder(path: Path, fps: float | None, start: int, stop: int | None) -> tuple[np.ndarray, float]:
-    if fps is None:
-        raise VideoError(f"image folder {path} has no frame rate; pass fps= (e.g. fps=30 for CAS(ME)^3)")
-    files = list_images(path)[start:stop]
-    if not files:
-        raise VideoError(f"image folder {path} holds zero frames (looked for {', '.join(IMAGE_SUFFIXES)})")
-    frames = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise VideoError(f"cannot decode image {f}: the file is unreadable or corrupt")
-        if frames and img.shape != frames[0].shape:
-            raise VideoError(f"mixed frame sizes in {path}: {files[0].name} is {frames[0].shape[1]}x"
-                             f"{frames[0].shape[0]} but {f.name} is {img.shape[1]}x{img.shape[0]}")
-        frames.append(img)
-    return _to_rgb(frames), float(fps)
-
-
-def _read_file(path: Path, fps: float | None, start: int, stop: int | None) -> tuple[np.ndarray, float]:
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise VideoError(f"cannot open video {path}: the file is unreadable or corrupt")
-        rate = fps if fps is not None else cap.get(cv2.CAP_PROP_FPS)
-        frames = []
-        index = 0
-        while stop is None or index < stop:
-            ok, img = cap.read()
-            if not ok:
-                break
-            if index >= start:
-                if frames and img.shape != frames[0].shape:
-                    raise VideoError(f"mixed frame sizes in {path} at frame {index}")
-                frames.append(img)
-            index += 1
-        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
+    with VideoReader(path, fps) as reader:
+        frames = list(reader.frames(start, stop))
     if not frames:
-        raise VideoError(f"video {path} holds zero frames (corrupt, truncated or not a video)")
-    if stop is None or declared < stop:
-        warn_if_truncated(path, index, declared)
-    if rate is None or not math.isfinite(rate) or rate <= 0:
-        raise VideoError(f"video {path} does not state its frame rate; pass fps=")
-    return _to_rgb(frames), float(rate)
-
-
-def _to_rgb(frames_bgr: list[np.ndarray]) -> np.ndarray:
-    out = np.stack(frames_bgr)
-    return np.ascontiguousarray(out[..., ::-1])
+        raise VideoError(f"image folder {reader.path} holds zero frames (looked for {', '.join(IMAGE_SUFFIXES)})"
+                         if reader.files is not None else
+                         f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
+    return np.stack(frames), reader.fps
 
 
 def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float) -> Path:

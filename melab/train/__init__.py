@@ -2,34 +2,45 @@
 
 Modules, in the order a lesson meets them:
 
-- :mod:`melab.train.loop`: :func:`fit`, checkpoints (:func:`save_model`, :func:`load_model`), resume;
-- :mod:`melab.train.device`: the ``device`` option (:func:`resolve_device`: cpu, cuda, auto) that every
-  training and prediction function takes, and what CUDA does and does not reproduce;
+- :mod:`melab.train.loop`: :func:`fit`, checkpoints (:func:`save_model`), resume;
 - :mod:`melab.train.loso`: :func:`run_folds`, the one LOSO driver, and its executors (local, Ray);
-- :mod:`melab.train.spotting`: windows, targets, :func:`train_spotter`, :func:`predict_video`, :func:`loso`;
+- :mod:`melab.train.spotting`: windows, targets, :func:`train_spotter`, :func:`loso`;
 - :mod:`melab.train.recognition`: MERba data, :func:`train_merba`, BatchNorm recalibration, :func:`loso_merba`;
 - :mod:`melab.train.artefacts`: ``melab train`` (:func:`run`) and :func:`build_artefacts`.
 
-Features of whole corpora (ROI series, onset-apex flow images) come from :mod:`melab.features`; their
-names are re-exported here, like every name above, so ``from melab import train`` reaches them all.
+Features of whole corpora (ROI series, onset-apex flow images) come from :mod:`melab.features`; reading a
+trained model back (:func:`load_model`, :func:`read_checkpoint`) and scoring whole videos (:func:`predict_video`)
+from :mod:`melab.inference`, which imports nothing from here; and the ``device`` option (:func:`resolve_device`:
+cpu, cuda, auto) that every training and prediction function takes, with what CUDA does and does not reproduce,
+from :mod:`melab.device`. Their names are re-exported here, like every name above, so ``from melab import train``
+reaches them all.
 """
 
+from melab import ARTEFACTS
+from melab.device import DEVICES, resolve_device
 from melab.features import (
-    ARTEFACTS,
     RoiCorpus,
     dataset_roi_corpus,
     default_cache,
-    default_k,
     load_roi_corpus,
     merba_corpus,
     roi_corpus,
     save_roi_corpus,
 )
+from melab.flow import default_k
+from melab.inference import (
+    CHECKPOINT_FORMAT,
+    MODELS,
+    SpotScores,
+    load_model,
+    load_state,
+    predict_video,
+    read_checkpoint,
+)
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import SpotterConfig
 from melab.train.artefacts import ARTEFACT_PARTS, build_artefacts, resolve_data, run
-from melab.train.device import DEVICES, resolve_device
-from melab.train.loop import CHECKPOINT_FORMAT, MODELS, fit, load_model, load_state, read_checkpoint, save_model
+from melab.train.loop import fit, save_model
 from melab.train.loso import (
     FoldRun,
     LocalExecutor,
@@ -55,14 +66,12 @@ from melab.train.recognition import (
 from melab.train.spotting import (
     IGNORE,
     LosoResult,
-    SpotScores,
     SpotterData,
     SpotterTrainConfig,
     SpotterWindows,
     frame_targets,
     load_scores,
     loso,
-    predict_video,
     save_scores,
     spotter_fold,
     spotter_windows,

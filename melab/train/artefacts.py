@@ -2,7 +2,9 @@
 
 - :func:`resolve_data` turns a ``--data`` spec into a dataset kind, a folder and its options.
 - :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
-  all data, with its checkpoints, history and scores in one output folder.
+  all data, with its checkpoints, history and scores in one output folder; :func:`prepare_run` checks its
+  options first. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
+  :func:`melab.reproduce.run_real_merba`, which sits above this package and runs through the same check.
 - :func:`build_artefacts` trains and writes the checkpoints, ROI series and LOSO scores in ``data/``.
 """
 
@@ -22,14 +24,16 @@ import torch
 
 from melab.atomic import atomic_path, write_text
 from melab.data.splits import DfmeSplit
-from melab.features import dataset_roi_corpus, default_k, merba_corpus, roi_corpus, save_roi_corpus
+from melab.device import resolve_device
+from melab.features import dataset_roi_corpus, merba_corpus, roi_corpus, save_roi_corpus
+from melab.flow import default_k
+from melab.inference import MODELS, SpotScores
 from melab.models.merba import MERbaConfig
 from melab.models.spotter import OFFICIAL_FAMILIES, SpotterConfig, init_config, official_family, read_state_dict
-from melab.train.device import resolve_device
-from melab.train.loop import MODELS, save_model
-from melab.train.loso import fold_device, make_executor
+from melab.train.loop import save_model
+from melab.train.loso import Executor, fold_device, make_executor
 from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
-from melab.train.spotting import SpotScores, SpotterTrainConfig, loso, save_scores, train_spotter
+from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
 
 
 class DataSpec(NamedTuple):
@@ -71,6 +75,36 @@ def resolve_data(data: str, *, progress: bool = True) -> DataSpec:
     raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench, corpus:<dir> (the layout "
                      f"make_corpus writes) or <kind>:<path>[,labels=FILE][,frames=DIR] with kind in "
                      f"{', '.join(KINDS[1:])}")
+
+
+def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, preset: str,
+                init: str | os.PathLike | None, executor: str, address: str | None, cpus_per_fold: int,
+                gpus_per_fold: float, max_retries: int, device: str) -> tuple[Executor, str]:
+    """Check the options of ``melab train`` before any data are built; the executor and device the run uses.
+
+    The arguments are those of :func:`run` (and of :func:`melab.reproduce.run_real_merba`, which runs MERba's
+    real-data protocols through the same check). The device is resolved here when this process trains (``folds``
+    "none", or DFME's one training set); otherwise each fold resolves its own where it runs
+    (:func:`melab.train.loso.fold_device`).
+
+    Returns
+    -------
+    (executor, device)
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose spotter or merba")
+    if preset not in ("tiny", "paper"):
+        raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    if init is not None and model != "spotter":
+        raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
+    if executor == "local" and (address or gpus_per_fold):
+        raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
+    runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
+                           max_retries=max_retries)
+    local = data.partition(":")[0] == "dfme" and model == "merba"  # DFME's one training set trains here
+    return runner, str(resolve_device(device)) if folds == "none" or local else fold_device(device, runner)
 
 
 def run(
@@ -135,7 +169,7 @@ def run(
         Spotter only: every fold starts from these weights, an official ``METST_SF`` file (which selects
         ``SpotterConfig.reference()``) or a melab checkpoint (its config).
     device : {"cpu", "auto", "cuda", "cuda:N"}
-        Where models train and predict (:mod:`melab.train.device`). The command line's ``--device``
+        Where models train and predict (:mod:`melab.device`). The command line's ``--device``
         defaults to "auto"; this function, like the rest of the Python API, to "cpu".
     drop_malformed : bool
         Licensed data: leave malformed label rows out (``--drop-malformed``) instead of stopping at the first;
@@ -146,33 +180,20 @@ def run(
     dict
         Paths written and the wall time in seconds.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose spotter or merba")
-    if preset not in ("tiny", "paper"):
-        raise ValueError(f"unknown --config {preset!r}; choose tiny or paper")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    if init is not None and model != "spotter":
-        raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
-    if executor == "local" and (address or gpus_per_fold):
-        raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
-    runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
-                           max_retries=max_retries)
-    # checked (and for this process resolved) before any data are built; folds resolve theirs where they run
-    local = data.partition(":")[0] == "dfme" and model == "merba"  # DFME's one training set trains here
-    device = str(resolve_device(device)) if folds == "none" or local else fold_device(device, runner)
-    if model == "merba" and data.partition(":")[0] in ("dfme", "composite"):  # the paper's real-data protocols
-        from melab.reproduce import run_real_merba
-
-        return run_real_merba(data, folds=folds, epochs=epochs, out=out, resume=resume, preset=preset,
-                              progress=progress, executor=runner, device=device, drop_malformed=drop_malformed)
+    runner, device = prepare_run(model, data, folds=folds, epochs=epochs, preset=preset, init=init,
+                                 executor=executor, address=address, cpus_per_fold=cpus_per_fold,
+                                 gpus_per_fold=gpus_per_fold, max_retries=max_retries, device=device)
+    if model == "merba" and data.partition(":")[0] in ("dfme", "composite"):
+        raise ValueError(f"--data {data}: MERba's protocols on licensed data run through "
+                         "melab.reproduce.run_real_merba (which `melab train merba --data ...` calls), with the "
+                         "same options")
     spec = resolve_data(data, progress=progress)
     kind, corpus = spec.kind, spec.root
     if model == "merba" and kind != "synthetic":
         raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
-                         "samm=PATH,smic=PATH; for other real data compute onset-apex flow "
-                         "with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and call "
-                         "melab.train.train_merba or loso_merba")
+                         "samm=PATH,smic=PATH (melab.reproduce.run_real_merba); for other real data compute "
+                         "onset-apex flow with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and "
+                         "call melab.train.train_merba or loso_merba")
     dataset = None
     if kind != "synthetic":  # read (and check) the labels before anything is written
         from melab.data.dataset import Dataset

@@ -3,10 +3,11 @@
 - :func:`fit` is the loop: seeded, deterministic, one tqdm bar over epochs and one over batches,
   a history DataFrame, an atomic checkpoint after every epoch and ``resume=True`` that continues
   bit-identically from the last one. It runs on the model's device or on ``device``
-  (:mod:`melab.train.device`); checkpoints hold CPU tensors whatever the device, so a run resumes on
+  (:mod:`melab.device`); checkpoints hold CPU tensors whatever the device, so a run resumes on
   any device.
-- :func:`save_model` / :func:`load_model` write and read plain state dicts with a JSON-able config,
-  loaded with ``torch.load(weights_only=True)``; :func:`load_state` names every mismatched key.
+- :func:`save_model` writes a plain state dict with a JSON-able config; :mod:`melab.inference` reads it back
+  (:func:`~melab.inference.load_model`, ``torch.load(weights_only=True)``; :func:`~melab.inference.load_state`
+  names every mismatched key).
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from melab.atomic import atomic_path
-from melab.models.merba import MERba, MERbaConfig
-from melab.models.spotter import Spotter, SpotterConfig
-from melab.train.device import deterministic, model_device, resolve_device, to_device
-from melab.weights import load_weights
-
-CHECKPOINT_FORMAT = "melab-checkpoint-1"
-MODELS = {"spotter": (Spotter, SpotterConfig), "merba": (MERba, MERbaConfig)}
+from melab.device import deterministic, model_device, resolve_device, to_device
+from melab.inference import CHECKPOINT_FORMAT, MODELS, load_state, read_checkpoint
 
 
 def progress_bar(iterable: Iterable, progress: bool, **kwargs) -> Iterable:
@@ -52,42 +48,6 @@ def _model_kind(model: nn.Module) -> str:
     raise TypeError(f"cannot checkpoint a {type(model).__name__}; melab checkpoints hold a Spotter or MERba")
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
-    """Load a state dict strictly, with an error that names every mismatched key.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Model to fill.
-    state : mapping
-        State dict, e.g. ``torch.load(path, weights_only=True)["model"]``.
-    source : str
-        Where the state came from, for the message.
-
-    Raises
-    ------
-    ValueError
-        When keys are missing, unexpected, or have another shape.
-    """
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(state)) if tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        def listed(name, items):
-            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
-            return f"{name}: {', '.join(items[:8])}{more}" if items else ""
-        parts = [listed("missing keys", missing), listed("unexpected keys", unexpected),
-                 listed("shape mismatches", shapes)]
-        raise ValueError(
-            f"{source} does not fit this {type(model).__name__} ({'; '.join(p for p in parts if p)}). "
-            "Build the model from the checkpoint's own config with melab.train.load_model(path)."
-        )
-    model.load_state_dict(state)
-    return model
-
-
 def save_model(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     """Write a shareable checkpoint: the model's state dict and config only (atomically).
 
@@ -105,33 +65,6 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     _atomic_save({"format": CHECKPOINT_FORMAT, "kind": _model_kind(model), "config": model.config.to_dict(),
                   "model": state, **extra}, path)
     return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
-    path = Path(path)
-    ckpt = load_weights(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    return ckpt
-
-
-def load_model(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a Spotter or MERba from a checkpoint's config and load its weights (eval mode).
-
-    Parameters
-    ----------
-    path : path-like
-        File written by :func:`save_model` or :func:`fit`.
-
-    Returns
-    -------
-    Spotter or MERba
-    """
-    ckpt = read_checkpoint(path)
-    model_cls, config_cls = MODELS[ckpt["kind"]]
-    model = model_cls(config_cls(**ckpt["config"]))
-    return load_state(model, ckpt["model"], source=str(path)).eval()
 
 
 # ---- the training loop ----------------------------------------------------------------------------
@@ -188,10 +121,10 @@ def fit(
     desc : str
         Label of the epoch bar.
     device : {"auto", "cpu", "cuda", "cuda:N"}, optional
-        Where to train (:func:`melab.train.device.resolve_device`): the model moves there, and so does
+        Where to train (:func:`melab.device.resolve_device`): the model moves there, and so does
         every batch. None trains where the model is. On CUDA the determinism switches of
-        :func:`melab.train.device.deterministic` are on, and the checkpoint also keeps the GPU's
-        generator state; CUDA runs are not bit-identical to CPU runs (see :mod:`melab.train.device`).
+        :func:`melab.device.deterministic` are on, and the checkpoint also keeps the GPU's
+        generator state; CUDA runs are not bit-identical to CPU runs (see :mod:`melab.device`).
 
     Returns
     -------

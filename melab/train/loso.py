@@ -37,8 +37,9 @@ import pandas as pd
 import torch
 
 from melab.atomic import write_text
-from melab.train.device import check_device, resolve_device
-from melab.train.loop import progress_bar, read_checkpoint
+from melab.device import check_device, resolve_device
+from melab.inference import read_checkpoint
+from melab.train.loop import progress_bar
 
 RAY_INSTALL = "pip install 'melab[cluster]'  (or: pip install 'ray==2.60.0')"
 

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from melab.data.splits import SEVEN_CLASSES, class_weights
+from melab.device import model_device, resolve_device
 from melab.models.merba import MERba, MERbaConfig, dgcm_alpha, dgcm_loss, dgcm_predict
-from melab.train.device import model_device, resolve_device
 from melab.train.loop import fit
 from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
@@ -159,7 +159,7 @@ def train_merba(
     checkpoint, resume, progress
         See :func:`fit`.
     device : {"cpu", "auto", "cuda", "cuda:N"}
-        Where to train (:mod:`melab.train.device`). The initial weights, the order and the flips are
+        Where to train (:mod:`melab.device`). The initial weights, the order and the flips are
         the same on every device (drawn on the CPU); CUDA runs are not bit-identical to CPU runs.
 
     Returns

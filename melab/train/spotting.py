@@ -8,7 +8,8 @@ The pieces, in the order a lesson meets them:
   the positives, freshly for every epoch.
 - :func:`train_spotter` wires data, model, optimiser and schedule together: Adam + OneCycle and
   ``0.9 MSE + 0.1 CE`` (BoostingVRME), through :func:`melab.train.loop.fit`.
-- :func:`predict_video` scores a whole video by stitching overlapping windows.
+- :func:`melab.inference.predict_video` scores a whole video by stitching overlapping windows (re-exported
+  by :mod:`melab.train`).
 - :func:`loso` trains a fresh spotter per held-out subject (:func:`spotter_fold`, run by
   :func:`melab.train.loso.run_folds`) and returns per-frame scores for every held-out video.
 """
@@ -25,14 +26,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from melab.atomic import atomic_path
 from melab.data.splits import str3_classes, to_str3
-from melab.features import default_k
-from melab.flow import window_starts
+from melab.device import resolve_device
+from melab.flow import default_k, window_starts
+from melab.inference import SpotScores, predict_video
 from melab.models.spotter import Spotter, SpotterConfig, init_from, spotter_loss
-from melab.train.device import model_device, resolve_device
 from melab.train.loop import fit
 from melab.train.loso import Executor, fold_device, loso_subjects, make_executor, run_folds
 
@@ -269,7 +269,7 @@ def train_spotter(
     checkpoint, resume, progress
         See :func:`fit`.
     device : {"cpu", "auto", "cuda", "cuda:N"}
-        Where to train (:mod:`melab.train.device`). The initial weights, the windows drawn and their
+        Where to train (:mod:`melab.device`). The initial weights, the windows drawn and their
         order are the same on every device; CUDA runs are not bit-identical to CPU runs.
 
     Returns
@@ -304,62 +304,6 @@ def train_spotter(
                   checkpoint=checkpoint, resume=resume, seed=train.seed,
                   config={**train.to_dict(), "k": k}, progress=progress, desc=desc, device=device)
     return model, history
-
-
-class SpotScores(NamedTuple):
-    """Whole-video scores: ``spot`` (T,) in [0, 1] and ``probs`` (T, K + 1), neutral last."""
-
-    spot: np.ndarray
-    probs: np.ndarray
-
-
-@torch.no_grad()
-def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | None = None,
-                  batch_size: int = 64, device: str | torch.device | None = None) -> SpotScores:
-    """Score every frame of a video by stitching overlapping windows.
-
-    The windows of :func:`window_starts` (length ``k``, stride ``k/2``, the last one anchored at the
-    end) cover every frame once or twice. A frame's score is the mean over the windows that cover
-    it, so the stitched curve has no gap and no zeroed head or tail. Each window is scored on its own
-    (the model has no batch statistics), so the result does not depend on ``batch_size``.
-
-    Parameters
-    ----------
-    model : Spotter
-        Trained model (put in eval mode here).
-    series : np.ndarray
-        (T, C) float32 ROI series of the whole video.
-    k, stride : int
-        Window length and step; use the training ``k``.
-    batch_size : int
-        Windows per forward pass (memory only).
-    device : {"cpu", "auto", "cuda", "cuda:N"}, optional
-        Where to score: the model moves there (like ``model.to``). None scores where the model is.
-
-    Returns
-    -------
-    SpotScores
-        ``spot`` (T,) float32 and ``probs`` (T, K + 1) float32 softmax probabilities.
-    """
-    device = model_device(model) if device is None else resolve_device(device)
-    model.to(device).eval()
-    series = np.asarray(series, np.float32)
-    T = len(series)
-    x = _pad_to(series, k)
-    starts = window_starts(len(x), k, stride)
-    windows = torch.from_numpy(x[starts[:, None] + np.arange(k)])  # (N, k, C)
-    spot_sum = np.zeros(len(x), np.float64)
-    prob_sum = np.zeros((len(x), model.config.n_classes + 1), np.float64)
-    count = np.zeros(len(x), np.float64)
-    for i in range(0, len(starts), batch_size):
-        out = model(windows[i:i + batch_size].to(device))
-        spot, probs = out.spot.cpu().numpy(), F.softmax(out.logits, dim=-1).cpu().numpy()
-        for j, s in enumerate(starts[i:i + batch_size]):
-            spot_sum[s:s + k] += spot[j]
-            prob_sum[s:s + k] += probs[j]
-            count[s:s + k] += 1
-    return SpotScores((spot_sum / count)[:T].astype(np.float32),
-                      (prob_sum / count[:, None])[:T].astype(np.float32))
 
 
 class LosoResult(NamedTuple):

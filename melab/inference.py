@@ -1,0 +1,255 @@
+"""Inference: load a trained model (melab's checkpoint or official weights) and score whole videos.
+
+This is what ``melab spot`` and the lessons need from a model once it is trained, and nothing more: it imports
+nothing from :mod:`melab.train` (which uses it, and re-exports its names).
+
+- :func:`read_checkpoint` / :func:`load_model` read melab checkpoints safely (``weights_only=True``) and rebuild
+  the Spotter or MERba from its config; :func:`load_state` names every mismatched key.
+- :func:`predict_video` scores every frame of a video by stitching overlapping spotter windows;
+  :func:`reference_scores` does the same for official weights, window by window relative to its first frame.
+- :func:`load_spotter` loads a spotter with what decoding needs to know about it (:class:`SpotterModel`: frame
+  rate, window, class names, layout), from a melab checkpoint or an official ``METST_SF`` weight file;
+  :func:`spotter_scores` gives its whole-video scores from an ROI series.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from melab import ARTEFACTS
+from melab.data.labels import str3_classes
+from melab.device import model_device, resolve_device
+from melab.flow import default_k, reference_windows, window_starts
+from melab.models.merba import MERba, MERbaConfig
+from melab.models.spotter import Spotter, SpotterConfig, load_official, official_family, read_state_dict
+from melab.weights import load_weights
+
+__all__ = [
+    "CHECKPOINT_FORMAT", "MODELS", "load_state", "read_checkpoint", "load_model",
+    "SpotScores", "predict_video", "reference_scores",
+    "DEFAULT_CHECKPOINT", "DEFAULT_FPS", "OFFICIAL_DATASETS", "SpotterModel", "load_spotter", "spotter_scores",
+]
+
+CHECKPOINT_FORMAT = "melab-checkpoint-1"
+MODELS = {"spotter": (Spotter, SpotterConfig), "merba": (MERba, MERbaConfig)}
+
+DEFAULT_CHECKPOINT = ARTEFACTS / "spotter_lab.pt"
+DEFAULT_FPS = 30.0  # the rate of every corpus melab trains on by default (synthetic, CAS(ME)^3)
+# Dataset -> (frame rate, window k) of the official weights (main.py of BoostingVRME: frame_skip, k).
+OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_lv": (200.0 / 7, 30)}
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
+    """Load a state dict strictly, with an error that names every mismatched key.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Model to fill.
+    state : mapping
+        State dict, e.g. ``torch.load(path, weights_only=True)["model"]``.
+    source : str
+        Where the state came from, for the message.
+
+    Raises
+    ------
+    ValueError
+        When keys are missing, unexpected, or have another shape.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        def listed(name, items):
+            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
+            return f"{name}: {', '.join(items[:8])}{more}" if items else ""
+        parts = [listed("missing keys", missing), listed("unexpected keys", unexpected),
+                 listed("shape mismatches", shapes)]
+        raise ValueError(
+            f"{source} does not fit this {type(model).__name__} ({'; '.join(p for p in parts if p)}). "
+            "Build the model from the checkpoint's own config with melab.train.load_model(path)."
+        )
+    model.load_state_dict(state)
+    return model
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
+    path = Path(path)
+    ckpt = load_weights(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild a Spotter or MERba from a checkpoint's config and load its weights (eval mode).
+
+    Parameters
+    ----------
+    path : path-like
+        File written by :func:`melab.train.save_model` or :func:`melab.train.fit`.
+
+    Returns
+    -------
+    Spotter or MERba
+    """
+    ckpt = read_checkpoint(path)
+    model_cls, config_cls = MODELS[ckpt["kind"]]
+    model = model_cls(config_cls(**ckpt["config"]))
+    return load_state(model, ckpt["model"], source=str(path)).eval()
+
+
+# ---- whole-video scores ---------------------------------------------------------------------------
+
+class SpotScores(NamedTuple):
+    """Whole-video scores: ``spot`` (T,) in [0, 1] and ``probs`` (T, K + 1), neutral last."""
+
+    spot: np.ndarray
+    probs: np.ndarray
+
+
+@torch.no_grad()
+def predict_video(model: Spotter, series: np.ndarray, *, k: int, stride: int | None = None,
+                  batch_size: int = 64, device: str | torch.device | None = None) -> SpotScores:
+    """Score every frame of a video by stitching overlapping windows.
+
+    The windows of :func:`melab.flow.window_starts` (length ``k``, stride ``k/2``, the last one anchored at the
+    end) cover every frame once or twice. A frame's score is the mean over the windows that cover
+    it, so the stitched curve has no gap and no zeroed head or tail. Each window is scored on its own
+    (the model has no batch statistics), so the result does not depend on ``batch_size``.
+
+    Parameters
+    ----------
+    model : Spotter
+        Trained model (put in eval mode here).
+    series : np.ndarray
+        (T, C) float32 ROI series of the whole video.
+    k, stride : int
+        Window length and step; use the training ``k``.
+    batch_size : int
+        Windows per forward pass (memory only).
+    device : {"cpu", "auto", "cuda", "cuda:N"}, optional
+        Where to score: the model moves there (like ``model.to``). None scores where the model is.
+
+    Returns
+    -------
+    SpotScores
+        ``spot`` (T,) float32 and ``probs`` (T, K + 1) float32 softmax probabilities.
+    """
+    device = model_device(model) if device is None else resolve_device(device)
+    model.to(device).eval()
+    series = np.asarray(series, np.float32)
+    T = len(series)
+    x = np.pad(series, [(0, max(0, k - T)), (0, 0)])  # a video shorter than one window: zeros after its end
+    starts = window_starts(len(x), k, stride)
+    windows = torch.from_numpy(x[starts[:, None] + np.arange(k)])  # (N, k, C)
+    spot_sum = np.zeros(len(x), np.float64)
+    prob_sum = np.zeros((len(x), model.config.n_classes + 1), np.float64)
+    count = np.zeros(len(x), np.float64)
+    for i in range(0, len(starts), batch_size):
+        out = model(windows[i:i + batch_size].to(device))
+        spot, probs = out.spot.cpu().numpy(), F.softmax(out.logits, dim=-1).cpu().numpy()
+        for j, s in enumerate(starts[i:i + batch_size]):
+            spot_sum[s:s + k] += spot[j]
+            prob_sum[s:s + k] += probs[j]
+            count[s:s + k] += 1
+    return SpotScores((spot_sum / count)[:T].astype(np.float32),
+                      (prob_sum / count[:, None])[:T].astype(np.float32))
+
+
+@torch.no_grad()
+def reference_scores(model: Spotter, series: np.ndarray, *, k: int, batch_size: int = 64) -> SpotScores:
+    """Whole-video scores of an official-weights spotter: each window of :func:`melab.flow.reference_windows`
+    (relative to its first frame) is scored on its own and overlapping windows are averaged.
+
+    Returns ``SpotScores(spot (T,), probs (T, K + 1))`` float32, like :func:`predict_video`.
+    """
+    model.eval()
+    windows, starts = reference_windows(series, k)
+    spot_sum = np.zeros(len(series), np.float64)
+    prob_sum = np.zeros((len(series), model.config.n_classes + 1), np.float64)
+    count = np.zeros(len(series), np.float64)
+    for i in range(0, len(starts), batch_size):
+        out = model(torch.from_numpy(windows[i:i + batch_size]))
+        for j, s in enumerate(starts[i:i + batch_size]):
+            spot_sum[s:s + k] += out.spot[j].numpy()
+            prob_sum[s:s + k] += torch.softmax(out.logits[j], dim=-1).numpy()
+            count[s:s + k] += 1
+    return SpotScores((spot_sum / count).astype(np.float32), (prob_sum / count[:, None]).astype(np.float32))
+
+
+# ---- a spotter for `melab spot` -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpotterModel:
+    """A trained spotter with what decoding needs to know about it.
+
+    Attributes
+    ----------
+    model : Spotter in eval mode.
+    fps : frame rate of its training data (frames per second).
+    k : its window length in frames at ``fps`` (flow windows and spotter windows alike).
+    labels : names of its recognition outputs, neutral last.
+    path : the checkpoint file.
+    layout : ``"melab"``, or ``"reference"`` for official weights (reference ROI series, relative windows).
+    """
+
+    model: Spotter
+    fps: float
+    k: int
+    labels: tuple[str, ...]
+    path: Path
+    layout: str = "melab"
+
+
+def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str = "casme3") -> SpotterModel:
+    """Load a spotter checkpoint (default: the shipped ``data/spotter_lab.pt``).
+
+    The training frame rate is the checkpoint's ``train["fps"]``; a checkpoint that does not record it was
+    trained on a 30 fps corpus (melab's synthetic presets, CAS(ME)^3). The window is ``train["k"]``, or
+    :func:`melab.flow.default_k` of that rate. An official ``METST_SF`` weight file is recognised by its
+    tensor names; ``official`` (a key of :data:`OFFICIAL_DATASETS`) says which dataset it was trained on.
+    """
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    if checkpoint is None and not path.exists():
+        raise FileNotFoundError(f"the shipped spotter {path} is missing; run `make artefacts` or pass "
+                                "--checkpoint PATH (a model.pt from `melab train spotter --folds none`)")
+    if official not in OFFICIAL_DATASETS:
+        raise ValueError(f"unknown official dataset {official!r}; choose one of {', '.join(OFFICIAL_DATASETS)}")
+    if official_family(read_state_dict(path)) is not None:  # BoostingVRME's, ME-TST+'s (or Net_Mamba: refused)
+        fps, k = OFFICIAL_DATASETS[official]
+        return SpotterModel(load_official(path), fps, k, str3_classes(official) + ("neutral",), path, "reference")
+    ckpt = read_checkpoint(path)
+    if ckpt["kind"] != "spotter":
+        raise ValueError(f"{path} holds a {ckpt['kind']} model; melab spot needs a spotter checkpoint")
+    train = ckpt.get("train") or {}
+    fps = float(train.get("fps") or DEFAULT_FPS)
+    k = int(train.get("k") or default_k(fps))
+    labels = str3_classes(train.get("dataset", "synthetic")) + ("neutral",)
+    model = load_model(path)
+    if len(labels) != model.config.n_classes + 1:
+        raise ValueError(f"{path} has {model.config.n_classes + 1} recognition outputs but its dataset "
+                         f"{train.get('dataset')!r} names {len(labels)} ({', '.join(labels)})")
+    return SpotterModel(model, fps, k, labels, path)
+
+
+def spotter_scores(spotter: SpotterModel, series: np.ndarray) -> SpotScores:
+    """Whole-video scores of a loaded spotter from the ROI series of its layout (:func:`melab.flow.roi_series`
+    with ``layout=spotter.layout``): :func:`predict_video`, or :func:`reference_scores` for official weights."""
+    if spotter.layout == "reference":
+        return reference_scores(spotter.model, series, k=spotter.k)
+    return predict_video(spotter.model, series, k=spotter.k)
