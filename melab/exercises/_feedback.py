@@ -18,6 +18,7 @@ argument.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -121,10 +122,25 @@ def _single(answer) -> Any:
     return answer
 
 
+def _never_raises(read: Callable) -> Callable:
+    """A reader returns None for an answer it cannot read, whatever the answer's type does when converted."""
+    @functools.wraps(read)
+    def safe(answer, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return read(answer, **kwargs)
+        except (TypeError, ValueError, OverflowError, ArithmeticError, IndexError, KeyError, AttributeError,
+                RecursionError):
+            return None
+    return safe
+
+
+@_never_raises
 def read_number(answer) -> Number | None:
     """``answer`` as one finite number with the precision given, or None if it is not one number."""
     answer = _single(answer)
-    if isinstance(answer, (bool, np.bool_)):
+    if isinstance(answer, (bool, np.bool_, np.datetime64, np.timedelta64)):
         return None
     if isinstance(answer, (str, np.str_)):
         return _parse_number(str(answer))
@@ -208,6 +224,7 @@ def norm_text(text: str) -> str:
     return re.sub(r"[\s_\-]+", "_", text)
 
 
+@_never_raises
 def read_text(answer) -> str | None:
     """``answer`` as one normalised word (:func:`norm_text`), or None if it is not one string."""
     answer = _single(answer)
@@ -241,6 +258,7 @@ EMOTION_SYNONYMS = {
 # ---------------------------------------------------------------------------------------------- lists
 
 
+@_never_raises
 def read_numbers(answer, *, n: int | None = None) -> np.ndarray | None:
     """``answer`` as a flat float64 vector (from a list, tuple, array, Series, one-row or one-column DataFrame,
     a mapping's values, or a string of numbers), or None; ``n`` fixes its length."""
@@ -276,6 +294,7 @@ def read_numbers(answer, *, n: int | None = None) -> np.ndarray | None:
     return values
 
 
+@_never_raises
 def read_names(answer, *, column: str) -> list[str] | None:
     """``answer`` as a list of names: any container of strings; a DataFrame by its ``column`` (or its only
     column, or its index when that is named ``column``). None if it is not a list of names."""
@@ -293,10 +312,20 @@ def read_names(answer, *, column: str) -> list[str] | None:
     if isinstance(answer, (str, np.str_, bytes)) or not isinstance(answer, (list, tuple, set, frozenset,
                                                                            np.ndarray, pd.Series, pd.Index)):
         return None
-    items = list(np.asarray(list(answer), dtype=object).ravel()) if isinstance(answer, np.ndarray) else list(answer)
+    items = list(np.asarray(answer, dtype=object).ravel()) if isinstance(answer, np.ndarray) else list(answer)
     if not all(isinstance(x, (str, np.str_)) for x in items):
         return None
     return [str(x) for x in items]
+
+
+def as_array(value, name: str, *, dtype=np.float64) -> np.ndarray:
+    """A notebook's input as an array, or a ValueError that names the argument."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError, np.exceptions.ComplexWarning):
+        raise ValueError(f"{name} must be an array of numbers, got {_describe(value)}") from None
 
 
 def _describe(answer) -> str:

@@ -19,6 +19,7 @@ from melab.exercises._feedback import (
     _say,
     _single,
     _unanswered,
+    as_array,
     check_function,
     check_number,
     match_choice,
@@ -31,10 +32,7 @@ __all__ = ["check_uar", "check_recognition_function", "check_most_confused"]
 
 
 def _labels_from(confusion, labels: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    try:
-        values = np.asarray(confusion, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"confusion must be a (K, K) table of counts, got {_describe(confusion)}") from None
+    values = as_array(confusion, "confusion")
     if values.ndim != 2 or values.shape[0] != values.shape[1] or values.size == 0:
         raise ValueError(f"confusion must be a square (K, K) table of counts, got shape {values.shape}")
     if not np.all(np.isfinite(values)) or np.any(values < 0) or not np.array_equal(values, np.round(values)):

@@ -16,6 +16,7 @@ from melab.exercises._feedback import (
     _describe,
     _say,
     _unanswered,
+    as_array,
     check_function,
     check_number,
     match_choice,
@@ -86,13 +87,13 @@ def check_au_roi(answer, au: str = "AU14", *, subject=None) -> Feedback:
 
 
 def _flows(flow_est, true_flow, mask) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    est, truth = np.asarray(flow_est, np.float64), np.asarray(true_flow, np.float64)
+    est, truth = as_array(flow_est, "flow"), as_array(true_flow, "true_flow")
     if est.ndim != 3 or est.shape[-1] != 2:
         raise ValueError(f"flow must be (H, W, 2) pixels, got shape {est.shape}")
     if truth.shape != est.shape:
         raise ValueError(f"true_flow must have flow's shape {est.shape}, got {truth.shape}")
     if mask is not None:
-        mask = np.asarray(mask)
+        mask = as_array(mask, "mask", dtype=None)
         if mask.shape != est.shape[:2] or mask.dtype != bool or not mask.any():
             raise ValueError(f"mask must be a bool (H, W) = {est.shape[:2]} array with at least one True pixel")
     return est, truth, mask

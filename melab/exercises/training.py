@@ -19,6 +19,7 @@ from melab.exercises._feedback import (
     _describe,
     _say,
     _unanswered,
+    as_array,
     check_function,
     check_number,
     match_choice,
@@ -76,7 +77,7 @@ def _outside_mean(spot, events: pd.DataFrame) -> float:
         spot = {None: spot}
     values = []
     for video, s in spot.items():
-        s = np.asarray(s, np.float64)
+        s = as_array(s, f"the spot scores of video {video!r}")
         if s.ndim != 1 or not np.all(np.isfinite(s)):
             raise ValueError(f"spot scores must be (T,) finite arrays; video {video!r} has shape {s.shape}")
         rows = events if video is None else events[events["video"] == video]
