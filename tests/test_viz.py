@@ -106,12 +106,14 @@ def test_face_rois_name_every_roi_beside_the_face_without_overlap(subject):
 
 
 def test_photographs_are_marked_and_line_figures_are_not(subject, events, tiny_corpus):
+    """Faces and images of measured fields are embedded as JPEG, lines, text and matrices as PNG."""
     image = S.render_neutral(subject).astype(np.uint8)
     clip = S.generate_clip(0, 0, "surprise", kind="micro", amplitude_px=0.9, duration_s=0.35)
     photos = [viz.subject_gallery(seed=0, n=2), viz.contact_sheet(tiny_corpus, n_subjects=3),
               viz.plot_frames(clip.frames, [0, 5]), viz.plot_au_field(subject, ["AU1"]),
-              viz.plot_face_rois(image, subject.landmarks), viz.plot_flow_quiver(image, np.zeros((128, 128, 2)))]
-    lines = [viz.plot_event_timeline(events, 300, 30), viz.plot_flow(np.ones((8, 8, 2))),
+              viz.plot_face_rois(image, subject.landmarks), viz.plot_flow_quiver(image, np.zeros((128, 128, 2))),
+              viz.plot_flow(np.ones((8, 8, 2)))]  # a colour-coded field is an image too
+    lines = [viz.plot_event_timeline(events, 300, 30),
              viz.plot_window_iou(), viz.plot_displacement_over_time({"ME": np.ones(5)}, fps=30)]
     assert all(viz.is_photo(f) for f in photos) and not any(viz.is_photo(f) for f in lines)
     for fig in photos + lines:
@@ -201,7 +203,8 @@ def test_train_figures_one_quantity_per_axis(events):
     series = np.random.default_rng(3).normal(scale=0.1, size=(t, 36)).astype(np.float32)
     fig = plot_windows(series, events, k=50, channels=(0, 1), n_windows=5)
     top, windows, targets = fig.axes
-    assert [x.get_text() for x in top.get_legend().get_texts()] == ["brow_r_dx", "brow_r_dy"]
+    assert [x.get_text() for x in top.get_legend().get_texts()] == ["brow_r_dx", "brow_r_dy", "micro (truth)",
+                                                                   "macro (truth)"]
     assert [x.get_text() for x in windows.get_yticklabels()] == ["0", "25", "50", "75", "100"]
     assert "positive" in windows.get_legend().get_texts()[0].get_text()
     assert_readable(fig, xlabel="frame", ylabel="ROI flow (px)")

@@ -49,7 +49,7 @@ def plot_flow(flow: np.ndarray, *, max_flow: float | None = None, title: str = "
     key.set_xlabel("dx (px)")
     key.set_ylabel("dy (px, down)")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # a noisy colour image: JPEG keeps it small
 
 
 def plot_flow_quiver(image: np.ndarray, flow: np.ndarray, *, step: int = 8, gain: float | None = None,
@@ -252,7 +252,7 @@ def plot_onset_apex(image: np.ndarray, *, title: str = "Onset → apex flow: the
         bar.ax.locator_params(nbins=3)
     fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # images of measured fields: JPEG keeps them small
 
 
 def plot_flow_methods(flows: Mapping[str, np.ndarray], truth: np.ndarray, *, mask: np.ndarray | None = None,
@@ -299,7 +299,7 @@ def plot_flow_methods(flows: Mapping[str, np.ndarray], truth: np.ndarray, *, mas
                  + (", EPE inside the mask)" if mask is not None else ")"))
     bar = fig.colorbar(shown, ax=list(axes[1, 1:]), orientation="horizontal", fraction=0.08, aspect=30)
     bar.set_label("end-point error |estimate − truth| (px)")
-    return fig
+    return mark_photo(fig)  # images of measured fields: JPEG keeps them small
 
 
 def plot_stitching(values: np.ndarray, starts: np.ndarray, n_frames: int, *, channel: int = 0,

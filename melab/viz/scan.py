@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from melab.scan import scan_order, scan_progress
-from melab.viz._style import MIN_FONT_PT, new_figure
+from melab.viz._style import MIN_FONT_PT, mark_photo, new_figure
 
 __all__ = ["plot_scan_paths", "plot_scan_step", "plot_state_decay", "plot_windows"]
 
@@ -131,7 +131,7 @@ def plot_windows(image: np.ndarray, win_px: int, *, token_px: int | None = None,
     ax.set_title(f"{title}: {n_windows} windows of {win_px}×{win_px} px\n(dashed: windows; red: the one scanned"
                  + (f", {kind}" if kind and token_px else "") + ")")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # a colour-coded flow image: JPEG keeps it small
 
 
 def plot_state_decay(responses: Mapping[str, np.ndarray], *, log: bool = False, marks: Sequence[int] = (),

@@ -69,9 +69,9 @@ def plot_windows(series: np.ndarray, events: pd.DataFrame, *, k: int, stride: in
     ax.set_ylabel("ROI flow (px)")
     ax.set_title(f"{title}: k = {k}, stride = {stride}")
     right = dict(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # legends beside, never on, the data
-    ax.legend(**right)
     shown = events[(events["offset"] >= lo) & (events["onset"] < hi)]
-    _shade_events(ax, shown, fps=None, kinds=("micro",))
+    _shade_events(ax, shown, fps=None)  # MEs and macro-expressions: only the MEs are targets (bottom panel)
+    ax.legend(**right)
     ax.set_xlim(lo, hi - 1)
     for i, s in enumerate(starts):
         positive = spot[s:s + k].max() > 0
