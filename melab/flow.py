@@ -1061,6 +1061,10 @@ def _normalise_item(item, index: int) -> dict:
             landmarks = "mediapipe"
     job = dict(path=None if path is None else str(path), frames=frames, fps=fps, name=name,
                video_id=_path_identity(path) if path is not None else _array_digest(np.asarray(frames)))
+    # a dataset video with missing images (CAS(ME)^3) is read padded: frame t shows image image_index[t]
+    image_index = getattr(video, "image_index", None) if path is not None else None
+    if image_index is not None:
+        job.update(image_index=np.asarray(image_index), video_id=f"{job['video_id']}+{_array_digest(image_index)}")
     if isinstance(landmarks, str):
         if landmarks != "mediapipe":
             raise ValueError(f"landmarks of item {index} must be an array or 'mediapipe'; got {landmarks!r}")
@@ -1131,7 +1135,8 @@ def _stream_file(job: dict) -> FlowSeries:
     with VideoReader(job["path"], job["fps"] or 1.0) as reader, \
             FaceMeshTracker() if given is None else contextlib.nullcontext() as track:
         fits = given is None or (given.ndim == 3 and given.shape[1:] == (68, 2))  # else the check below says so
-        for t, frame in enumerate(reader.frames()):
+        image_index = job.get("image_index")  # a padded dataset video: frame t shows image image_index[t]
+        for t, frame in enumerate(reader.frames() if image_index is None else reader.pick(image_index)):
             if size is None:
                 size = frame.shape[:2]
                 if given is not None and fits:
@@ -1142,7 +1147,7 @@ def _stream_file(job: dict) -> FlowSeries:
             fits = fits and (given is None or t < len(given))
             if fits:  # once it cannot succeed, the run only counts its frames and faces, for the messages
                 stream.push(frame, found[-1] if given is None else given[t])
-        n = len(reader.files) if reader.files is not None else reader.n_read
+        n = reader.n_read if reader.files is None else len(reader.files if image_index is None else image_index)
     if n == 0:
         raise VideoError(f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
     if given is None:

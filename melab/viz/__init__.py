@@ -7,7 +7,7 @@ training plots import :mod:`melab.train`). A name two topics share is the later 
 
 import importlib
 
-from melab.viz._style import new_figure, setup_notebook
+from melab.viz._style import is_photo, mark_photo, new_figure, setup_notebook
 
 # topic -> its plots (the topic module's __all__; tests/test_imports.py checks that they agree)
 _TOPICS = {
@@ -25,7 +25,7 @@ _TOPICS = {
 }
 _WHERE = {name: topic for topic, names in _TOPICS.items() for name in names}  # later topics win
 
-__all__ = ["new_figure", "setup_notebook", *_WHERE]
+__all__ = ["is_photo", "mark_photo", "new_figure", "setup_notebook", *_WHERE]
 
 
 def __getattr__(name: str):
