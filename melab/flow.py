@@ -39,7 +39,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import time
+import traceback
 import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -565,7 +567,11 @@ class RoiFlowStream:
         ring now. A window whose first landmarks are missing is left out (:meth:`finish` reports it)."""
         mine = self.part is not None and number % self.part[1] == self.part[0]
         if mine and np.isfinite(self.landmarks[start]).all():
-            self.windows[start] = _window_values(list(self.ring), self.landmarks[start], self.k, **self._options)
+            try:
+                self.windows[start] = _window_values(list(self.ring), self.landmarks[start], self.k, **self._options)
+            except (ValueError, cv2.error) as err:  # say where: the error may surface in another process
+                raise ValueError(f"the ROI flow of {self.name} failed in the window of its frames {start}–"
+                                 f"{start + self.k - 1} (0-based, as pushed): {err}") from err
 
     def close(self) -> dict[int, tuple]:
         """The end is known: compute the window aligned to it (if it is this part's); every window computed."""
@@ -599,17 +605,26 @@ class RoiFlowStream:
                           n_flow_calls=sum(c for _, _, _, c in values))
 
 
+class _WorkerTraceback(Exception):
+    """The traceback, as text, of an error raised in a worker process: the cause of that error raised here."""
+
+
 def _flow_worker(part: tuple[int, int], frames, results, parent_pid: int) -> None:
-    """One part of a :class:`RoiFlowWorkers` stream, in its own process: options, then grey frames in; windows out."""
+    """One part of a :class:`RoiFlowWorkers` stream, in its own process: options, then grey frames in; windows out
+    (or the error and its traceback)."""
     die_with_parent(parent_pid)
     cv2.setNumThreads(1)  # one process per core
     try:
         stream = RoiFlowStream(**frames.get(), part=part)
         while (item := frames.get()) is not None:
             stream.push(*item)
-        results.put((part[0], stream.close()))
+        results.put((part[0], stream.close(), None))
     except Exception as err:  # sent to the parent, which raises it
-        results.put((part[0], err))
+        try:
+            pickle.dumps(err)
+        except Exception:  # an error that cannot travel goes as its text, or the parent would wait for ever
+            err = RuntimeError(f"{type(err).__name__}: {err}")
+        results.put((part[0], err, traceback.format_exc()))
 
 
 class RoiFlowWorkers:
@@ -664,21 +679,30 @@ class RoiFlowWorkers:
         return self._stream.n_frames
 
     def _take(self, timeout: float) -> None:
-        """Collect one worker's result (raising its error), or check that none died without one."""
+        """Collect one worker's result (raising its error, with the worker's traceback as its cause), or check that
+        none ended without sending one."""
+        # a worker flushes its result before it ends: one that had ended before this wait, and sent nothing that
+        # the wait found, died
+        ended = [(i, p.exitcode) for i, p in enumerate(self._processes) if i not in self._parts and not p.is_alive()]
         try:
-            i, value = self._results.get(timeout=timeout)
+            i, value, trace = self._results.get(timeout=timeout)
         except Empty:
-            dead = [p for p in self._processes if not p.is_alive() and p.exitcode]
-            if dead:
-                raise RuntimeError(
-                    f"a flow worker process died (exit code {dead[0].exitcode}). Worker processes start by importing "
-                    "the main module: a script that spots or extracts flow must do so under `if __name__ == "
-                    "\"__main__\":`; or pass workers=0 (melab spot --workers 0) to compute everything in this "
-                    "process") from None
+            if ended:
+                self._died(ended[0][1])
             return
-        if isinstance(value, Exception):
-            raise value
+        if trace is not None:
+            raise value from _WorkerTraceback(trace)
         self._parts[i] = value
+
+    def _died(self, code: int | None) -> None:
+        name = self._stream.name if self._stream is not None else "the video"
+        if code is not None and code < 0:
+            raise RuntimeError(f"a flow worker process for {name} was killed by signal {-code} (out of memory?); "
+                               "pass workers=0 (melab spot --workers 0) to compute everything in this process")
+        raise RuntimeError(
+            f"a flow worker process for {name} ended without its result (exit code {code}). Worker processes start "
+            "by importing the main module: a script that spots or extracts flow must do so under `if __name__ == "
+            "\"__main__\":`; or pass workers=0 (melab spot --workers 0) to compute everything in this process")
 
     def _put(self, queue, item) -> None:
         while True:

@@ -4,8 +4,14 @@ give exactly what the whole-video path gives (every frame decoded first, then la
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import threading
+import types
 import warnings
 import weakref
+
+import cv2
 
 import numpy as np
 import pytest
@@ -94,12 +100,70 @@ def test_workers_give_the_same_series_as_one_process(clip, options):
 
 def test_an_error_in_a_worker_is_raised_here(clip):
     frames, landmarks = clip
-    with pytest.raises(ValueError, match=r"has 20 frames, fewer than the window length k=30"), \
+    with pytest.raises(ValueError, match=r"short clip has 20 frames, fewer than the window length k=30"), \
             RoiFlowWorkers(2) as workers:
         workers.configure(k=K, name="short clip")
         for frame, points in zip(frames[:20], landmarks[:20], strict=True):
             workers.push(frame, points)
         workers.finish()
+
+
+def test_a_failed_window_names_the_video_and_its_frames_in_one_process_and_in_workers(clip):
+    """Frame 30 starts a window (k 30, stride 15) whose crop cannot be made: the error names the video and the
+    window's frames, the same from a worker (with the worker's traceback as its cause) as from one process."""
+    frames, landmarks = clip
+    broken = landmarks.copy()
+    broken[30, 42] = broken[30, 39]  # the inner eye corners coincide
+    expected = r"the ROI flow of clip failed in the window of its frames 30–59 \(0-based, as pushed\): inner eye"
+    with pytest.raises(ValueError, match=expected) as inline:
+        stream = RoiFlowStream(k=K, name="clip")
+        for frame, points in zip(frames, broken, strict=True):
+            stream.push(frame, points)
+    with pytest.raises(ValueError, match=expected) as parallel, RoiFlowWorkers(2) as workers:
+        workers.configure(k=K, name="clip")
+        for frame, points in zip(frames, broken, strict=True):
+            workers.push(frame, points)
+        workers.finish()
+    assert str(parallel.value) == str(inline.value)
+    assert "_window_values" in str(parallel.value.__cause__)  # where it failed, over there
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(clip):
+    frames, landmarks = clip
+    with pytest.raises(RuntimeError, match=r"a flow worker process for clip was killed by signal 9"), \
+            RoiFlowWorkers(2) as workers:
+        workers.configure(k=K, name="clip")
+        for t, (frame, points) in enumerate(zip(frames, landmarks, strict=True)):
+            if t == 40:
+                os.kill(workers._processes[1].pid, signal.SIGKILL)
+            workers.push(frame, points)
+        workers.finish()
+
+
+def test_at_most_queue_frames_wait_for_a_worker(clip):
+    """A worker that does not keep up holds the caller back once ``queue`` frames wait for it: a fast decoder never
+    piles up frames in memory. (The worker is stopped; whatever the timing, no more than 4 frames get in.)"""
+    frames, landmarks = clip
+    with RoiFlowWorkers(1, queue=4) as workers:
+        workers.configure(k=K)
+        worker = workers._processes[0].pid
+        os.kill(worker, signal.SIGSTOP)
+        pushed = []
+
+        def push_all():
+            for frame, points in zip(frames, landmarks, strict=True):
+                workers.push(frame, points)
+                pushed.append(1)
+
+        feeder = threading.Thread(target=push_all)
+        feeder.start()
+        feeder.join(timeout=2.0)
+        waiting = len(pushed)
+        os.kill(worker, signal.SIGCONT)
+        feeder.join()
+        series = workers.finish().series
+    assert 3 <= waiting <= 4  # the options and 3 frames, or 4 frames once the worker had read the options
+    np.testing.assert_array_equal(series, roi_flow_series(frames, landmarks, k=K).series)
 
 
 @settings(max_examples=60, deadline=None)
