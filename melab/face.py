@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "FaceMeshTracker",
     "IBUG_FROM_MEDIAPIPE",
     "NOSE_ROI",
     "REFERENCE_ROIS",
@@ -36,6 +37,7 @@ __all__ = [
     "crop_face",
     "detect_landmarks",
     "eye_unit",
+    "fill_gaps",
     "landmark_jumps",
     "mediapipe_landmarks",
     "multiscale_rois",
@@ -119,9 +121,57 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+class FaceMeshTracker:
+    """MediaPipe face mesh over a stream of frames, one at a time, mapped to iBUG 68.
+
+    In tracking mode (``static_image_mode=False``) each frame's landmarks seed the next frame's search, so
+    frames must come in order, all through one tracker; :func:`mediapipe_landmarks` is this tracker run over
+    an array. Use it as a context manager (it holds MediaPipe's graph).
+
+    Parameters
+    ----------
+    static_image_mode : detect on every frame independently (True) or track between frames (False).
+    min_detection_confidence : MediaPipe's face-detector threshold.
+    """
+
+    def __init__(self, *, static_image_mode: bool = False, min_detection_confidence: float = 0.5):
+        self._mp = _import_mediapipe()
+        self._options = dict(static_image_mode=static_image_mode, max_num_faces=1, refine_landmarks=False,
+                             min_detection_confidence=min_detection_confidence)
+        self._mesh = None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """``(68, 2)`` float32 pixels of the face in one ``(H, W, 3)`` uint8 RGB frame; NaN if none was found."""
+        h, w = frame.shape[:2]
+        out = np.full((68, 2), np.nan, np.float32)
+        # MediaPipe's graph starts with the first frame; its threads log TFLite and absl chatter to file
+        # descriptor 2 until that frame is done
+        with _native_stderr_silenced() if self._mesh is None else contextlib.nullcontext(), \
+                warnings.catch_warnings():
+            if self._mesh is None:
+                self._mesh = self._mp.solutions.face_mesh.FaceMesh(**self._options)
+            # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+            found = self._mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
+        if found:
+            pts = found[0].landmark
+            out[:] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
+        return out
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+
+    def __enter__(self) -> FaceMeshTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = None,
                         min_detection_confidence: float = 0.5) -> np.ndarray:
-    """Run MediaPipe face mesh on every frame and map its 468 points to iBUG 68.
+    """Run MediaPipe face mesh on every frame and map its 468 points to iBUG 68 (:class:`FaceMeshTracker`).
 
     Parameters
     ----------
@@ -134,21 +184,12 @@ def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = 
     -------
     ``(T, 68, 2)`` float32 pixels; NaN on frames where no face was found.
     """
-    mp = _import_mediapipe()
     frames = _as_frames(frames)
-    t, h, w = frames.shape[:3]
-    static = (t == 1) if static_image_mode is None else static_image_mode
-    out = np.full((t, 68, 2), np.nan, np.float32)
-    with _native_stderr_silenced(), warnings.catch_warnings(), mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=1, refine_landmarks=False,
-            min_detection_confidence=min_detection_confidence) as mesh:
-        # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+    static = (len(frames) == 1) if static_image_mode is None else static_image_mode
+    out = np.full((len(frames), 68, 2), np.nan, np.float32)
+    with FaceMeshTracker(static_image_mode=static, min_detection_confidence=min_detection_confidence) as track:
         for i, frame in enumerate(frames):
-            found = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
-            if found:
-                pts = found[0].landmark
-                out[i] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
+            out[i] = track(frame)
     return out
 
 
@@ -244,6 +285,15 @@ def detect_landmarks(frames: np.ndarray, *, source: str = "mediapipe", truth: np
         lm = mediapipe_landmarks(frames, static_image_mode=static_image_mode)
     else:
         raise ValueError(f"unknown landmark source {source!r}; use 'mediapipe' or 'synthetic'")
+    lm = fill_gaps(lm, name=name, max_gap=max_gap)
+    warn_landmark_jumps(lm, max_jump=max_jump, name=name)
+    return lm
+
+
+def fill_gaps(landmarks: np.ndarray, *, name: str = "the video", max_gap: int = 0) -> np.ndarray:
+    """Interpolate runs of at most ``max_gap`` frames without a face (NaN), with a warning; longer runs, and runs at
+    the video's ends, raise an error that names their frames. ``landmarks`` ``(T, 68, 2)`` is filled in place."""
+    lm = landmarks
     missing = np.isnan(lm).any(axis=(1, 2))
     if missing.any():
         runs = _runs(missing)
@@ -256,8 +306,7 @@ def detect_landmarks(frames: np.ndarray, *, source: str = "mediapipe", truth: np
         for c in range(flat.shape[1]):
             flat[missing, c] = np.interp(np.flatnonzero(missing), good, flat[good, c])
         warnings.warn(f"no face in frames {_format_runs(runs)} of {name}; interpolated the landmarks there",
-                      stacklevel=2)
-    warn_landmark_jumps(lm, max_jump=max_jump, name=name)
+                      stacklevel=3)
     return lm
 
 

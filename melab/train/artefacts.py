@@ -1,6 +1,6 @@
 """What the command line and ``make artefacts`` run: ``melab train`` (:func:`run`) and the shipped artefacts.
 
-- :func:`resolve_data` turns a ``--data`` spec into a dataset kind and a folder.
+- :func:`resolve_data` turns a ``--data`` spec into a dataset kind, a folder and its options.
 - :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
   all data, with its checkpoints, history and scores in one output folder; :func:`prepare_run` checks its
   options first. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,30 +29,52 @@ from melab.features import dataset_roi_corpus, merba_corpus, roi_corpus, save_ro
 from melab.flow import default_k
 from melab.inference import MODELS, SpotScores
 from melab.models.merba import MERbaConfig
-from melab.models.spotter import SpotterConfig, init_config
+from melab.models.spotter import OFFICIAL_FAMILIES, SpotterConfig, init_config, official_family, read_state_dict
 from melab.train.loop import save_model
 from melab.train.loso import Executor, fold_device, make_executor
 from melab.train.recognition import VALIDATION_SHARE, MERbaTrainConfig, loso_merba, split_merba, train_merba
 from melab.train.spotting import SpotterTrainConfig, loso, save_scores, split_validation, train_spotter
 
 
-def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
-    """``--data`` spec -> (dataset kind, root): ``synthetic:<preset>`` (made if needed), ``corpus:<dir>``
-    (a folder in the synthetic layout) or ``<kind>:<path>`` for a licensed dataset
-    (casme3, samm_lv, casme2, samm, smic; see :class:`melab.data.dataset.Dataset`)."""
+class DataSpec(NamedTuple):
+    """A ``--data`` spec, parsed: the dataset kind, its root, and the licensed-data options."""
+
+    kind: str
+    root: Path
+    labels: str | None = None
+    frames: str | None = None
+
+
+def resolve_data(data: str, *, progress: bool = True) -> DataSpec:
+    """``--data`` spec -> :class:`DataSpec`: ``synthetic:<preset>`` (made if needed), ``corpus:<dir>`` (a folder
+    in the synthetic layout) or ``<kind>:<path>[,labels=FILE][,frames=DIR]`` for a licensed dataset (casme3,
+    samm_lv, casme2, samm, smic, dfme; ``labels`` and ``frames`` as :class:`melab.data.dataset.Dataset`'s)."""
     from melab.data.dataset import KINDS
 
     kind, _, arg = data.partition(":")
-    if kind == "synthetic":
+    path, *rest = arg.split(",") if arg else [""]
+    options: dict[str, str] = {}
+    for part in rest:
+        key, eq, value = part.partition("=")
+        if kind not in KINDS[1:] or not eq or key not in ("labels", "frames") or not value:
+            where = "a licensed dataset's spec takes labels=FILE and frames=DIR" if kind in KINDS[1:] else \
+                f"{kind}: takes no options"
+            raise ValueError(f"--data {data!r}: {part!r} is not an option here; {where} (e.g. --data "
+                             "casme2:PATH,labels=CASME2_label_Ver_2.xls,frames=PATH/Cropped)")
+        if key in options:
+            raise ValueError(f"--data {data!r}: {key} is given twice")
+        options[key] = value
+    if kind == "synthetic" and not rest:
         from melab.data.synthetic import make_corpus
 
-        return "synthetic", make_corpus(arg or "lab", progress=progress)
-    if kind == "corpus":
-        return "synthetic", Path(arg)
-    if kind in KINDS and arg:
-        return kind, Path(arg)
+        return DataSpec("synthetic", make_corpus(path or "lab", progress=progress))
+    if kind == "corpus" and path and not rest:
+        return DataSpec("synthetic", Path(path))
+    if kind in KINDS[1:] and path:
+        return DataSpec(kind, Path(path), **options)
     raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench|large, corpus:<dir> (the layout "
-                     f"make_corpus writes) or <kind>:<path> with kind in {', '.join(KINDS[1:])}")
+                     f"make_corpus writes) or <kind>:<path>[,labels=FILE][,frames=DIR] with kind in "
+                     f"{', '.join(KINDS[1:])}")
 
 
 def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, preset: str,
@@ -101,6 +124,7 @@ def run(
     max_retries: int = 3,
     init: str | os.PathLike | None = None,
     device: str = "cpu",
+    drop_malformed: bool = False,
 ) -> dict:
     """What ``melab train spotter|merba`` does: LOSO (or one model on all data) with outputs in ``out``.
 
@@ -147,6 +171,9 @@ def run(
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where models train and predict (:mod:`melab.device`). The command line's ``--device``
         defaults to "auto"; this function, like the rest of the Python API, to "cpu".
+    drop_malformed : bool
+        Licensed data: leave malformed label rows out (``--drop-malformed``) instead of stopping at the first;
+        the result's ``data`` entry says how many and which.
 
     Returns
     -------
@@ -160,23 +187,33 @@ def run(
         raise ValueError(f"--data {data}: MERba's protocols on licensed data run through "
                          "melab.reproduce.run_real_merba (which `melab train merba --data ...` calls), with the "
                          "same options")
+    spec = resolve_data(data, progress=progress)
+    kind, corpus = spec.kind, spec.root
+    if model == "merba" and kind != "synthetic":
+        raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
+                         "samm=PATH,smic=PATH (melab.reproduce.run_real_merba); for other real data compute "
+                         "onset-apex flow with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and "
+                         "call melab.train.train_merba or loso_merba")
+    dataset = None
+    if kind != "synthetic":  # read (and check) the labels before anything is written
+        from melab.data.dataset import Dataset
+
+        dataset = Dataset(corpus, kind=kind, labels=spec.labels, frames=spec.frames, drop_malformed=drop_malformed)
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    kind, corpus = resolve_data(data, progress=progress)
-    written: dict[str, str] = {}
+    written: dict[str, str] = {} if dataset is None else {"data": dataset.summary()}
     if model == "spotter":
         config = getattr(SpotterConfig, preset)()
-        config = init_config(init, config) if init is not None else config
+        if init is not None:
+            config = init_config(init, config)
+            family = official_family(read_state_dict(init))
+            written["init"] = f"{init}: " + (OFFICIAL_FAMILIES[family] if family else "a melab checkpoint")
         train = SpotterTrainConfig.paper() if preset == "paper" else SpotterTrainConfig()
         train = SpotterTrainConfig(**{**asdict(train), "dataset": kind, **({"epochs": epochs} if epochs else {}),
                                       "init": None if init is None else str(init)})
-        if kind == "synthetic":
-            roi = roi_corpus(corpus, progress=progress)
-        else:
-            from melab.data.dataset import Dataset
-
-            roi = dataset_roi_corpus(Dataset(corpus, kind=kind), progress=progress)
+        roi = roi_corpus(corpus, progress=progress) if dataset is None else dataset_roi_corpus(dataset,
+                                                                                                progress=progress)
         if folds == "none":
             fps = float(roi.videos["fps"].median())
             fit_on, val, _ = split_validation(roi.videos, roi.events, train.validation, kinds=train.kinds)
@@ -193,12 +230,6 @@ def run(
             written["scores"] = str(save_scores(out / "scores.npz", result))
             history = result.history
     else:
-        if kind != "synthetic":
-            raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
-                             "samm=PATH,smic=PATH (melab.reproduce.run_real_merba); for other real data compute "
-                             "onset-apex flow "
-                             "with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and call "
-                             "melab.train.train_merba or loso_merba")
         config = getattr(MERbaConfig, preset)()
         train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
         train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
