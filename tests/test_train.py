@@ -496,7 +496,7 @@ def test_augmentations_are_seeded_and_keep_targets_with_their_frames():
     series = {v: np.tile(x, (1, 9)) for v, x in series.items()}  # 36 channels: the 18 ROIs the mirror knows
     windows = T.spotter_windows(series, events, k=20, input="velocity")
     plain = T.SpotterData(windows, batch_size=8, seed=3)
-    for aug in T.AUGMENTATIONS:
+    for aug in set(T.AUGMENTATIONS) - {"intensity"}:  # intensity rebuilds windows from the series (below)
         data = T.SpotterData(windows, batch_size=8, seed=3, augment=(aug,), input="velocity")
         a, b = list(data(1)), list(data(1))
         for (xa, sa, la), (xb, sb, lb), (xp, sp, lp) in zip(a, b, plain(1), strict=True):
@@ -506,6 +506,29 @@ def test_augmentations_are_seeded_and_keep_targets_with_their_frames():
                 assert torch.equal(sa, sp) and torch.equal(la, lp)  # only time warps move targets
     with pytest.raises(ValueError, match="unknown augmentation"):
         T.SpotterData(windows, augment=("flip",))
+    with pytest.raises(ValueError, match="pass rebuild="):
+        T.SpotterData(windows, augment=("intensity",))
+
+
+def test_scale_expressions_scales_an_event_about_its_baseline_and_leaves_the_rest():
+    from melab.train.spotting import scale_expressions
+
+    T_, ramp = 60, np.linspace(0.0, 3.0, 60)
+    bump = np.zeros(T_)
+    bump[20:31] = np.hanning(11)  # an expression over frames 20-30 on a sloping baseline
+    series = np.stack([ramp + bump, ramp - 2 * bump], axis=1).astype(np.float32)
+    events = pd.DataFrame({"onset": [20], "offset": [30], "kind": ["micro"]})
+    always = {"micro": (3.0, 3.0)}  # a fixed factor: the known answer
+    out = scale_expressions(series, events, np.random.default_rng(0), ranges=always, p=1.0, margin=2)
+    np.testing.assert_allclose(out[:18], series[:18])  # outside the event and its margins: untouched
+    np.testing.assert_allclose(out[33:], series[33:])
+    np.testing.assert_allclose(out[20:31] - ramp[20:31, None], 3 * (series[20:31] - ramp[20:31, None]), atol=1e-5)
+    assert np.all(np.abs(np.diff(out, axis=0)) <= 3 * np.abs(np.diff(series, axis=0)).max() + 1e-5)  # continuous
+    other = events.assign(kind="blink")  # a kind without a range is left alone
+    np.testing.assert_array_equal(scale_expressions(series, other, np.random.default_rng(0), ranges=always, p=1.0),
+                                  series)
+    never = scale_expressions(series, events, np.random.default_rng(0), ranges=always, p=0.0)
+    np.testing.assert_array_equal(never, series)
 
 
 def test_time_warp_at_rate_one_is_the_identity_and_stretches_a_box():

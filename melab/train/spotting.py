@@ -259,6 +259,9 @@ class SpotterData:
         unknown = sorted(set(augment) - set(AUGMENTATIONS))
         if unknown:
             raise ValueError(f"unknown augmentation(s) {unknown}; choose from {', '.join(AUGMENTATIONS)}")
+        if "intensity" in augment and rebuild is None:
+            raise ValueError("the intensity augmentation scales expressions in the ROI series: pass rebuild= "
+                             "(train_spotter does)")
         self.n_negative = min(len(self.negatives), round(negative_ratio * len(self.positives)))
         self.batch_size, self.seed, self.augment, self.input = batch_size, seed, tuple(augment), input
         self.rebuild = rebuild
