@@ -7,11 +7,8 @@ import gc
 import os
 import signal
 import threading
-import types
 import warnings
 import weakref
-
-import cv2
 
 import numpy as np
 import pytest
