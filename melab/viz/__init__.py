@@ -21,7 +21,7 @@ _TOPICS = {
     "spot": ("plot_spotting",),
     "synthetic": ("subject_gallery", "contact_sheet", "plot_au_field", "plot_event_timeline",
                   "plot_displacement_over_time", "plot_frames"),
-    "train": ("plot_history", "plot_spot_scores", "plot_windows"),
+    "train": ("plot_auc_history", "plot_history", "plot_spot_scores", "plot_windows"),
 }
 _WHERE = {name: topic for topic, names in _TOPICS.items() for name in names}  # later topics win
 
