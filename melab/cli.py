@@ -10,14 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _fraction(text: str) -> float:
-    """argparse type: a float in [0, 1]."""
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return value
-
-
 def _odd_width(text: str) -> int:
     """argparse type: an odd int >= 1 (a centred box filter)."""
     value = int(text)
@@ -49,7 +41,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _gpus(text: str) -> float:
+    """argparse type: GPUs a task declares, 0 or a positive number (0.5 shares a GPU between two tasks)."""
+    if text.strip() in ("0", "0.0"):
+        return 0.0
+    return _positive_float(text)
+
+
 def _fraction(text: str) -> float:
+    """argparse type: a float in (0, 1]."""
     value = _positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
@@ -60,16 +60,22 @@ def _fraction(text: str) -> float:
 def _no_empty_output(out: Path):
     """On failure, remove the folders under ``out`` (and ``out``) that this run created and left empty.
 
-    Anything written (cache entries, fold checkpoints) stays, so that a rerun resumes from it.
+    Anything written (cache entries, fold checkpoints) stays, so that a rerun resumes from it; the run's lock
+    file (:func:`melab.atomic.output_lock`, released by then) does not count as written.
     """
+    from melab.atomic import LOCK_NAME
+
     existed = out.exists()
     try:
         yield
     except BaseException:
         if not existed and out.is_dir():
-            for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [out]:
+            for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
                 if not any(folder.iterdir()):
                     folder.rmdir()
+            if [p.name for p in out.iterdir()] in ([], [LOCK_NAME]):
+                (out / LOCK_NAME).unlink(missing_ok=True)
+                out.rmdir()
         raise
 
 
@@ -99,32 +105,45 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import pandas as pd
 
     from melab import viz
-    from melab.atomic import atomic_path, check_output_dir
+    from melab.atomic import Output, atomic_path, check_output_dir, check_output_file, check_paths
     from melab.data.synthetic import make_corpus, summarize
+    from melab.spot import spot
+    from melab.viz.spot import plot_spotting
 
     out = check_output_dir(args.out)
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    video, events = sample / "sample.mp4", sample / "sample_events.csv"
+    names = ["corpus_summary.csv", "contact_sheet.png"] + (["sample_spots.csv", "sample_spots.png"]
+                                                           if video.exists() else [])
+    check_paths({"the sample video": video, "the sample events": events}, [Output("--out", out, tuple(names))])
+    for name in names:
+        check_output_file(out / name, "--out")
+    # every result is made before the first file is written, so that a failure leaves --out as it was
     corpus = make_corpus(args.preset, args.seed)
     counts, amplitude = summarize(pd.read_csv(corpus / "events.csv"))
+    sheet = viz.contact_sheet(corpus)
+    result = spot(video, truth=events) if video.exists() else None
     with atomic_path(out / "corpus_summary.csv") as tmp:
         counts.to_csv(tmp)
     with atomic_path(out / "contact_sheet.png") as tmp:
-        viz.contact_sheet(corpus).savefig(tmp, format="png")
+        sheet.savefig(tmp, format="png")
     print(f"corpus ({args.preset}, seed {args.seed}): {corpus}")
     print(counts.to_string())
     print("median apex amplitude (px): " + ", ".join(f"{k} {v:.2f}" for k, v in amplitude.items()))
     print(f"wrote {out / 'contact_sheet.png'} and {out / 'corpus_summary.csv'}")
-
-    from melab.spot import spot
-
-    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
-    if (sample / "sample.mp4").exists():
-        print(f"\nmelab spot on the bundled sample video {sample / 'sample.mp4'}:")
-        result = spot(sample / "sample.mp4", out / "sample_spots.csv", plot=out / "sample_spots.png",
-                      truth=sample / "sample_events.csv")
-        print(result.report(sample / "sample_events.csv"))
+    if result is not None:
+        with atomic_path(out / "sample_spots.csv") as tmp:
+            result.intervals.to_csv(tmp, index=False)
+        figure = plot_spotting(result, truth=pd.read_csv(events, dtype={"video": str}))
+        with atomic_path(out / "sample_spots.png") as tmp:
+            figure.savefig(tmp, format="png")
+        plt.close(figure)
+        print(f"\nmelab spot on the bundled sample video {video}:")
+        print(result.report(events))
         print(f"wrote {out / 'sample_spots.csv'} and {out / 'sample_spots.png'}")
     return 0
 
@@ -132,20 +151,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_flow(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from melab.atomic import atomic_path, check_output_dir, write_text
+    from melab.atomic import LOCK_NAME, Output, atomic_path, check_output_dir, check_paths, output_lock, write_text
     from melab.flow import channel_names, extract_roi_series
 
     out = check_output_dir(args.out)
+    check_paths({"INPUT": args.inputs}, [Output("--out", out, ("*.npy", "channels.txt", "cache/*", LOCK_NAME))])
     items, names, sources = [], [], {}
     for raw in args.inputs:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(f"INPUT {path}: no such video, image folder or corpus")
-        if (path / "videos.csv").exists():  # a synthetic corpus: every video, with its true landmarks
+        if (path / "videos.csv").exists():  # a synthetic corpus: every video, with its true landmarks by default
             from melab.data.dataset import Dataset
 
             for item in Dataset(path, kind="synthetic"):
-                items.append(item)
+                items.append(item if args.landmarks == "auto" else (item, "mediapipe"))
                 names.append(item.video)
                 sources.setdefault(item.video, []).append(f"{path} (video {item.video})")
         else:
@@ -158,13 +178,13 @@ def _cmd_flow(args: argparse.Namespace) -> int:
         raise ValueError(f"inputs {' and '.join(where)} would both be written to {out / (name + '.npy')}"
                          + (f" ({len(clashes)} names clash)" if len(clashes) > 1 else "")
                          + "; rename them, or run them with separate --out folders")
-    with _no_empty_output(out):
+    with _no_empty_output(out), output_lock(out, what="melab flow"):
         series = extract_roi_series(items, cache_dir=out / "cache", k=args.k, stride=args.stride,
                                     method=args.method, size=args.size, processes=args.processes)
-    for name, s in zip(names, series, strict=True):
-        with atomic_path(out / f"{name}.npy") as tmp:
-            np.save(tmp, s)
-    write_text(out / "channels.txt", "\n".join(channel_names()) + "\n")
+        for name, s in zip(names, series, strict=True):
+            with atomic_path(out / f"{name}.npy") as tmp:
+                np.save(tmp, s)
+        write_text(out / "channels.txt", "\n".join(channel_names()) + "\n")
     print(f"wrote {len(series)} ROI series ({series[0].shape[1]} channels) to {out}")
     return 0
 
@@ -182,7 +202,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     labels = None
     if args.labels is not None:
-        labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+        labels = [label.strip().lower() for label in args.labels.split(",") if label.strip()]
         if not labels:
             raise ValueError(f"--labels {args.labels!r} names no emotion; give them comma-separated, e.g. "
                              "--labels negative,positive,surprise")
@@ -191,9 +211,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from melab.atomic import check_output_dir
+    from melab.atomic import check_output_dir, output_lock
     from melab.reproduce import REAL_KINDS, run_real_merba
     from melab.train import run
+    from melab.train.artefacts import check_run_paths
     from melab.train.loso import RayNotInstalled
 
     options = dict(folds=args.folds, epochs=args.epochs, out=args.out, resume=args.resume, preset=args.config,
@@ -203,8 +224,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train = functools.partial(run_real_merba, args.data)
     else:
         train = functools.partial(run, args.model, args.data)
+    out = check_output_dir(args.out)
+    check_run_paths(args.data, args.init, out)
     try:
-        with _no_empty_output(check_output_dir(args.out)):
+        with _no_empty_output(out), output_lock(out, what="melab train"):
             result = train(**options)
     except RayNotInstalled as exc:
         print(f"melab train: error: {exc}", file=sys.stderr)
@@ -321,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "with several machines, --out must be on a file system every node mounts")
     p.add_argument("--cpus-per-fold", type=_at_least(1), default=1,
                    help="CPUs a Ray fold task declares, and the torch threads of every fold (default 1)")
-    p.add_argument("--gpus-per-fold", type=float, default=0, help="GPUs a Ray fold task declares (default 0)")
+    p.add_argument("--gpus-per-fold", type=_gpus, default=0, help="GPUs a Ray fold task declares (default 0)")
     p.add_argument("--max-retries", type=_at_least(0), default=3,
                    help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
     p.add_argument("--device", default="auto",

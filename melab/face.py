@@ -119,6 +119,10 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+MIN_FACE_PX = 64  # jaw width in pixels below which landmarks and the 128-px crop's flow lose precision
+SECOND_FACE_EVERY = 30  # frames between two checks for a second face (once a second at 30 fps)
+
+
 def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = None,
                         min_detection_confidence: float = 0.5) -> np.ndarray:
     """Run MediaPipe face mesh on every frame and map its 468 points to iBUG 68.
@@ -133,22 +137,46 @@ def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = 
     Returns
     -------
     ``(T, 68, 2)`` float32 pixels; NaN on frames where no face was found.
+
+    Warns
+    -----
+    When a second face is in view (checked on one frame in :data:`SECOND_FACE_EVERY`, with a detector of its own,
+    so the track stays MediaPipe's single-face one), and when the face is smaller than :data:`MIN_FACE_PX` wide
+    (its landmarks, crop and flow lose precision; a video shrunk to fit a size limit can make a distant face that
+    small).
     """
     mp = _import_mediapipe()
     frames = _as_frames(frames)
     t, h, w = frames.shape[:3]
     static = (t == 1) if static_image_mode is None else static_image_mode
     out = np.full((t, 68, 2), np.nan, np.float32)
+    second = []
     with _native_stderr_silenced(), warnings.catch_warnings(), mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static, max_num_faces=1, refine_landmarks=False,
-            min_detection_confidence=min_detection_confidence) as mesh:
+            min_detection_confidence=min_detection_confidence) as mesh, mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=2, refine_landmarks=False,
+            min_detection_confidence=min_detection_confidence) as probe:
         # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
         warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         for i, frame in enumerate(frames):
-            found = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
+            image = np.ascontiguousarray(frame)
+            found = mesh.process(image).multi_face_landmarks
             if found:
                 pts = found[0].landmark
                 out[i] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
+            if i % SECOND_FACE_EVERY == 0 and len(probe.process(image).multi_face_landmarks or ()) > 1:
+                second.append(i)
+    if second:
+        shown = ", ".join(map(str, second[:5])) + (f" and {len(second) - 5} more" if len(second) > 5 else "")
+        warnings.warn(f"a second face is in view (frames {shown} of the {t}, checking one in {SECOND_FACE_EVERY}); "
+                      "the landmarks follow one face and may jump to the other. Crop the video to one face",
+                      stacklevel=2)
+    widths = np.ptp(out[..., 0], axis=1)
+    found = np.isfinite(widths)
+    if found.any() and np.median(widths[found]) < MIN_FACE_PX:
+        warnings.warn(f"the face is only {np.median(widths[found]):.0f} px wide in these {w}x{h} frames (below "
+                      f"{MIN_FACE_PX} px its landmarks and flow lose precision, and below about 20 px it is not "
+                      "found); use a video in which the face fills more of the frame", stacklevel=2)
     return out
 
 

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melab.ssm import Mamba
-from melab.weights import load_weights
+from melab.weights import config_from, load_weights
 
 LAYOUTS = ("melab", "reference")
 
@@ -628,7 +628,7 @@ def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfi
     state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
     raw = load_weights(path)
     if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
-        return SpotterConfig(**raw["config"])
+        return config_from(SpotterConfig, raw["config"], source=f"--init {path}")
     if any(melab_key(k) is not None for k in state):
         return official_config(state)
     return default

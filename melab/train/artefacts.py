@@ -3,13 +3,18 @@
 - :func:`resolve_data` turns a ``--data`` spec into a dataset kind and a folder.
 - :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
   all data, with its checkpoints, history and scores in one output folder; :func:`prepare_run` checks its
-  options first. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
+  options first (``--init`` included, before the corpus step), and :func:`check_run_paths` that the output
+  folder touches no input. ``run.json`` in the output folder records what the run trained on (a content
+  digest of its data, of ``--init`` and its settings); ``--resume`` refuses checkpoints of another run,
+  naming the difference. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
   :func:`melab.reproduce.run_real_merba`, which sits above this package and runs through the same check.
 - :func:`build_artefacts` trains and writes the checkpoints, ROI series and LOSO scores in ``data/``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import time
@@ -21,14 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from melab.atomic import atomic_path, write_text
+from melab.atomic import LOCK_NAME, Output, atomic_path, check_paths, write_text
 from melab.data.splits import DfmeSplit
 from melab.device import resolve_device
 from melab.features import dataset_roi_corpus, merba_corpus, roi_corpus, save_roi_corpus
 from melab.flow import default_k
 from melab.inference import MODELS, SpotScores
 from melab.models.merba import MERbaConfig
-from melab.models.spotter import SpotterConfig, init_config
+from melab.models.spotter import SpotterConfig, init_config, read_state_dict
 from melab.train.loop import save_model
 from melab.train.loso import Executor, fold_device, make_executor
 from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
@@ -54,6 +59,29 @@ def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
                      f"make_corpus writes) or <kind>:<path> with kind in {', '.join(KINDS[1:])}")
 
 
+# Every file a run may write or delete in its output folder (melab.reproduce's too): an input among them is refused.
+RUN_FILES = ("model.pt", "checkpoint.pt", "history.csv", "scores.npz", "scores.csv", "predictions.csv", "counts.csv",
+             "published_counts.csv", "run.json", "fold_*.pt", ".*.tmp-*", ".melab-shared-check-*", LOCK_NAME)
+
+
+def data_paths(data: str) -> list[Path]:
+    """The files and folders a ``--data`` spec reads: the synthetic corpus' folder, or every path it names
+    (``kind:PATH``, ``composite:casme2=PATH,...``, ``labels=FILE``), for :func:`check_run_paths`."""
+    kind, _, arg = data.partition(":")
+    if kind == "synthetic":
+        from melab.data.synthetic import corpus_dir
+
+        return [corpus_dir(arg or "lab")]
+    values = [part.partition("=")[2] if "=" in part else part for part in arg.split(",")]
+    return [Path(value) for value in values if value.strip()]
+
+
+def check_run_paths(data: str, init: str | os.PathLike | None, out: str | os.PathLike) -> None:
+    """Refuse, before any work, a ``melab train`` whose output folder is, or lies inside, its data, or would
+    overwrite or delete ``--init`` or a data file (:func:`melab.atomic.check_paths`)."""
+    check_paths({"--init": init, "--data": data_paths(data)}, [Output("--out", out, RUN_FILES)])
+
+
 def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, preset: str,
                 init: str | os.PathLike | None, executor: str, address: str | None, cpus_per_fold: int,
                 gpus_per_fold: float, max_retries: int, device: str) -> tuple[Executor, str]:
@@ -76,6 +104,9 @@ def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, 
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     if init is not None and model != "spotter":
         raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
+    if init is not None:  # read and checked now, not after the corpus step
+        read_state_dict(init)
+        init_config(init, SpotterConfig.tiny())
     if executor == "local" and (address or gpus_per_fold):
         raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
     runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
@@ -162,9 +193,13 @@ def run(
                          "same options")
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_paths(data, init, out)
+    init_digest = None if init is None else _digest(Path(init).read_bytes())
     kind, corpus = resolve_data(data, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
+    record = dict(model=model, data=data, folds=folds, preset=preset, init=None if init is None else str(init),
+                  init_digest=init_digest)
     if model == "spotter":
         config = getattr(SpotterConfig, preset)()
         config = init_config(init, config) if init is not None else config
@@ -177,6 +212,8 @@ def run(
             from melab.data.dataset import Dataset
 
             roi = dataset_roi_corpus(Dataset(corpus, kind=kind), progress=progress)
+        record_run(out, {**record, "data_digest": _data_digest(roi.series, roi.events, roi.videos),
+                         "train": train.to_dict()}, resume=resume)
         if folds == "none":
             fps = float(roi.videos["fps"].median())
             net, history = train_spotter(roi.series, roi.events, fps=fps, config=config, train=train,
@@ -201,6 +238,8 @@ def run(
         train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
         train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
         flows, samples = merba_corpus(corpus, size=config.img_size, progress=progress)
+        record_run(out, {**record, "data_digest": _data_digest({"flows": flows}, samples),
+                         "train": train.to_dict()}, resume=resume)
         if folds == "all" and (corpus / "split.csv").exists():  # a clips corpus: its fixed DFME-style split
             from melab.data.synthetic import read_split
 
@@ -228,6 +267,73 @@ def run(
         history.to_csv(tmp, index=False)
     written["history"] = str(out / "history.csv")
     return {**written, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _data_digest(arrays: Mapping[str, np.ndarray], *tables: pd.DataFrame) -> str:
+    """A content digest of a run's training data: every array (by name) and table, byte for byte."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{array.dtype.str}{array.shape};".encode())
+        h.update(memoryview(array).cast("B"))
+    for table in tables:
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        h.update(buffer.getvalue().encode())
+    return h.hexdigest()
+
+
+def record_run(out: Path, record: dict, *, resume: bool) -> None:
+    """Write ``out/run.json`` (what this run trains on and how); with ``resume``, first check that the
+    checkpoints in ``out`` are of the same run.
+
+    Raises
+    ------
+    ValueError
+        ``resume`` and ``run.json`` records other data (content digest), another ``--init`` or other settings,
+        each difference named; or ``out`` holds checkpoints but no ``run.json``, so their origin is unknown.
+    """
+    path = out / "run.json"
+    record = json.loads(json.dumps(record))  # the form it takes on disk (tuples as lists)
+    if resume:
+        checkpoints = sorted(p.name for p in out.glob("*.pt") if p.name == "checkpoint.pt" or
+                             p.name.startswith("fold_"))
+        if path.exists():
+            try:
+                before = json.loads(path.read_text())
+            except ValueError as err:
+                raise ValueError(f"--resume: {path} is not readable JSON ({err}); rerun without --resume") from None
+            parts = []
+            for key in ("model", "preset", "data_digest", "init_digest", "train"):  # not --folds: a fold is a fold
+                old, new = before.get(key), record.get(key)
+                if old == new:
+                    continue
+                if key == "train":
+                    old, new = old or {}, new or {}
+                    parts += [f"train.{k}: {old.get(k)!r} then, {new.get(k)!r} now"
+                              for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+                elif key == "data_digest":
+                    parts.append(f"data: {before.get('data')} then (content {old}), {record['data']} now "
+                                 f"(content {new})")
+                elif key == "init_digest":
+                    parts.append(f"--init: {before.get('init')} then (content {old}), {record['init']} now "
+                                 f"(content {new})")
+                else:
+                    parts.append(f"{key}: {old!r} then, {new!r} now")
+            if parts:
+                raise ValueError(f"--resume: the checkpoints in {out} were made by another run: {'; '.join(parts)}. "
+                                 "Resume with the same --data, --init and settings, or rerun without --resume "
+                                 "(or with another --out)")
+            return
+        if checkpoints:
+            raise ValueError(f"--resume: {out} holds {', '.join(checkpoints[:3])} but no run.json, so what data and "
+                             "settings they were trained with is unknown; rerun without --resume (or with another "
+                             "--out)")
+    write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 ARTEFACT_PARTS = ("spotter", "merba")

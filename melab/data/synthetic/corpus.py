@@ -15,7 +15,6 @@ import shutil
 import warnings
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from melab.atomic import remove_stale_temporaries
+from melab.atomic import output_lock, remove_stale_temporaries
 from melab.data.cache import manifest_problem, write_manifest
 from melab.data.labels import SEVEN_CLASSES
 from melab.data.synthetic.face import lateral_basis, make_subject
@@ -36,7 +35,7 @@ from melab.data.synthetic.timeline import (
     _resolve,
     clip_timeline,
 )
-from melab.workers import die_with_parent
+from melab.workers import map_processes
 
 # Version 2 added difficulty "realistic"; "easy" output is version 1's, byte for byte (its subjects.json still says
 # generator_version 1: the version whose output it is). The cache directory carries the difficulty and this version.
@@ -87,8 +86,20 @@ PRESETS: dict[str, Preset] = {
 
 
 def default_root() -> Path:
-    """Where corpora are cached: ``$MELAB_DATA`` if set, else ``~/.cache/melab``."""
-    return Path(os.environ.get("MELAB_DATA") or Path.home() / ".cache" / "melab")
+    """Where corpora are cached: ``$MELAB_DATA`` if set, else ``~/.cache/melab``.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``MELAB_DATA`` names a file (or a path through one).
+    """
+    given = os.environ.get("MELAB_DATA")
+    root = Path(given or Path.home() / ".cache" / "melab")
+    blocker = next((p for p in [root, *root.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"{'MELAB_DATA=' + given if given else root}: {blocker} is a file, not a folder; "
+                                 "point MELAB_DATA at a folder for melab's corpora and caches")
+    return root
 
 
 def corpus_dir(preset: str = "lab", seed: int = 0, root: str | os.PathLike | None = None, *,
@@ -322,11 +333,21 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
     difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
     final = corpus_dir(preset, seed, root, difficulty=difficulty)
     remove_stale_temporaries(final.parent, prefix=final.name)  # left by killed runs
+    if final.exists() and not overwrite and manifest_problem(final) is None:
+        return final  # a whole corpus is served without a lock (its cache may be read-only)
+    # a second run of one corpus waits for the first, then finds it made
+    with output_lock(final, "corpus", wait=True, beside=True, what="melab synth"):
+        return _make_corpus(preset, seed, final, difficulty=difficulty, processes=processes, progress=progress,
+                            overwrite=overwrite)
+
+
+def _make_corpus(preset: str, seed: int, final: Path, *, difficulty: str, processes: int | None, progress: bool,
+                 overwrite: bool) -> Path:
     damage = manifest_problem(final) if final.exists() and not overwrite else None
     if final.exists() and not overwrite and damage is None:
         return final
     if damage is not None:
-        warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=2)
+        warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=3)
         overwrite = True
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
@@ -345,13 +366,21 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         cfg = PRESETS[preset]
         build, jobs = _build_video, [(spec, seed, cfg.size, cfg.jpeg_quality, str(tmp))
                                      for spec in _video_specs(cfg, seed)]
+    names = [f"{preset} subject {job[0]}" if preset == "clips" else
+             f"{preset} video {job[0]['subject_index']}/{job[0]['video_index']}" for job in jobs]
+    # pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 in the environment still works
+    bar = tqdm(total=len(jobs), desc=f"synth {preset}", **({} if progress else {"disable": True}))
     try:
+        results: list = [None] * len(jobs)
         if workers > 1:
-            with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-                results = list(tqdm(pool.map(build, jobs), total=len(jobs), desc=f"synth {preset}",
-                                    disable=not progress))
+            for i, result in map_processes(build, jobs, names, processes=workers):
+                results[i] = result
+                bar.update()
         else:
-            results = [build(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
+            for i, job in enumerate(jobs):
+                results[i] = build(job)
+                bar.update()
+        bar.close()
         if preset == "clips":
             _write_tables(tmp, events=[r[0] for r in results], truth_events=[r[1] for r in results],
                           videos=[r[2] for r in results])
@@ -381,6 +410,7 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
             shutil.rmtree(final)
         os.rename(tmp, final)
     except BaseException:
+        bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
