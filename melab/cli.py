@@ -18,8 +18,8 @@ def _odd_width(text: str) -> int:
     return value
 
 
-def _at_least(low: int):
-    """argparse type: an int >= ``low`` (argparse names the flag in its error)."""
+def _at_least(low: int, high: int):
+    """argparse type: an int in ``low .. high``, the plausible range (argparse names the flag in its error)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -27,25 +27,34 @@ def _at_least(low: int):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
     return parse
 
 
-def _positive_float(text: str) -> float:
+def _positive_float(text: str, high: float = math.inf) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
     return value
+
+
+def _fps(text: str) -> float:
+    """argparse type: a frame rate, up to 10,000 fps (the fastest high-speed face cameras)."""
+    return _positive_float(text, 10_000.0)
 
 
 def _gpus(text: str) -> float:
     """argparse type: GPUs a task declares, 0 or a positive number (0.5 shares a GPU between two tasks)."""
     if text.strip() in ("0", "0.0"):
         return 0.0
-    return _positive_float(text)
+    return _positive_float(text, 64.0)
 
 
 def _fraction(text: str) -> float:
@@ -82,7 +91,7 @@ def _no_empty_output(out: Path):
 def _folds(text: str) -> str | int:
     if text in ("all", "none"):
         return text
-    return _at_least(1)(text)
+    return _at_least(1, 100_000)(text)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -154,6 +163,8 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     from melab.atomic import LOCK_NAME, Output, atomic_path, check_output_dir, check_paths, output_lock, write_text
     from melab.flow import channel_names, extract_roi_series
 
+    if args.stride is not None and args.stride >= args.k:
+        raise ValueError(f"--stride {args.stride} must be below --k {args.k}: windows must overlap to be stitched")
     out = check_output_dir(args.out)
     check_paths({"INPUT": args.inputs}, [Output("--out", out, ("*.npy", "channels.txt", "cache/*", LOCK_NAME))])
     items, names, sources = [], [], {}
@@ -163,7 +174,9 @@ def _cmd_flow(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"INPUT {path}: no such video, image folder or corpus")
         if (path / "videos.csv").exists():  # a synthetic corpus: every video, with its true landmarks by default
             from melab.data.dataset import Dataset
+            from melab.data.synthetic import check_corpus
 
+            check_corpus(path, "INPUT")
             for item in Dataset(path, kind="synthetic"):
                 items.append(item if args.landmarks == "auto" else (item, "mediapipe"))
                 names.append(item.video)
@@ -262,16 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="long videos (tiny, lab, bench) or recognition clips with a fixed split (clips)")
     p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
                    help=f"realistic or easy (generator version 1); default {DEFAULT_DIFFICULTY}, clips: realistic")
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--seed", type=_at_least(0, 2**32 - 1), default=0)
     p.add_argument("--out", default=None, help="cache root (default: $MELAB_DATA or ~/.cache/melab)")
-    p.add_argument("--processes", type=_at_least(1), default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--processes", type=_at_least(1, 256), default=None, help="worker processes (default: up to 2)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic default, headless",
                        description="Generate the lab corpus, write a contact sheet and a summary table, "
                        "and spot the micro-expressions of the bundled sample video.")
     p.add_argument("--preset", choices=["tiny", "lab", "bench"], default="lab")
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--seed", type=_at_least(0, 2**32 - 1), default=0)
     p.add_argument("--out", default="build/demo", help="output folder (default: build/demo)")
     p.set_defaults(func=_cmd_demo)
 
@@ -281,11 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "Results are cached under OUT/cache; a rerun resumes.")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--k", type=_at_least(2), default=50, help="window length in frames (default 50, 30 fps)")
-    p.add_argument("--stride", type=_at_least(1), default=None, help="window stride (default k/2)")
+    p.add_argument("--k", type=_at_least(2, 10_000), default=50, help="window length in frames (default 50, 30 fps)")
+    p.add_argument("--stride", type=_at_least(1, 10_000), default=None, help="window stride (default k/2)")
     p.add_argument("--method", choices=["farneback", "tvl1", "dis"], default="farneback")
-    p.add_argument("--size", type=_at_least(32), default=128, help="face crop size in pixels (at least 32)")
-    p.add_argument("--processes", type=_at_least(1), default=1)
+    p.add_argument("--size", type=_at_least(32, 1024), default=128, help="face crop size in pixels (32 to 1024)")
+    p.add_argument("--processes", type=_at_least(1, 256), default=1)
     p.add_argument("--landmarks", choices=["auto", "mediapipe"], default="auto",
                    help="auto: a synthetic folder's truth.npz if present, else MediaPipe")
     p.set_defaults(func=_cmd_flow)
@@ -303,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=SYNTH_PRESETS, default="lab", help="synthetic preset")
     p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
                    help=f"synthetic difficulty (default {DEFAULT_DIFFICULTY})")
-    p.add_argument("--seed", type=_at_least(0), default=0, help="synthetic seed")
+    p.add_argument("--seed", type=_at_least(0, 2**32 - 1), default=0, help="synthetic seed")
     p.set_defaults(func=_cmd_data_check)
 
     p = sub.add_parser("evaluate", help="MEGC spotting/recognition metrics and STRS from two CSVs",
@@ -331,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "composite:casme2=<path>,samm=<path>,smic=<path> (3DB LOSO), see melab.reproduce")
     p.add_argument("--folds", type=_folds, default="all",
                    help="all, N (the first N subjects) or none (one model on all data)")
-    p.add_argument("--epochs", type=_at_least(1), default=None, help="override the preset's epochs")
+    p.add_argument("--epochs", type=_at_least(1, 100_000), default=None, help="override the preset's epochs")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true", help="continue interrupted folds from their checkpoints")
     p.add_argument("--config", choices=["tiny", "paper"], default="tiny", help="model size preset (default tiny)")
@@ -342,10 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default $RAY_ADDRESS, else a Ray instance on this machine); "
                    "with several machines, --out must be on a file system every node mounts")
-    p.add_argument("--cpus-per-fold", type=_at_least(1), default=1,
+    p.add_argument("--cpus-per-fold", type=_at_least(1, 1024), default=1,
                    help="CPUs a Ray fold task declares, and the torch threads of every fold (default 1)")
     p.add_argument("--gpus-per-fold", type=_gpus, default=0, help="GPUs a Ray fold task declares (default 0)")
-    p.add_argument("--max-retries", type=_at_least(0), default=3,
+    p.add_argument("--max-retries", type=_at_least(0, 100), default=3,
                    help="Ray re-runs of a fold whose worker died; it resumes from its checkpoint (default 3)")
     p.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU if torch sees one, else the CPU; the default), cpu, cuda or cuda:N; "
@@ -367,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="timeline PNG to write")
     p.add_argument("--truth", default=None, help="events CSV (video, onset, offset[, kind, emotion]) to compare with")
     p.add_argument("--landmarks", default=None, help="(T, 68, 2) iBUG landmarks as .npy, instead of MediaPipe")
-    p.add_argument("--fps", type=_positive_float, default=None,
+    p.add_argument("--fps", type=_fps, default=None,
                    help="the video's frame rate (image folders, or to override)")
     decoding = ("default from data/spot_decoding.json: the best setting on the shipped spotter's LOSO scores of its "
                 "own training corpus, chosen there and never on the video you spot")

@@ -178,6 +178,9 @@ def merba_corpus(corpus: str | os.PathLike, *, size: int = 96, method: str = "tv
     """
     corpus = Path(corpus)
     samples = recognition_samples(pd.read_csv(corpus / "events.csv", dtype={"subject": str, "video": str}))
+    if samples.empty:
+        raise ValueError(f"{corpus / 'events.csv'} holds no micro-expression with one of the seven emotions; "
+                         "MERba has nothing to learn from")
     cache = Path(cache_dir) if cache_dir is not None else default_cache(corpus)
     path = cache / f"{corpus.name}-merba-{size}-{method}-{_merba_key(corpus, samples, size, method)}.npz"
     if path.exists():

@@ -1103,6 +1103,7 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
                     results[todo[j]] = series
                     bar.update()
             except BaseException:
+                runs.close()  # stops the workers (if the error was not theirs)
                 remove_stale_temporaries(cache)  # what the stopped workers were writing
                 raise
     finally:

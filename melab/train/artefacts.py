@@ -196,6 +196,13 @@ def run(
     check_run_paths(data, init, out)
     init_digest = None if init is None else _digest(Path(init).read_bytes())
     kind, corpus = resolve_data(data, progress=progress)
+    if kind == "synthetic":  # its tables, and --folds against its subjects, before the features are computed
+        from melab.data.synthetic import check_corpus
+        from melab.train.loso import loso_subjects
+
+        subjects = check_corpus(corpus, "--data")
+        if folds not in ("all", "none"):
+            loso_subjects(subjects, folds)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     record = dict(model=model, data=data, folds=folds, preset=preset, init=None if init is None else str(init),

@@ -58,7 +58,7 @@ def loso_subjects(table: pd.DataFrame, folds: str | int | Sequence[str] = "all")
         return subjects
     if isinstance(folds, int | np.integer):
         if not 1 <= folds <= len(subjects):
-            raise ValueError(f"folds={folds} but the data has {len(subjects)} subjects; pass 1..{len(subjects)}")
+            raise ValueError(f"--folds {folds}, but the data has {len(subjects)} subjects; pass 1..{len(subjects)}")
         return subjects[:folds]
     unknown = sorted(set(map(str, folds)) - set(subjects))
     if unknown:

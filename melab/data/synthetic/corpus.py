@@ -35,7 +35,7 @@ from melab.data.synthetic.timeline import (
     _resolve,
     clip_timeline,
 )
-from melab.workers import map_processes
+from melab.workers import map_processes, with_context
 
 # Version 2 added difficulty "realistic"; "easy" output is version 1's, byte for byte (its subjects.json still says
 # generator_version 1: the version whose output it is). The cache directory carries the difficulty and this version.
@@ -409,9 +409,11 @@ def _make_corpus(preset: str, seed: int, final: Path, *, difficulty: str, proces
         if overwrite and final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as err:
         bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):  # a full or read-only disk: say where (pandas and OpenCV do not)
+            raise with_context(err, f"writing the corpus {final}") from err
         raise
     return final
 
@@ -462,6 +464,44 @@ def _write_tables(folder: Path, **parts: list[pd.DataFrame]) -> None:
     """Concatenate each table's per-video parts and write it as ``<name>.csv``."""
     for name, frames in parts.items():
         pd.concat(frames, ignore_index=True).to_csv(folder / f"{name}.csv", index=False)
+
+
+CORPUS_TABLES = {"videos.csv": ("subject", "video", "n_frames", "fps"),
+                 "events.csv": ("subject", "video", "onset", "apex", "offset", "emotion", "kind")}
+
+
+def check_corpus(corpus: str | os.PathLike, flag: str = "corpus") -> pd.DataFrame:
+    """Check, before any work, that ``corpus`` has the layout :func:`make_corpus` writes; its ``videos.csv`` table.
+
+    Its two tables must be readable CSV files with the columns :data:`CORPUS_TABLES` names, and ``videos.csv`` must
+    list at least one video, each with a folder holding its ``truth.npz``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError naming ``flag``, the file and what is missing.
+    """
+    corpus = Path(corpus)
+    tables = {}
+    for name, columns in CORPUS_TABLES.items():
+        path = corpus / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{flag} {corpus} is not a corpus in melab's layout: it has no {name}; make one "
+                                    "with melab.data.synthetic.make_corpus('lab')")
+        try:
+            tables[name] = pd.read_csv(path, dtype={"subject": str, "video": str})
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"{flag}: {path} is not a CSV file ({type(err).__name__}: {err})") from None
+        missing = [c for c in columns if c not in tables[name].columns]
+        if missing:
+            raise ValueError(f"{flag}: {path} lacks the column(s) {', '.join(missing)}; it needs {', '.join(columns)}")
+    videos = tables["videos.csv"]
+    if videos.empty:
+        raise ValueError(f"{flag}: {corpus / 'videos.csv'} lists no video")
+    absent = [v for v in videos["video"] if not (corpus / str(v).split("_")[0] / str(v) / "truth.npz").exists()]
+    if absent:
+        raise FileNotFoundError(f"{flag}: {len(absent)} video(s) of {corpus / 'videos.csv'} have no folder with a "
+                                f"truth.npz, e.g. {corpus / absent[0].split('_')[0] / absent[0]}")
+    return videos
 
 
 def load_video(corpus: str | os.PathLike, video: str) -> SyntheticVideo:
