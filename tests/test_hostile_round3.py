@@ -583,3 +583,22 @@ def test_a_face_too_small_in_its_frame_says_so(tmp_path, capsys):
     assert code == 2 and "no face found in frames 0–49" in err
     assert "a face under about a quarter of the frame's height is missed, whatever the resolution" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("table, column, value, message", [
+    ("videos.csv", "fps", 0, "videos.csv, line 2: video 'sub01_1' has fps 0.0"),
+    ("videos.csv", "n_frames", 12.5, "videos.csv, line 2: video 'sub01_1' has fps 30.0 and n_frames 12.5"),
+    ("events.csv", "apex", 10**6, "events.csv, line 2: video 'sub01_1', onset 134, apex 1000000"),
+    ("events.csv", "kind", "Micro ", "events.csv, line 2: video 'sub01_1', onset 134, apex 175, offset 243, kind "
+                                     "'Micro '"),
+])
+def test_sweep_corpus_values_are_checked_before_work(tmp_path, tiny_corpus, capsys, table, column, value, message):
+    corpus = corpus_copy(tiny_corpus, tmp_path)
+    frame = pd.read_csv(corpus / table, dtype={"subject": str, "video": str})
+    frame[column] = frame[column].astype(object)
+    frame.loc[0, column] = value
+    frame.to_csv(corpus / table, index=False)
+    code, err = run(["train", "spotter", "--data", f"corpus:{corpus}", "--folds", "1", "--out", tmp_path / "R"],
+                    capsys)
+    assert code == 2 and f"--data: {corpus / message.split(',')[0]}" in err and message.split(", ", 1)[1] in err, err
+    assert not (tmp_path / "R").exists()

@@ -470,11 +470,17 @@ CORPUS_TABLES = {"videos.csv": ("subject", "video", "n_frames", "fps"),
                  "events.csv": ("subject", "video", "onset", "apex", "offset", "emotion", "kind")}
 
 
+def _shown(value: object) -> str:
+    """A table cell for a message: text quoted, numbers as written."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def check_corpus(corpus: str | os.PathLike, flag: str = "corpus") -> pd.DataFrame:
     """Check, before any work, that ``corpus`` has the layout :func:`make_corpus` writes; its ``videos.csv`` table.
 
-    Its two tables must be readable CSV files with the columns :data:`CORPUS_TABLES` names, and ``videos.csv`` must
-    list at least one video, each with a folder holding its ``truth.npz``.
+    Its two tables must be readable CSV files with the columns :data:`CORPUS_TABLES` names; ``videos.csv`` must list
+    at least one video, each with a plausible frame rate and length and a folder holding its ``truth.npz``; every
+    event of ``events.csv`` must lie inside its video with ``onset <= apex <= offset`` and be micro or macro.
 
     Raises
     ------
@@ -494,9 +500,28 @@ def check_corpus(corpus: str | os.PathLike, flag: str = "corpus") -> pd.DataFram
         missing = [c for c in columns if c not in tables[name].columns]
         if missing:
             raise ValueError(f"{flag}: {path} lacks the column(s) {', '.join(missing)}; it needs {', '.join(columns)}")
-    videos = tables["videos.csv"]
+    videos, events = tables["videos.csv"], tables["events.csv"]
     if videos.empty:
         raise ValueError(f"{flag}: {corpus / 'videos.csv'} lists no video")
+    rate = pd.to_numeric(videos["fps"], errors="coerce")
+    length = pd.to_numeric(videos["n_frames"], errors="coerce")
+    bad = ~((rate > 0) & (rate <= 10_000)) | ~((length >= 1) & (length == length.round()))
+    if bad.any():
+        i = bad[bad].index[0]
+        raise ValueError(f"{flag}: {corpus / 'videos.csv'}, line {i + 2}: video {videos.video[i]!r} has fps "
+                         f"{_shown(videos.fps[i])} and n_frames {_shown(videos.n_frames[i])}; a frame rate is a number "
+                         "of frames per second up to 10000 and a length a whole number of frames")
+    frames = {c: pd.to_numeric(events[c], errors="coerce") for c in ("onset", "apex", "offset")}
+    known = events["video"].map(dict(zip(videos["video"], length, strict=True)))
+    bad = ~((frames["onset"] >= 0) & (frames["onset"] <= frames["apex"]) & (frames["apex"] <= frames["offset"])
+            & (frames["offset"] < known)) | ~events["kind"].isin(["micro", "macro"])
+    if bad.any():
+        i = bad[bad].index[0]
+        row = events.loc[i]
+        raise ValueError(f"{flag}: {corpus / 'events.csv'}, line {i + 2}: video {row.video!r}, onset "
+                         f"{_shown(row.onset)}, apex {_shown(row.apex)}, offset {_shown(row.offset)}, kind "
+                         f"{_shown(row.kind)}: an event needs 0 <= onset <= apex <= offset inside a video of "
+                         "videos.csv, and kind micro or macro")
     absent = [v for v in videos["video"] if not (corpus / str(v).split("_")[0] / str(v) / "truth.npz").exists()]
     if absent:
         raise FileNotFoundError(f"{flag}: {len(absent)} video(s) of {corpus / 'videos.csv'} have no folder with a "
