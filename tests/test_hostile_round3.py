@@ -160,6 +160,11 @@ def test_resume_refuses_checkpoints_made_from_other_data(tmp_path, tiny_corpus):
     (out / "run.json").unlink()
     with pytest.raises(ValueError, match=r"holds fold_sub01\.pt but no run\.json"):
         train_run("spotter", f"corpus:{tiny_corpus}", out=out, folds=1, epochs=1, resume=True, progress=False)
+    # a fresh run clears the earlier run's checkpoints, so that a later --resume cannot take them for its own
+    shutil.copy(out / "fold_sub01.pt", out / "fold_sub02.pt")
+    with pytest.warns(UserWarning, match=r"removed 2 checkpoint\(s\) of an earlier run .*fold_sub01\.pt, fold_sub02"):
+        train_run("spotter", f"corpus:{other}", out=out, folds=1, epochs=1, progress=False)
+    assert not (out / "fold_sub02.pt").exists()
 
 
 def _bmp_folder(folder: Path, frames: np.ndarray) -> Path:
@@ -602,3 +607,12 @@ def test_sweep_corpus_values_are_checked_before_work(tmp_path, tiny_corpus, caps
                     capsys)
     assert code == 2 and f"--data: {corpus / message.split(',')[0]}" in err and message.split(", ", 1)[1] in err, err
     assert not (tmp_path / "R").exists()
+
+
+def test_sweep_spot_frame_maps_refuse_fractional_frames():
+    from melab.spot import resample_index, to_video_intervals
+
+    with pytest.raises(ValueError, match=r"intervals must hold whole numbers"):
+        to_video_intervals([(0.2, 0.9)], 30.0, 30.0, 100)  # times in [0, 1], not frames
+    with pytest.raises(ValueError, match=r"n_frames must be an integer >= 1"):
+        resample_index(10.5, 30.0, 30.0)

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -340,6 +341,14 @@ def record_run(out: Path, record: dict, *, resume: bool) -> None:
             raise ValueError(f"--resume: {out} holds {', '.join(checkpoints[:3])} but no run.json, so what data and "
                              "settings they were trained with is unknown; rerun without --resume (or with another "
                              "--out)")
+    else:  # a fresh run: checkpoints of an earlier run here must not be resumed later as if they were this one's
+        stale = sorted(p for p in out.glob("*.pt") if p.name == "checkpoint.pt" or p.name.startswith("fold_"))
+        for checkpoint in stale:
+            checkpoint.unlink()
+        if stale:
+            names = ", ".join(p.name for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
+            warnings.warn(f"removed {len(stale)} checkpoint(s) of an earlier run in {out} ({names}): this run starts "
+                          "afresh, and a later --resume must not take them for its own", stacklevel=3)
     write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
