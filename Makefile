@@ -7,7 +7,7 @@ STAMP := $(VENV)/.melab-installed
 MEDIAPIPE := mediapipe==0.10.14
 MAMBA_SSM := mamba-ssm==2.3.2.post1
 
-.PHONY: install browser demo test lint pytest nbval notebooks artefacts lab clean gpu-check
+.PHONY: install browser demo test lint pytest nbval notebooks student artefacts lab clean gpu-check
 
 install: $(STAMP)
 
@@ -58,6 +58,17 @@ notebooks: $(STAMP)
 	  TQDM_DISABLE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) "$$nb" || exit 1; \
 	done
+
+# The student release: the committed notebooks without their solution cells (tagged "solution") and without outputs,
+# built by nbconvert's preprocessors (notebooks/student_config.py), with the glossary and the session plan. Written
+# to a temporary folder first and moved into place, so build/student/ is never half-built.
+student: $(STAMP)
+	mkdir -p build
+	tmp=$$(mktemp -d build/.student.XXXXXX) && \
+	  $(VENV)/bin/jupyter nbconvert --config notebooks/student_config.py --output-dir "$$tmp" notebooks/*.ipynb && \
+	  cp notebooks/GLOSSARY.md notebooks/SESSIONS.md "$$tmp"/ && \
+	  rm -rf build/student && mv "$$tmp" build/student
+	@echo "student release: build/student/ ($$(du -sh build/student | cut -f1))"
 
 test: browser lint pytest nbval
 

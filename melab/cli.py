@@ -205,7 +205,8 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from melab.data.check import check_dataset
 
-    report = check_dataset(args.kind, args.path, preset=args.preset, seed=args.seed, difficulty=args.difficulty)
+    report = check_dataset(args.kind, args.path, preset=args.preset, seed=args.seed, difficulty=args.difficulty,
+                           labels=args.labels, frames=args.frames)
     print(report, end="")
     return 0 if report.ok else 1
 
@@ -232,7 +233,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     options = dict(folds=args.folds, epochs=args.epochs, out=args.out, resume=args.resume, preset=args.config,
                    init=args.init, executor=args.executor, address=args.address, cpus_per_fold=args.cpus_per_fold,
-                   gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries, device=args.device)
+                   gpus_per_fold=args.gpus_per_fold, max_retries=args.max_retries, device=args.device,
+                   drop_malformed=args.drop_malformed)
     if args.model == "merba" and args.data.partition(":")[0] in REAL_KINDS:  # the paper's protocols
         train = functools.partial(run_real_merba, args.data)
     else:
@@ -255,7 +257,7 @@ def _cmd_spot(args: argparse.Namespace) -> int:
 
     result = spot(args.video, args.out, checkpoint=args.checkpoint, plot=args.plot, truth=args.truth,
                   landmarks=args.landmarks or "mediapipe", fps=args.fps, official=args.official, low=args.low,
-                  high=args.high, smooth=args.smooth)
+                  high=args.high, smooth=args.smooth, workers=args.workers)
     print(result.report(args.truth))
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
@@ -317,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
                    help=f"synthetic difficulty (default {DEFAULT_DIFFICULTY})")
     p.add_argument("--seed", type=_at_least(0, 2**32 - 1), default=0, help="synthetic seed")
+    p.add_argument("--labels", default=None, help="the label file to read (when several are under PATH); "
+                   "smic: 'folders' reads the SMIC-HS class folders")
+    p.add_argument("--frames", default=None, help="the folder of the frames to read (e.g. PATH/Cropped)")
     p.set_defaults(func=_cmd_data_check)
 
     p = sub.add_parser("evaluate", help="MEGC spotting/recognition metrics and STRS from two CSVs",
@@ -339,9 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "on a cluster).")
     p.add_argument("model", choices=["spotter", "merba"])
     p.add_argument("--data", default="synthetic:lab",
-                   help="synthetic:<preset>, corpus:<dir>, or <kind>:<path> for a real dataset (default "
-                   "synthetic:lab); merba also runs the paper's protocols: dfme:<path> (train -> test A, B) and "
-                   "composite:casme2=<path>,samm=<path>,smic=<path> (3DB LOSO), see melab.reproduce")
+                   help="synthetic:<preset>, corpus:<dir>, or <kind>:<path>[,labels=FILE][,frames=DIR] for a real "
+                   "dataset (default synthetic:lab); merba also runs the paper's protocols: dfme:<path> (train -> "
+                   "test A, B; unlabelled test sets are predicted) and composite:casme2=<path>,samm=<path>,smic=<path>"
+                   "[,casme2_labels=FILE,casme2_frames=DIR,...] (3DB LOSO), see melab.reproduce")
+    p.add_argument("--drop-malformed", action="store_true",
+                   help="real data: leave malformed label rows (offset before onset, apex outside the interval, ...) "
+                   "out instead of stopping at the first; the summary lists them (melab data check shows all)")
     p.add_argument("--folds", type=_folds, default="all",
                    help="all, N (the first N subjects) or none (one model on all data)")
     p.add_argument("--epochs", type=_at_least(1, 100_000), default=None, help="override the preset's epochs")
@@ -389,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "absolute score; default as --low")
     p.add_argument("--smooth", type=_odd_width, default=None, help="box-filter width in frames before "
                    "decoding, odd; default as --low")
+    p.add_argument("--workers", type=_at_least(0, 256), default=None,
+                   help="processes that compute the optical flow while the video is decoded and the face tracked "
+                   "(default: one per CPU core for videos of 20 s or more; 0: all in one process); same output")
     p.set_defaults(func=_cmd_spot)
     return parser
 

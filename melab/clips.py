@@ -194,7 +194,8 @@ def clip_flows(samples: pd.DataFrame, *, cache_dir: str | os.PathLike, size: int
         recomputed, never served stale.
     size, method, landmarks : see :func:`clip_flow`.
     apex : ``"label"`` (use the table's apex) or ``"detect"`` (:func:`detect_apex` between onset and
-        offset), or a mapping dataset -> mode, e.g. ``{"smic": "detect"}`` (datasets not named: label).
+        offset), or a mapping dataset -> mode, e.g. ``{"smic": "detect"}`` (datasets not named: label). A
+        sample's own ``apex_mode`` (a column of ``samples``; blank: none) overrides it.
     progress : show a progress bar.
 
     Returns
@@ -223,6 +224,11 @@ def clip_flows(samples: pd.DataFrame, *, cache_dir: str | os.PathLike, size: int
     rows = out.to_dict("records")
     for row in tqdm(rows, desc="onset-apex flow", disable=not progress):
         mode = (modes or {}).get(row.get("dataset"), "label") if modes is not None else apex
+        if isinstance(row.get("apex_mode"), str) and row["apex_mode"]:
+            mode = row["apex_mode"]
+            if mode not in APEX_MODES:
+                raise ValueError(f"apex_mode of sample {row.get('video')!r} must be one of {', '.join(APEX_MODES)}, "
+                                 f"got {mode!r}")
         path, onset, offset = Path(row["path"]), int(row["onset"]), int(row["offset"])
         name = f"{row.get('subject', '')}/{row.get('video', path.name)}"
         if not 0 <= onset <= int(row["apex"]) <= offset:

@@ -141,3 +141,18 @@ def deterministic(device: torch.device) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` CPU threads of torch (``torch.set_num_threads``), restoring the number after.
+
+    melab's models are small: on a busy machine one thread scores a whole video in a fraction of a second where
+    two spin for seconds waiting for a core. The numbers do not depend on it (tests/test_streaming.py checks).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

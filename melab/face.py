@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "FaceMeshTracker",
     "IBUG_FROM_MEDIAPIPE",
     "NOSE_ROI",
     "REFERENCE_ROIS",
@@ -36,6 +37,7 @@ __all__ = [
     "crop_face",
     "detect_landmarks",
     "eye_unit",
+    "fill_gaps",
     "landmark_jumps",
     "mediapipe_landmarks",
     "multiscale_rois",
@@ -123,9 +125,99 @@ MIN_FACE_PX = 64  # jaw width in pixels below which landmarks and the 128-px cro
 SECOND_FACE_EVERY = 30  # frames between two checks for a second face (once a second at 30 fps)
 
 
+class FaceMeshTracker:
+    """MediaPipe face mesh over a stream of frames, one at a time, mapped to iBUG 68.
+
+    In tracking mode (``static_image_mode=False``) each frame's landmarks seed the next frame's search, so
+    frames must come in order, all through one tracker; :func:`mediapipe_landmarks` is this tracker run over
+    an array. Use it as a context manager (it holds MediaPipe's graph).
+
+    Parameters
+    ----------
+    static_image_mode : detect on every frame independently (True) or track between frames (False).
+    min_detection_confidence : MediaPipe's face-detector threshold.
+    name : the video, for the warnings.
+
+    Warns
+    -----
+    On leaving the context after the last frame: when a second face is in view (checked on one frame in
+    :data:`SECOND_FACE_EVERY`, with a two-face detector of its own, so the track stays MediaPipe's single-face one),
+    and when the face is smaller than :data:`MIN_FACE_PX` wide (its landmarks, crop and flow lose precision; a
+    video shrunk to fit a size limit can make a distant face that small).
+    """
+
+    def __init__(self, *, static_image_mode: bool = False, min_detection_confidence: float = 0.5,
+                 name: str = "the video"):
+        self._mp = _import_mediapipe()
+        self._options = dict(static_image_mode=static_image_mode, max_num_faces=1, refine_landmarks=False,
+                             min_detection_confidence=min_detection_confidence)
+        self._mesh = self._probe = None
+        self.name = name
+        self._count = 0
+        self._second: list[int] = []  # frame numbers with two faces
+        self._widths: list[float] = []  # jaw width of every frame with a face, pixels (a float a frame)
+        self._size = (0, 0)
+
+    def __call__(self, frame: np.ndarray, number: int | None = None) -> np.ndarray:
+        """``(68, 2)`` float32 pixels of the face in one ``(H, W, 3)`` uint8 RGB frame; NaN if none was found.
+        ``number``: the frame's number in its video, for the warnings (default: its place in this stream)."""
+        h, w = frame.shape[:2]
+        number = self._count if number is None else int(number)
+        out = np.full((68, 2), np.nan, np.float32)
+        image = np.ascontiguousarray(frame)
+        # MediaPipe's graph starts with the first frame; its threads log TFLite and absl chatter to file
+        # descriptor 2 until that frame is done
+        with _native_stderr_silenced() if self._mesh is None else contextlib.nullcontext(), \
+                warnings.catch_warnings():
+            if self._mesh is None:
+                self._mesh = self._mp.solutions.face_mesh.FaceMesh(**self._options)
+                self._probe = self._mp.solutions.face_mesh.FaceMesh(
+                    **{**self._options, "static_image_mode": True, "max_num_faces": 2})
+            # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+            found = self._mesh.process(image).multi_face_landmarks
+            if self._count % SECOND_FACE_EVERY == 0 and len(self._probe.process(image).multi_face_landmarks or ()) > 1:
+                self._second.append(number)
+        self._count += 1
+        self._size = (w, h)
+        if found:
+            pts = found[0].landmark
+            out[:] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
+            self._widths.append(float(np.ptp(out[:, 0])))
+        return out
+
+    def _warn(self) -> None:
+        """The warnings the class docstring lists, about every frame seen."""
+        if self._second:
+            shown = ", ".join(map(str, self._second[:5])) + (f" and {len(self._second) - 5} more"
+                                                               if len(self._second) > 5 else "")
+            warnings.warn(f"a second face is in view in frames {shown} of {self.name} ({self._count} frames, checked "
+                          f"one in {SECOND_FACE_EVERY}); the landmarks follow one face and may jump to the other. "
+                          "Crop the video to one face", stacklevel=3)
+        if self._widths and (width := float(np.median(self._widths))) < MIN_FACE_PX:
+            w, h = self._size
+            warnings.warn(f"the face is only {width:.0f} px wide in the {w}x{h} frames of {self.name} (below "
+                          f"{MIN_FACE_PX} px its landmarks and flow lose precision, and below about 20 px it is not "
+                          "found); use a video in which the face fills more of the frame", stacklevel=3)
+
+    def close(self) -> None:
+        for mesh in (self._mesh, self._probe):
+            if mesh is not None:
+                mesh.close()
+        self._mesh = self._probe = None
+
+    def __enter__(self) -> FaceMeshTracker:
+        return self
+
+    def __exit__(self, error: type[BaseException] | None, *exc) -> None:
+        self.close()
+        if error is None:
+            self._warn()
+
+
 def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = None,
                         min_detection_confidence: float = 0.5) -> np.ndarray:
-    """Run MediaPipe face mesh on every frame and map its 468 points to iBUG 68.
+    """Run MediaPipe face mesh on every frame and map its 468 points to iBUG 68 (:class:`FaceMeshTracker`).
 
     Parameters
     ----------
@@ -140,43 +232,14 @@ def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = 
 
     Warns
     -----
-    When a second face is in view (checked on one frame in :data:`SECOND_FACE_EVERY`, with a detector of its own,
-    so the track stays MediaPipe's single-face one), and when the face is smaller than :data:`MIN_FACE_PX` wide
-    (its landmarks, crop and flow lose precision; a video shrunk to fit a size limit can make a distant face that
-    small).
+    As :class:`FaceMeshTracker`: a second face in view, a face under :data:`MIN_FACE_PX` wide.
     """
-    mp = _import_mediapipe()
     frames = _as_frames(frames)
-    t, h, w = frames.shape[:3]
-    static = (t == 1) if static_image_mode is None else static_image_mode
-    out = np.full((t, 68, 2), np.nan, np.float32)
-    second = []
-    with _native_stderr_silenced(), warnings.catch_warnings(), mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=1, refine_landmarks=False,
-            min_detection_confidence=min_detection_confidence) as mesh, mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=2, refine_landmarks=False,
-            min_detection_confidence=min_detection_confidence) as probe:
-        # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+    static = (len(frames) == 1) if static_image_mode is None else static_image_mode
+    out = np.full((len(frames), 68, 2), np.nan, np.float32)
+    with FaceMeshTracker(static_image_mode=static, min_detection_confidence=min_detection_confidence) as track:
         for i, frame in enumerate(frames):
-            image = np.ascontiguousarray(frame)
-            found = mesh.process(image).multi_face_landmarks
-            if found:
-                pts = found[0].landmark
-                out[i] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
-            if i % SECOND_FACE_EVERY == 0 and len(probe.process(image).multi_face_landmarks or ()) > 1:
-                second.append(i)
-    if second:
-        shown = ", ".join(map(str, second[:5])) + (f" and {len(second) - 5} more" if len(second) > 5 else "")
-        warnings.warn(f"a second face is in view (frames {shown} of the {t}, checking one in {SECOND_FACE_EVERY}); "
-                      "the landmarks follow one face and may jump to the other. Crop the video to one face",
-                      stacklevel=2)
-    widths = np.ptp(out[..., 0], axis=1)
-    found = np.isfinite(widths)
-    if found.any() and np.median(widths[found]) < MIN_FACE_PX:
-        warnings.warn(f"the face is only {np.median(widths[found]):.0f} px wide in these {w}x{h} frames (below "
-                      f"{MIN_FACE_PX} px its landmarks and flow lose precision, and below about 20 px it is not "
-                      "found); use a video in which the face fills more of the frame", stacklevel=2)
+            out[i] = track(frame)
     return out
 
 
@@ -272,6 +335,15 @@ def detect_landmarks(frames: np.ndarray, *, source: str = "mediapipe", truth: np
         lm = mediapipe_landmarks(frames, static_image_mode=static_image_mode)
     else:
         raise ValueError(f"unknown landmark source {source!r}; use 'mediapipe' or 'synthetic'")
+    lm = fill_gaps(lm, name=name, max_gap=max_gap)
+    warn_landmark_jumps(lm, max_jump=max_jump, name=name)
+    return lm
+
+
+def fill_gaps(landmarks: np.ndarray, *, name: str = "the video", max_gap: int = 0) -> np.ndarray:
+    """Interpolate runs of at most ``max_gap`` frames without a face (NaN), with a warning; longer runs, and runs at
+    the video's ends, raise an error that names their frames. ``landmarks`` ``(T, 68, 2)`` is filled in place."""
+    lm = landmarks
     missing = np.isnan(lm).any(axis=(1, 2))
     if missing.any():
         runs = _runs(missing)
@@ -284,8 +356,7 @@ def detect_landmarks(frames: np.ndarray, *, source: str = "mediapipe", truth: np
         for c in range(flat.shape[1]):
             flat[missing, c] = np.interp(np.flatnonzero(missing), good, flat[good, c])
         warnings.warn(f"no face in frames {_format_runs(runs)} of {name}; interpolated the landmarks there",
-                      stacklevel=2)
-    warn_landmark_jumps(lm, max_jump=max_jump, name=name)
+                      stacklevel=3)
     return lm
 
 

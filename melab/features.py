@@ -138,7 +138,8 @@ def dataset_roi_corpus(dataset, *, landmarks: str = "mediapipe", cache_dir: str 
     cache = Path(cache_dir) if cache_dir is not None else Path(dataset.root) / "melab_cache"
     series = {}
     for fps, group in videos.groupby("fps"):
-        arrays = extract_roi_series([(items[i].path, landmarks) for i in group.index], cache_dir=cache,
+        # the items themselves, not their folders: a CAS(ME)^3 video with missing images is read padded
+        arrays = extract_roi_series([(items[i], landmarks) for i in group.index], cache_dir=cache,
                                     k=default_k(fps), processes=processes, progress=progress)
         series.update(zip(group["video"], arrays, strict=True))
     return RoiCorpus(series, events, videos)

@@ -32,15 +32,21 @@ ME-TST, and fixes what it leaves undefined:
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
+import pickle
 import time
+import traceback
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Empty, Full
 
 import cv2
 import numpy as np
@@ -59,13 +65,15 @@ from melab.face import (
     roi_boxes,
     warn_landmark_jumps,
 )
-from melab.workers import map_processes, with_context
+from melab.workers import die_with_parent, map_processes, with_context, worker_died
 
 __all__ = [
     "CODE_VERSION",
     "DIS_PRESETS",
     "FARNEBACK_PARAMS",
     "FlowSeries",
+    "RoiFlowStream",
+    "RoiFlowWorkers",
     "TVL1_FAST",
     "channel_names",
     "check_landmarks_in_frame",
@@ -407,15 +415,15 @@ class FlowSeries:
     n_flow_calls: int
 
 
-def _window_values(gray: np.ndarray, landmarks: np.ndarray, start: int, k: int, *, rois, top_p, size, align,
+def _window_values(gray: Sequence[np.ndarray], landmarks: np.ndarray, k: int, *, rois, top_p, size, align,
                    method, params, recentre_px, max_recentre, with_raw, nose=NOSE_ROI):
-    """One window: compensated and raw ROI values ``(k, R, 2)`` (raw None unless ``with_raw``), head
-    ``(k, 2)`` and the number of flow computations."""
-    affine = crop_affine(landmarks[start], size=size, align=align)
+    """One window of ``k`` grey frames, cropped by the ``(68, 2)`` landmarks of its first: compensated and raw
+    ROI values ``(k, R, 2)`` (raw None unless ``with_raw``), head ``(k, 2)`` and the number of flow computations."""
+    affine = crop_affine(landmarks, size=size, align=align)
     warp = functools.partial(cv2.warpAffine, dsize=(size, size), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
-    ref = warp(gray[start], affine)
-    lm = apply_crop(affine, size=size, landmarks=landmarks[start])
+    ref = warp(gray[0], affine)
+    lm = apply_crop(affine, size=size, landmarks=landmarks)
     boxes = roi_boxes(lm, tuple(rois), size=size)
     nx0, ny0, nx1, ny1 = roi_boxes(lm, (nose,), size=size)[0]
     flows = np.zeros((k, size, size, 2), np.float32)
@@ -429,7 +437,7 @@ def _window_values(gray: np.ndarray, landmarks: np.ndarray, start: int, k: int, 
         for attempt in range(max_recentre + 1):
             moved = affine.copy()
             moved[:, 2] -= s
-            flow = optical_flow(ref, warp(gray[start + j], moved), method=method, **params)
+            flow = optical_flow(ref, warp(gray[j], moved), method=method, **params)
             calls += 1
             n = top_p_mean(flow[ny0:ny1, nx0:nx1].reshape(1, -1, 2), 0.7)[0]
             if recentre_px is None or np.hypot(*n) <= recentre_px or attempt == max_recentre:
@@ -553,39 +561,235 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
 
     Returns
     -------
-    :class:`FlowSeries`.
+    :class:`FlowSeries`. :class:`RoiFlowStream` computes the same from frames that arrive one at a time.
     """
     frames = checks.array("frames", frames, ndim=(3, 4), min_size=1)
-    size = checks.integer("size", size, 16, 4096)
-    if isinstance(top_p, str) or not isinstance(top_p, Sequence) or \
-            not all(0 < checks.number("top_p", p, 0.0, 1.0) for p in _roi_fractions(tuple(rois), top_p)):
-        raise ValueError(f"top_p must be fractions in (0, 1]; got {top_p}")
-    if recentre_px is not None:
-        recentre_px = checks.number("recentre_px", recentre_px, 0.0)
-    max_recentre = checks.integer("max_recentre", max_recentre, 0, 100)
-    if detrend is not None:
-        detrend = checks.number("detrend", detrend, 0.0, low_open=True)
-    if flow_options is not None and not isinstance(flow_options, dict):
-        raise TypeError(f"flow_options must be a dict of the method's parameters, got {flow_options!r}")
-    params = flow_params(method, **(flow_options or {}))
-    gray = np.stack([_gray(f, "frames") for f in frames])
-    starts = window_starts(len(gray), k, stride, name=name)
-    lm = _check_landmarks(landmarks, len(gray), starts, name, gray.shape[1:3])
-    rois = tuple(rois)
-    comp, raw, head, calls = [], [], [], 0
-    for s in starts:
-        c, r, h, n = _window_values(gray, lm, int(s), k, rois=rois, top_p=top_p, size=size, align=align,
-                                    method=method, params=params, recentre_px=recentre_px,
-                                    max_recentre=max_recentre, with_raw=with_raw or not compensate, nose=nose)
-        comp.append(c.reshape(k, -1))
-        raw.append(None if r is None else r.reshape(k, -1))
-        head.append(h)
-        calls += n
-    raw_series = stitch_windows(np.stack(raw), starts, len(gray), detrend=detrend) if raw[0] is not None else None
-    series = stitch_windows(np.stack(comp), starts, len(gray), detrend=detrend) if compensate else raw_series
-    return FlowSeries(series=series, raw=raw_series,
-                      head=stitch_windows(np.stack(head), starts, len(gray), detrend=None),
-                      channels=channel_names(rois), starts=starts, n_flow_calls=calls)
+    stream = RoiFlowStream(k=k, stride=stride, rois=rois, top_p=top_p, size=size, align=align, method=method,
+                           flow_options=flow_options, compensate=compensate, recentre_px=recentre_px,
+                           max_recentre=max_recentre, detrend=detrend, with_raw=with_raw, nose=nose, name=name)
+    starts = window_starts(len(frames), k, stride, name=name)
+    lm = _check_landmarks(landmarks, len(frames), starts, name, frames.shape[1:3])
+    for frame, points in zip(frames, lm, strict=True):
+        stream.push(frame, points)
+    return stream.finish(check=False)
+
+
+class RoiFlowStream:
+    """:func:`roi_flow_series` over frames that arrive one at a time, in bounded memory.
+
+    :meth:`push` each frame with its landmarks, in order, then :meth:`finish`. The stream keeps the grey frames
+    of one window (the last ``k``, :attr:`ring`) and every frame's landmarks (68 points), and computes a window
+    as soon as its last frame arrives (the window aligned to the end of the video, when there is one, once the
+    end is known). A long video never sits in memory whole, and the series are those of :func:`roi_flow_series`
+    on the same frames, exactly.
+
+    Parameters are those of :func:`roi_flow_series`, and ``part = (i, n)``: compute only every n-th window,
+    from the i-th on (windows are independent, so n streams fed the same frames share the work; see
+    :class:`RoiFlowWorkers`); None computes none (the frames and landmarks are still kept, for :meth:`finish`).
+    """
+
+    def __init__(self, *, k: int, stride: int | None = None, rois: Sequence[ROI] = REFERENCE_ROIS,
+                 top_p: tuple[float, float] = (0.3, 0.2), size: int = 128, align: bool = True,
+                 method: str = "farneback", flow_options: dict | None = None, compensate: bool = True,
+                 recentre_px: float | None = 1.0, max_recentre: int = 2, detrend: float | None = 6.0,
+                 with_raw: bool = False, nose: ROI = NOSE_ROI, name: str = "the video",
+                 part: tuple[int, int] | None = (0, 1)):
+        rois = tuple(rois)
+        size = checks.integer("size", size, 16, 4096)
+        if isinstance(top_p, str) or not isinstance(top_p, Sequence) or \
+                not all(0 < checks.number("top_p", p, 0.0, 1.0) for p in _roi_fractions(rois, top_p)):
+            raise ValueError(f"top_p must be fractions in (0, 1]; got {top_p}")
+        if recentre_px is not None:
+            recentre_px = checks.number("recentre_px", recentre_px, 0.0)
+        max_recentre = checks.integer("max_recentre", max_recentre, 0, 100)
+        if detrend is not None:
+            detrend = checks.number("detrend", detrend, 0.0, low_open=True)
+        if flow_options is not None and not isinstance(flow_options, dict):
+            raise TypeError(f"flow_options must be a dict of the method's parameters, got {flow_options!r}")
+        window_starts(k, k, stride)  # checks k and stride before any work
+        self.k, self.stride, self.name, self.part = k, (k // 2 if stride is None else stride), name, part
+        self.compensate, self.detrend, self.rois = compensate, detrend, rois
+        self._stride_arg = stride
+        self._options = dict(rois=rois, top_p=top_p, size=size, align=align, method=method,
+                             params=flow_params(method, **(flow_options or {})), recentre_px=recentre_px,
+                             max_recentre=max_recentre, with_raw=with_raw or not compensate, nose=nose)
+        self.ring: collections.deque[np.ndarray] = collections.deque(maxlen=k)  # the last k grey frames
+        self.landmarks: list[np.ndarray] = []
+        self.windows: dict[int, tuple] = {}  # first frame -> _window_values of that window
+
+    @property
+    def n_frames(self) -> int:
+        """Frames pushed so far."""
+        return len(self.landmarks)
+
+    def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
+        """Add the next frame (``(H, W, 3)`` uint8 RGB or ``(H, W)`` grey) and its ``(68, 2)`` landmarks (pixels)."""
+        self.ring.append(_gray(frame, "frame"))
+        self.landmarks.append(np.asarray(landmarks, np.float32))
+        start = self.n_frames - self.k
+        if start >= 0 and start % self.stride == 0:
+            self._window(start, start // self.stride)
+
+    def _window(self, start: int, number: int) -> None:
+        """Compute window ``number`` (first frame ``start``) if it is this stream's part: its frames are in the
+        ring now. A window whose first landmarks are missing is left out (:meth:`finish` reports it)."""
+        mine = self.part is not None and number % self.part[1] == self.part[0]
+        if mine and np.isfinite(self.landmarks[start]).all():
+            try:
+                self.windows[start] = _window_values(list(self.ring), self.landmarks[start], self.k, **self._options)
+            except (ValueError, cv2.error) as err:  # say where: the error may surface in another process
+                raise ValueError(f"the ROI flow of {self.name} failed in the window of its frames {start}–"
+                                 f"{start + self.k - 1} (0-based, as pushed): {err}") from err
+
+    def close(self) -> dict[int, tuple]:
+        """The end is known: compute the window aligned to it (if it is this part's); every window computed."""
+        starts = window_starts(self.n_frames, self.k, self._stride_arg, name=self.name)
+        if int(starts[-1]) not in self.windows:
+            self._window(int(starts[-1]), len(starts) - 1)
+        return self.windows
+
+    def finish(self, *, check: bool = True, parts: Iterable[dict[int, tuple]] = ()) -> FlowSeries:
+        """The stitched :class:`FlowSeries` of every frame pushed.
+
+        ``check`` checks the landmarks as :func:`roi_flow_series` does before it starts (shape, inside the frame,
+        none missing where a window starts; jumps are warned about), here once every frame is in. ``parts`` are
+        the windows that other parts computed (:meth:`close` of their streams).
+        """
+        n = self.n_frames
+        starts = window_starts(n, self.k, self._stride_arg, name=self.name)
+        if check:
+            _check_landmarks(np.stack(self.landmarks), n, starts, self.name, self.ring[0].shape[:2])
+        windows = dict(self.close())
+        for other in parts:
+            windows.update(other)
+        values = [windows[int(s)] for s in starts]
+        comp = np.stack([c.reshape(self.k, -1) for c, _, _, _ in values])
+        raw = np.stack([r.reshape(self.k, -1) for _, r, _, _ in values]) if values[0][1] is not None else None
+        raw_series = stitch_windows(raw, starts, n, detrend=self.detrend) if raw is not None else None
+        series = stitch_windows(comp, starts, n, detrend=self.detrend) if self.compensate else raw_series
+        return FlowSeries(series=series, raw=raw_series,
+                          head=stitch_windows(np.stack([h for _, _, h, _ in values]), starts, n, detrend=None),
+                          channels=channel_names(self.rois), starts=starts,
+                          n_flow_calls=sum(c for _, _, _, c in values))
+
+
+class _WorkerTraceback(Exception):
+    """The traceback, as text, of an error raised in a worker process: the cause of that error raised here."""
+
+
+def _flow_worker(part: tuple[int, int], frames, results, parent_pid: int) -> None:
+    """One part of a :class:`RoiFlowWorkers` stream, in its own process: options, then grey frames in; windows out
+    (or the error and its traceback)."""
+    die_with_parent(parent_pid)
+    cv2.setNumThreads(1)  # one process per core
+    try:
+        stream = RoiFlowStream(**frames.get(), part=part)
+        while (item := frames.get()) is not None:
+            stream.push(*item)
+        results.put((part[0], stream.close(), None))
+    except Exception as err:  # sent to the parent, which raises it
+        try:
+            pickle.dumps(err)
+        except Exception:  # an error that cannot travel goes as its text, or the parent would wait for ever
+            err = RuntimeError(f"{type(err).__name__}: {err}")
+        results.put((part[0], err, traceback.format_exc()))
+
+
+class RoiFlowWorkers:
+    """A :class:`RoiFlowStream` whose windows are computed by worker processes, each taking every n-th window.
+
+    The workers start at once (they import while the caller prepares, e.g. loads a model) and wait for
+    :meth:`configure`; then :meth:`push` and :meth:`finish` work as on a :class:`RoiFlowStream`, with the same
+    series, exactly. Each worker holds the ring of one window; the frames travel grey, at most ``queue`` of them
+    waiting per worker, so memory stays bounded however long the video. Use it as a context manager: leaving it
+    stops the workers; an error in one is raised in the caller.
+
+    Parameters
+    ----------
+    workers : worker processes (spawned, one OpenCV thread each).
+    queue : frames that may wait for each worker.
+    """
+
+    def __init__(self, workers: int = 2, *, queue: int = 64):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        context = multiprocessing.get_context("spawn")
+        self._results = context.Queue()
+        self._queues = [context.Queue(maxsize=queue) for _ in range(workers)]
+        self._processes = [context.Process(target=_flow_worker, args=((i, workers), q, self._results, os.getpid()),
+                                           daemon=True) for i, q in enumerate(self._queues)]
+        for process in self._processes:
+            process.start()
+        self._stream: RoiFlowStream | None = None
+        self._parts: dict[int, dict] = {}
+
+    def configure(self, **options) -> RoiFlowWorkers:
+        """Set the options of :class:`RoiFlowStream` (``k`` included) before the first frame."""
+        self._stream = RoiFlowStream(**options, part=None)  # checks them; keeps what finish() needs
+        for queue in self._queues:
+            self._put(queue, options)
+        return self
+
+    def __enter__(self) -> RoiFlowWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for queue in self._queues:  # frames a stopped worker will never read must not hold this process at exit
+            queue.cancel_join_thread()
+            queue.close()
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+    @property
+    def n_frames(self) -> int:
+        return self._stream.n_frames
+
+    def _take(self, timeout: float) -> None:
+        """Collect one worker's result (raising its error, with the worker's traceback as its cause), or check that
+        none ended without sending one."""
+        # a worker flushes its result before it ends: one that had ended before this wait, and sent nothing that
+        # the wait found, died
+        ended = [(i, p.exitcode) for i, p in enumerate(self._processes) if i not in self._parts and not p.is_alive()]
+        try:
+            i, value, trace = self._results.get(timeout=timeout)
+        except Empty:
+            if ended:
+                self._died(ended[0][1])
+            return
+        if trace is not None:
+            raise value from _WorkerTraceback(trace)
+        self._parts[i] = value
+
+    def _died(self, code: int | None) -> None:
+        name = self._stream.name if self._stream is not None else "the video"
+        raise worker_died(f"a flow worker process for {name}", code,
+                          "pass workers=0 (melab spot --workers 0) to compute everything in this process")
+
+    def _put(self, queue, item) -> None:
+        while True:
+            try:
+                queue.put(item, timeout=1.0)
+                return
+            except Full:  # the worker is busy, or failed: then its error is waiting
+                self._take(timeout=0.0)
+
+    def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
+        """As :meth:`RoiFlowStream.push`."""
+        gray = _gray(frame)
+        landmarks = np.asarray(landmarks, np.float32)
+        self._stream.push(gray, landmarks)
+        for queue in self._queues:
+            self._put(queue, (gray, landmarks))
+
+    def finish(self, *, check: bool = True) -> FlowSeries:
+        """As :meth:`RoiFlowStream.finish`, once every worker has sent its windows."""
+        for queue in self._queues:
+            self._put(queue, None)
+        while len(self._parts) < len(self._processes):
+            self._take(timeout=1.0)
+        return self._stream.finish(check=check, parts=self._parts.values())
 
 
 def roi_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, layout: str = "melab",
@@ -967,6 +1171,10 @@ def _normalise_item(item, index: int) -> dict:
             landmarks = "mediapipe"
     job = dict(path=None if path is None else str(path), frames=frames, fps=fps, name=name,
                video_id=_path_identity(path) if path is not None else _array_digest(np.asarray(frames)))
+    # a dataset video with missing images (CAS(ME)^3) is read padded: frame t shows image image_index[t]
+    image_index = getattr(video, "image_index", None) if path is not None else None
+    if image_index is not None:
+        job.update(image_index=np.asarray(image_index), video_id=f"{job['video_id']}+{_array_digest(image_index)}")
     if isinstance(landmarks, str):
         if landmarks != "mediapipe":
             raise ValueError(f"landmarks of item {index} must be an array or 'mediapipe'; got {landmarks!r}")
@@ -1007,21 +1215,58 @@ def _load_entry(path: Path) -> np.ndarray | None:
 
 def _run_job(job: dict) -> np.ndarray:
     """Compute one video's series and store it; runs in a worker process (or inline)."""
-    frames = job["frames"]
-    if frames is None:
-        from melab.data.video import read_frames
+    if job["frames"] is not None:
+        landmarks = job["landmarks"]
+        if isinstance(landmarks, str):
+            from melab.face import detect_landmarks
 
-        # ROI series do not depend on fps, but an image folder cannot be read without one (any plausible rate)
-        frames, _ = read_frames(job["path"], fps=job["fps"] or 30.0)
-    landmarks = job["landmarks"]
-    if isinstance(landmarks, str):
-        from melab.face import detect_landmarks
-
-        landmarks = detect_landmarks(frames, source="mediapipe", name=job["name"])
-    result = roi_flow_series(frames, landmarks, name=job["name"], **job["options"])
+            landmarks = detect_landmarks(job["frames"], source="mediapipe", name=job["name"])
+        result = roi_flow_series(job["frames"], landmarks, name=job["name"], **job["options"])
+    else:
+        result = _stream_file(job)
     _save_entry(Path(job["entry"]), series=result.series, head=result.head, channels=np.array(result.channels),
                 starts=result.starts)
     return result.series
+
+
+def _stream_file(job: dict) -> FlowSeries:
+    """:func:`roi_flow_series` of a video file or image folder read frame by frame (:class:`RoiFlowStream`): only
+    one window of grey frames is held. Landmarks are the job's array, or MediaPipe's, detected frame by frame;
+    the checks and their messages are those of :func:`melab.face.detect_landmarks` and :func:`roi_flow_series`."""
+    from melab.data.video import VideoError, VideoReader
+    from melab.face import FaceMeshTracker, fill_gaps
+
+    name, k, stride = job["name"], job["options"]["k"], job["options"]["stride"]
+    given = None if isinstance(job["landmarks"], str) else np.asarray(job["landmarks"], np.float32)
+    stream = RoiFlowStream(name=name, **job["options"])
+    found: list[np.ndarray] = []  # MediaPipe's landmarks of every frame
+    size = None  # (H, W) of the frames
+    # ROI series do not depend on fps, but an image folder cannot be read without one (any plausible rate)
+    with VideoReader(job["path"], job["fps"] or 30.0) as reader, \
+            FaceMeshTracker(name=name) if given is None else contextlib.nullcontext() as track:
+        fits = given is None or (given.ndim == 3 and given.shape[1:] == (68, 2))  # else the check below says so
+        image_index = job.get("image_index")  # a padded dataset video: frame t shows image image_index[t]
+        for t, frame in enumerate(reader.frames() if image_index is None else reader.pick(image_index)):
+            if size is None:
+                size = frame.shape[:2]
+                if given is not None and fits:
+                    check_landmarks_in_frame(given, *size, name=name)
+            if given is None:
+                found.append(track(frame))
+                fits = fits and bool(np.isfinite(found[-1]).all())  # a frame without a face fails the run
+            fits = fits and (given is None or t < len(given))
+            if fits:  # once it cannot succeed, the run only counts its frames and faces, for the messages
+                stream.push(frame, found[-1] if given is None else given[t])
+        n = reader.n_read if reader.files is None else len(reader.files if image_index is None else image_index)
+    if n == 0:
+        raise VideoError(f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
+    if given is None:
+        landmarks = fill_gaps(np.stack(found), name=name)
+        warn_landmark_jumps(landmarks, name=name)
+    else:
+        landmarks = given
+    _check_landmarks(landmarks, n, window_starts(n, k, stride, name=name), name, size)
+    return stream.finish(check=False)
 
 
 def _init_worker() -> None:

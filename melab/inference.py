@@ -30,7 +30,7 @@ from melab.data.labels import str3_classes
 from melab.device import model_device, resolve_device
 from melab.flow import default_k, reference_windows, window_starts
 from melab.models.merba import MERba, MERbaConfig
-from melab.models.spotter import Spotter, SpotterConfig, load_official, melab_key, read_state_dict
+from melab.models.spotter import Spotter, SpotterConfig, load_official, official_family, read_state_dict
 from melab.weights import config_from, load_weights
 
 __all__ = [
@@ -262,7 +262,7 @@ def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str =
                                 "--checkpoint PATH (a model.pt from `melab train spotter --folds none`)")
     if official not in OFFICIAL_DATASETS:
         raise ValueError(f"unknown official dataset {official!r}; choose one of {', '.join(OFFICIAL_DATASETS)}")
-    if any(melab_key(name) is not None for name in read_state_dict(path)):
+    if official_family(read_state_dict(path)) is not None:  # BoostingVRME's, ME-TST+'s (or Net_Mamba: refused)
         fps, k = OFFICIAL_DATASETS[official]
         return SpotterModel(load_official(path), fps, k, str3_classes(official) + ("neutral",), path, "reference")
     ckpt = read_checkpoint(path)

@@ -43,7 +43,7 @@ from melab.metrics import recognition_scores
 from melab.models.merba import MERba, MERbaConfig
 from melab.train.artefacts import prepare_run
 from melab.train.loop import save_model
-from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba
+from melab.train.recognition import MERbaTrainConfig, loso_merba, predict_merba, split_merba, train_merba
 
 __all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "train_dfme",
            "loso_composite", "composite_scores", "run_real_merba"]
@@ -51,8 +51,9 @@ __all__ = ["REAL_KINDS", "RealData", "parse_spec", "load_real_data", "train_dfme
 REAL_KINDS = ("dfme", "composite")
 # The paper: 200 epochs on DFME-public, 70 per LOSO fold on 3DB-Combined.
 PAPER_EPOCHS = {"dfme": 200, "composite": 70}
-_KEYS = {"dfme": ("path", "landmarks"),
-         "composite": ("casme2", "samm", "smic", "landmarks", "casme2_apex", "samm_apex", "smic_apex")}
+_KEYS = {"dfme": ("path", "labels", "frames", "landmarks"),
+         "composite": ("casme2", "samm", "smic", "landmarks",
+                       *(f"{d}_{key}" for d in COMPOSITE_DATASETS for key in ("apex", "labels", "frames")))}
 
 
 @dataclass(frozen=True)
@@ -80,30 +81,36 @@ class RealData:
 def parse_spec(data: str) -> tuple[str, dict[str, str]]:
     """``--data`` of a real benchmark -> (kind, options).
 
-    ``dfme:PATH`` or ``dfme:path=PATH[,landmarks=center]``;
-    ``composite:casme2=PATH,samm=PATH,smic=PATH[,landmarks=center][,smic_apex=label]`` (any of the three
-    datasets may be left out; SMIC's apex is detected unless ``smic_apex=label``).
+    ``dfme:PATH[,labels=FILE][,frames=DIR][,landmarks=center]`` (``path=PATH`` works too);
+    ``composite:casme2=PATH,samm=PATH,smic=PATH[,landmarks=center][,smic_apex=label]`` and, per dataset,
+    ``casme2_labels=FILE``, ``casme2_frames=DIR`` (likewise ``samm_``, ``smic_``; ``smic_labels=folders`` reads
+    the SMIC-HS class folders). Any of the three datasets may be left out. A sample's apex is its label's, or
+    is detected from optical flow where the label has none (SMIC); ``<dataset>_apex=label|detect`` sets it for
+    a whole dataset.
     """
     kind, _, arg = data.partition(":")
     if kind not in REAL_KINDS:
         raise ValueError(f"{data!r} is not a real benchmark spec; use dfme:PATH or "
                          "composite:casme2=PATH,samm=PATH,smic=PATH")
-    if kind == "dfme" and "=" not in arg:
-        options = {"path": arg}
-    else:
-        options = {}
-        for part in filter(None, arg.split(",")):
-            key, eq, value = part.partition("=")
-            if not eq or key not in _KEYS[kind]:
-                allowed = ", ".join(f"{k}=..." for k in _KEYS[kind])
-                raise ValueError(f"--data {data!r}: {part!r} is not one of {allowed}")
-            if key in options:
-                raise ValueError(f"--data {data!r}: {key} is given twice")
-            options[key] = value
+    options: dict[str, str] = {}
+    for position, part in enumerate(p for p in arg.split(",") if p):
+        key, eq, value = part.partition("=")
+        if not eq and kind == "dfme" and position == 0:
+            key, value = "path", part
+        elif not eq or key not in _KEYS[kind]:
+            allowed = ", ".join(f"{k}=..." for k in _KEYS[kind])
+            raise ValueError(f"--data {data!r}: {part!r} is not one of {allowed}"
+                             + (" (or the DFME folder first: dfme:PATH,...)" if kind == "dfme" else ""))
+        if key in options:
+            raise ValueError(f"--data {data!r}: {key} is given twice")
+        options[key] = value
     if kind == "dfme" and not options.get("path"):
         raise ValueError(f"--data {data!r}: give the DFME folder, dfme:PATH")
     if kind == "composite" and not any(options.get(d) for d in COMPOSITE_DATASETS):
         raise ValueError(f"--data {data!r}: give at least one of casme2=PATH, samm=PATH, smic=PATH")
+    for d in COMPOSITE_DATASETS:
+        if kind == "composite" and not options.get(d) and any(options.get(f"{d}_{k}") for k in ("labels", "frames")):
+            raise ValueError(f"--data {data!r}: {d}_labels / {d}_frames need {d}=PATH")
     if options.get("landmarks", "mediapipe") not in LANDMARK_MODES:
         raise ValueError(f"--data {data!r}: landmarks must be one of {', '.join(LANDMARK_MODES)}")
     for key in ("casme2_apex", "samm_apex", "smic_apex"):
@@ -113,7 +120,7 @@ def parse_spec(data: str) -> tuple[str, dict[str, str]]:
 
 
 def load_real_data(data: str, *, size: int = 96, cache_dir: str | os.PathLike | None = None,
-                   progress: bool = True) -> RealData:
+                   progress: bool = True, drop_malformed: bool = False) -> RealData:
     """Read a real benchmark and compute (or load from the cache) its onset-apex flow images.
 
     Parameters
@@ -122,10 +129,14 @@ def load_real_data(data: str, *, size: int = 96, cache_dir: str | os.PathLike | 
     size : side S of the flow images (``MERbaConfig.img_size``).
     cache_dir : cache of :func:`melab.clips.clip_flows`; default ``<first dataset root>/melab_cache/merba``.
     progress : progress bars.
+    drop_malformed : leave malformed label rows out (``--drop-malformed``) instead of stopping at the first.
 
     Returns
     -------
-    RealData
+    RealData. Samples whose apex is not labelled (SMIC; a row whose apex lay outside its interval) get it from
+    :func:`melab.clips.detect_apex`, unless the spec says ``<dataset>_apex=label``. DFME clips listed without
+    labels (the test sets as handed out) come last, with ``label`` -1, ``emotion`` "", onset and offset their
+    first and last image and a detected apex: they are predicted, not scored.
     """
     from melab.data.dataset import Dataset
 
@@ -133,29 +144,38 @@ def load_real_data(data: str, *, size: int = 96, cache_dir: str | os.PathLike | 
     landmarks = options.get("landmarks", "mediapipe")
     if kind == "composite":
         roots = {d: options[d] for d in COMPOSITE_DATASETS if options.get(d)}
-        samples = composite_3db(**roots)
-        apex = {d: options.get(f"{d}_apex", "detect" if d == "smic" else "label") for d in COMPOSITE_DATASETS}
+        samples = composite_3db(**roots, drop_malformed=drop_malformed,
+                                labels={d: options[f"{d}_labels"] for d in roots if options.get(f"{d}_labels")},
+                                frames={d: options[f"{d}_frames"] for d in roots if options.get(f"{d}_frames")})
+        samples["apex_mode"] = [options.get(f"{d}_apex") or ("label" if known else "detect")
+                                for d, known in zip(samples["dataset"], samples["apex_labelled"], strict=True)]
         classes, counts = STR3_CLASSES, composite_counts(samples)
         first_root = Path(next(iter(roots.values())))
     else:
-        dataset = Dataset(options["path"], kind="dfme")
+        dataset = Dataset(options["path"], kind="dfme", labels=options.get("labels"), frames=options.get("frames"),
+                          drop_malformed=drop_malformed)
         rows = []
         for item in dataset:
             for ev in item.events.itertuples(index=False):
                 rows.append(dict(subject=str(item.subject), video=str(item.video), onset=int(ev.onset),
                                  apex=int(ev.apex), offset=int(ev.offset), emotion=ev.emotion, set=ev.set,
-                                 fps=float(item.fps), n_frames=int(item.n_frames), path=str(item.path)))
+                                 fps=float(item.fps), n_frames=int(item.n_frames), path=str(item.path),
+                                 apex_mode="label" if ev.apex_labelled else "detect"))
+        for clip in dataset.unlabelled.itertuples(index=False):
+            last = int(clip.n_frames) - 1
+            rows.append(dict(subject=str(clip.subject), video=str(clip.video), onset=0, apex=last // 2, offset=last,
+                             emotion="", set=clip.set, fps=float(clip.fps), n_frames=int(clip.n_frames),
+                             path=str(clip.path), apex_mode="detect"))
         samples = pd.DataFrame(rows)
         if samples.empty:
             raise ValueError(f"no DFME sample with frames on disk under {options['path']}; run "
                              f"`melab data check --kind dfme {options['path']}`")
-        apex, classes, counts = "label", SEVEN_CLASSES, dfme_counts(samples)
+        classes, counts = SEVEN_CLASSES, dfme_counts(samples[samples["emotion"] != ""])
         first_root = Path(options["path"])
     cache = Path(cache_dir) if cache_dir is not None else first_root / "melab_cache" / "merba"
-    flows, samples = clip_flows(samples, cache_dir=cache, size=size, landmarks=landmarks, apex=apex,
-                                progress=progress)
+    flows, samples = clip_flows(samples, cache_dir=cache, size=size, landmarks=landmarks, progress=progress)
     names = samples["label"] if kind == "composite" else samples["emotion"]
-    samples["label"] = [classes.index(n) for n in names]
+    samples["label"] = [classes.index(n) if n else -1 for n in names]
     samples["class_name"] = list(names)
     return RealData(kind, flows, samples, tuple(classes), counts)
 
@@ -182,10 +202,31 @@ def train_dfme(real: RealData, *, config: MERbaConfig | None = None, train=None,
     -------
     model, history, predictions (the test samples with ``part``, ``pred``, ``true``, ``predicted``), and scores
     (index ``test_a``, ``test_b``, ``test_ab``; columns ``uf1, uar, acc, n``): :func:`melab.train.split_merba`.
+    Unlabelled samples (``label`` -1: a test set handed out without labels) are predicted after training
+    (``part`` their set, ``true`` "") and scored nowhere; with no labelled test sample, ``scores`` is empty.
     """
-    return split_merba(real.flows, real.samples, dfme_public_split(real.samples), config=config, train=train,
-                       classes=real.classes, checkpoint=checkpoint, resume=resume, progress=progress,
-                       desc="DFME train", device=device)
+    labelled = real.samples["label"].to_numpy() >= 0
+    known = real.samples[labelled].reset_index(drop=True)
+    split = dfme_public_split(known)
+    options = dict(config=config, train=train, checkpoint=checkpoint, resume=resume, progress=progress,
+                   desc="DFME train", device=device)
+    if len(split.test_a) or len(split.test_b):
+        model, history, predictions, scores = split_merba(real.flows[labelled], known, split, classes=real.classes,
+                                                          **options)
+    else:
+        train_mask = split.masks(known["subject"])["train"]
+        model, history = train_merba(real.flows[labelled][train_mask], known["label"].to_numpy()[train_mask],
+                                     **options)
+        predictions = known.iloc[:0].assign(part=pd.Series(dtype=str), pred=pd.Series(dtype="int64"),
+                                            true=pd.Series(dtype=str), predicted=pd.Series(dtype=str))
+        scores = pd.DataFrame(columns=["uf1", "uar", "acc", "n"]).rename_axis("set")
+    if not labelled.all():
+        unknown = real.samples[~labelled].reset_index(drop=True)
+        pred = predict_merba(model, real.flows[~labelled], n_classes=len(real.classes), device=device)
+        guessed = unknown.assign(part=unknown["set"].replace("", "unlabelled"), pred=pred, true="",
+                                 predicted=[real.classes[i] for i in pred])
+        predictions = pd.concat([predictions, guessed], ignore_index=True)
+    return model, history, predictions, scores
 
 
 def loso_composite(real: RealData, *, folds: str | int = "all", config: MERbaConfig | None = None, train=None,
@@ -237,7 +278,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
                    out: str | os.PathLike = "runs/train", resume: bool = False, preset: str = "tiny",
                    progress: bool = True, executor: str = "local", address: str | None = None,
                    cpus_per_fold: int = 1, gpus_per_fold: float = 0, max_retries: int = 3,
-                   init: str | os.PathLike | None = None, device: str = "cpu") -> dict:
+                   init: str | os.PathLike | None = None, device: str = "cpu", drop_malformed: bool = False) -> dict:
     """What ``melab train merba --data dfme:...|composite:...`` runs: the paper's protocol, outputs in ``out``.
 
     Writes ``counts.csv`` (samples per class beside the published counts), ``predictions.csv``,
@@ -256,6 +297,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     device : where models train and predict (:func:`melab.train.run`).
     preset : ``"tiny"`` (CPU) or ``"paper"`` (the paper's sizes and schedule: 200 epochs on DFME, 70 per
         fold on the composite).
+    drop_malformed : leave malformed label rows out (``--drop-malformed``), as :func:`load_real_data`.
 
     The options are checked, and the executor and device set up, by :func:`melab.train.artefacts.prepare_run`,
     as for :func:`melab.train.run`.
@@ -276,7 +318,7 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     config = getattr(MERbaConfig, preset)()
     train = MERbaTrainConfig.paper(epochs=PAPER_EPOCHS[kind]) if preset == "paper" else MERbaTrainConfig()
     train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
-    real = load_real_data(data, size=config.img_size, progress=progress)
+    real = load_real_data(data, size=config.img_size, progress=progress, drop_malformed=drop_malformed)
     written = {"counts": _write_csv(real.counts, out / "counts.csv", index=True)}
     if kind == "dfme":
         model, history, predictions, scores = train_dfme(real, config=config, train=train,
@@ -296,5 +338,8 @@ def run_real_merba(data: str, *, folds: str | int = "all", epochs: int | None = 
     written["predictions"] = _write_csv(predictions, out / "predictions.csv")
     written["scores"] = _write_csv(scores, out / "scores.csv", index=True)
     written["history"] = _write_csv(history, out / "history.csv")
-    return {**written, "samples": len(real.samples), "subjects": int(real.samples["subject"].nunique()),
+    known = real.samples[real.samples["label"] >= 0]
+    unlabelled = {"unlabelled_predicted": int((real.samples["label"] < 0).sum())} if len(known) < len(real.samples) \
+        else {}
+    return {**written, "samples": len(known), "subjects": int(known["subject"].nunique()), **unlabelled,
             **figures, "seconds": round(time.perf_counter() - t0, 1)}

@@ -47,6 +47,7 @@ refused (:func:`melab.flow.check_landmarks_in_frame`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -64,8 +65,9 @@ from melab.atomic import Output, atomic_path, check_output_file, check_paths
 from melab.data.ids import normalise_id, spellings
 from melab.data.video import VideoError, VideoReader
 from melab.decode import assign_emotions, siss, smooth_scores
-from melab.face import mediapipe_landmarks
-from melab.flow import check_landmarks_in_frame, roi_flow_series, roi_series
+from melab.device import torch_threads
+from melab.face import FaceMeshTracker
+from melab.flow import REFERENCE_SERIES_OPTIONS, RoiFlowStream, RoiFlowWorkers, check_landmarks_in_frame
 from melab.inference import DEFAULT_CHECKPOINT, OFFICIAL_DATASETS, SpotterModel, load_spotter, spotter_scores
 
 __all__ = [
@@ -317,42 +319,121 @@ def load_landmarks(path: str | os.PathLike) -> np.ndarray:
                          f"{err}); melab never unpickles objects from a landmarks file") from None
 
 
-def _landmarks(frames: np.ndarray, index: np.ndarray, landmarks, *, scale: float, n_frames: int,
-               max_gap: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(T_m, 68, 2)`` landmarks of the picked frames, in frame pixels, gaps filled or reported; and the
-    ``(T_m,)`` bool mask of the frames whose landmarks were filled in."""
-    if isinstance(landmarks, str) and landmarks == "mediapipe":
-        lm = mediapipe_landmarks(frames)
-    else:
-        source, what = landmarks, "the given landmarks"
-        if isinstance(landmarks, (str, os.PathLike)):
-            source, what = load_landmarks(landmarks), f"--landmarks {landmarks}"
-        source = np.asarray(source, np.float32)
-        if source.shape != (n_frames, 68, 2):
-            raise ValueError(f"landmarks for {name} must have shape ({n_frames}, 68, 2): iBUG-68 (x, y) pixels "
-                             f"for each of its {n_frames} frames; got {source.shape}")
-        lm = source[index] * scale
-        check_landmarks_in_frame(lm, frames.shape[1], frames.shape[2], name=name, source=what, frames=index)
-    missing = ~np.isfinite(lm).all(axis=(1, 2))
-    if missing.any():
-        runs = _runs(missing)
-        fatal = [r for r in runs if r[1] - r[0] + 1 > max_gap]
-        if fatal:
-            # measured on skimage's astronaut: a face 30 % of the frame's height was found, one of 18 % missed, at
-            # 640 and at 2000 px wide alike (the detector sees the frame at 128 px: resolution does not help)
-            small = (" MediaPipe's face detector sees the whole frame at 128 px: a face under about a quarter of the "
+class _FaceTrack:
+    """The landmarks of the picked frames as they come, with short dropouts filled: a frame goes on to the flow
+    once its landmarks are final, so the frames of one dropout (at most ``max_gap`` of them) wait here.
+
+    A dropout is filled as :func:`numpy.interp` fills it over the whole video (linearly between the detections
+    around it, the nearest detection at the video's ends), exactly; one longer than ``max_gap`` frames stops the
+    work (its frames are still counted, for the message of :meth:`finish`). ``detector``: the landmarks are
+    MediaPipe's, whose misses the message explains.
+    """
+
+    def __init__(self, max_gap: int, name: str, *, detector: bool = False):
+        self.max_gap, self.name = max_gap, name
+        # measured on skimage's astronaut: a face 30 % of the frame's height was found, one of 18 % missed, at 640
+        # and at 2000 px wide alike (the detector sees the frame at 128 px: resolution does not help)
+        self.hint = (" MediaPipe's face detector sees the whole frame at 128 px: a face under about a quarter of the "
                      "frame's height is missed, whatever the resolution, so crop the video around the face."
-                     if isinstance(landmarks, str) else "")
-            raise ValueError(f"no face found in frames {_frame_ranges(fatal, index)} of {name}; check that one "
+                     if detector else "")
+        self.index: list[int] = []  # video frame of each model frame
+        self.landmarks: list[np.ndarray] = []  # (68, 2) each, filled in place
+        self.missing: list[bool] = []
+        self.failed = False  # a dropout too long: what follows is only counted
+        self._waiting: list[tuple[int, np.ndarray]] = []  # (model frame, frame) of the dropout now open
+        self._last_good: int | None = None
+
+    def push(self, i: int, frame: np.ndarray, landmarks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Add model frame ``(video frame i, frame, (68, 2) landmarks or NaN)``; the frames whose landmarks are now
+        final, in order, as ``(frame, landmarks)``."""
+        j = len(self.index)
+        missing = not np.isfinite(landmarks).all()
+        self.index.append(i)
+        self.landmarks.append(np.asarray(landmarks, np.float32))
+        self.missing.append(missing)
+        if self.failed:
+            return []
+        if missing:
+            self._waiting.append((j, frame))
+            if len(self._waiting) > self.max_gap:
+                self.failed, self._waiting = True, []
+            return []
+        ready = self._fill(right=j) + [(frame, self.landmarks[j])]
+        self._last_good = j
+        return ready
+
+    def _fill(self, right: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Fill the waiting dropout from the detections at its ends (``right`` None: the video's end)."""
+        if not self._waiting:
+            return []
+        known = [g for g in (self._last_good, right) if g is not None]
+        xp = np.array(known, np.float64)
+        fp = np.stack([self.landmarks[g].reshape(-1) for g in known])  # (1 or 2, 136)
+        gap = np.array([j for j, _ in self._waiting], np.float64)
+        for j, column in zip(gap.astype(int), np.stack([np.interp(gap, xp, fp[:, c]) for c in range(fp.shape[1])],
+                                                       axis=1), strict=True):
+            self.landmarks[j][:] = column.reshape(68, 2)
+        ready = [(frame, self.landmarks[j]) for j, frame in self._waiting]
+        self._waiting = []
+        return ready
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The frames still waiting (a dropout at the video's end), filled; raises if a dropout was too long (or no
+        face was found at all), warns about the ones filled."""
+        missing = np.array(self.missing, bool)
+        index = np.array(self.index, np.int64)
+        runs = _runs(missing)
+        fatal = [r for r in runs if r[1] - r[0] + 1 > self.max_gap]
+        if missing.all():  # nothing to fill from, however long the gaps may be
+            fatal = runs
+        if fatal:
+            raise ValueError(f"no face found in frames {_frame_ranges(fatal, index)} of {self.name}; check that one "
                              "frontal, well-lit face is visible there (or cut them off), or pass --landmarks "
-                             f"FILE.npy with (T, 68, 2) landmarks from another detector.{small}")
-        good = np.flatnonzero(~missing)
-        flat = lm.reshape(len(lm), -1)
-        for c in range(flat.shape[1]):  # linear inside the video, the nearest detection at its ends
-            flat[missing, c] = np.interp(np.flatnonzero(missing), good, flat[good, c])
-        warnings.warn(f"no face in frames {_frame_ranges(runs, index)} of {name}; interpolated the landmarks "
-                      "there", stacklevel=3)
-    return lm, missing
+                             f"FILE.npy with (T, 68, 2) landmarks from another detector.{self.hint}")
+        ready = self._fill(right=None)
+        if runs:
+            warnings.warn(f"no face in frames {_frame_ranges(runs, index)} of {self.name}; interpolated the landmarks "
+                          "there", stacklevel=3)
+        return ready
+
+
+class _GivenLandmarks:
+    """Landmarks from another detector (an array or ``.npy`` file of ``(n_frames, 68, 2)`` video pixels), picked
+    for the model frames as they come.
+
+    The video is assumed to have one frame per row (``n_frames`` is known only at its end): the rows of the
+    model frames are picked by :func:`resample_index` of that count, scaled, and checked to lie in the frame
+    as soon as the first frame shows its size. A video that turns out longer or shorter fails, at its end, with
+    the message that names both counts.
+    """
+
+    def __init__(self, landmarks, *, fps: float, model_fps: float, name: str):
+        self.name, self.fps, self.model_fps = name, fps, model_fps
+        self.source, self.what = landmarks, "the given landmarks"
+        if isinstance(landmarks, (str, os.PathLike)):
+            self.source, self.what = load_landmarks(landmarks), f"--landmarks {landmarks}"
+        self.source = np.asarray(self.source, np.float32)
+        self.fits = self.source.ndim == 3 and self.source.shape[1:] == (68, 2) and len(self.source) > 0
+        self._picked: tuple[np.ndarray, np.ndarray] | None = None  # (video frame, landmarks) per model frame
+
+    def __call__(self, j: int, i: int, frame: np.ndarray, scale: float) -> np.ndarray | None:
+        """``(68, 2)`` landmarks of model frame ``j`` (video frame ``i``) in frame pixels; None once the video
+        is known not to fit them."""
+        if self._picked is None and self.fits:
+            index = resample_index(len(self.source), self.fps, self.model_fps)
+            self._picked = (index, self.source[index] * scale)
+            check_landmarks_in_frame(self._picked[1], frame.shape[0], frame.shape[1], name=self.name,
+                                     source=self.what, frames=index)
+        if not self.fits or j >= len(self._picked[0]) or self._picked[0][j] != i:
+            self.fits = False
+            return None
+        return self._picked[1][j]
+
+    def check(self, n_frames: int) -> None:
+        """Raise unless the video has one row of landmarks per frame."""
+        if not self.fits or self.source.shape != (n_frames, 68, 2):
+            raise ValueError(f"landmarks for {self.name} must have shape ({n_frames}, 68, 2): iBUG-68 (x, y) pixels "
+                             f"for each of its {n_frames} frames; got {self.source.shape}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -428,7 +509,7 @@ class SpotResult:
 def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: int, spotter: SpotterModel,
                 landmarks="mediapipe", scale: float = 1.0, video: str = "video", low: float | None = None,
                 high: float | None = None, smooth: int | None = None, k_decode: int | None = None,
-                penalty: Mapping[str, float] | None = None, max_gap_s: float = 0.2,
+                penalty: Mapping[str, float] | None = None, max_gap_s: float = 0.2, workers: int | None = None,
                 progress: bool = True) -> SpotResult:
     """Spot MEs in frames already sampled at the model's rate (see :func:`read_resampled`).
 
@@ -451,52 +532,109 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
         median ME of CAS(ME)^3 and of the synthetic corpora): 5 frames at 30 fps.
     penalty : subtracted from class probabilities before the emotion vote (:func:`assign_emotions`).
     max_gap_s : face dropouts up to this long are interpolated; longer ones raise.
-    progress : show a progress bar over the steps (``TQDM_DISABLE=1`` silences it).
+    workers : processes that compute the ROI flow (:class:`melab.flow.RoiFlowWorkers`); 0 computes it here;
+        default as in :func:`spot_video`. The result is the same.
+    progress : show a progress bar over the frames (``TQDM_DISABLE=1`` silences it).
 
     Returns
     -------
     SpotResult
     """
-    if len(frames) < spotter.k:
-        raise ValueError(f"{video} is too short: {n_frames / fps:.2f} s ({n_frames} frames at {fps:g} fps); melab "
-                         f"spot needs at least {spotter.k / spotter.fps:.2f} s, one spotter window of {spotter.k} "
-                         f"frames at {spotter.fps:g} fps")
-    k_decode = k_decode if k_decode is not None else max(1, round(spotter.fps / 6))
-    low, high, smooth = decoding_settings(low, high, smooth)
+    with _flow_stage(workers, len(frames) / spotter.fps) as flow:
+        return _spot_stream(zip(index, frames, strict=True), flow, spotter=spotter, video=video, fps=lambda: fps,
+                            n_frames=lambda: n_frames, scale=lambda: scale, expected=len(frames),
+                            landmarks=landmarks, low=low, high=high, smooth=smooth, k_decode=k_decode,
+                            penalty=penalty, max_gap_s=max_gap_s, progress=progress)
+
+
+# For a video shorter than this (seconds), starting worker processes costs more than it saves.
+PARALLEL_FROM_S = 20.0
+
+
+def _flow_stage(workers: int | None, seconds: float | None) -> RoiFlowWorkers | contextlib.nullcontext:
+    """Worker processes for the ROI flow of a video ``seconds`` long, started now, or none (computed here).
+
+    ``workers`` None: one per CPU core (at most 4) for a video of at least :data:`PARALLEL_FROM_S` seconds (or of
+    unknown length), else none.
+    """
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if seconds is None or seconds >= PARALLEL_FROM_S else 0
+    return RoiFlowWorkers(workers) if workers > 0 else contextlib.nullcontext()
+
+
+def _spot_stream(picked: Iterable[tuple[int, np.ndarray]], flow, *, spotter: SpotterModel, video: str, fps, n_frames,
+                 scale, expected: int | None, landmarks="mediapipe", low: float | None = None,
+                 high: float | None = None, smooth: int | None = None, k_decode: int | None = None,
+                 penalty: Mapping[str, float] | None = None, max_gap_s: float = 0.2,
+                 progress: bool = True) -> SpotResult:
+    """Spot MEs in picked frames that arrive one at a time: ``(video frame number, RGB frame)`` at the model's rate.
+
+    Each frame gets its landmarks as it comes (MediaPipe tracks the face frame by frame), waits only while a
+    dropout is open, and goes on to the ROI flow (``flow``: :class:`melab.flow.RoiFlowWorkers`, or None to compute
+    it here with a :class:`melab.flow.RoiFlowStream`), which keeps one window of grey frames. The model sees the
+    stitched ROI series (T × 36 floats) once the video has ended. ``fps``, ``n_frames`` and ``scale`` are callables
+    read when their value is known (a file's length at its end); the other keywords are :func:`spot_frames`'.
+    """
+    low, high, smooth = decoding_settings(low, high, smooth)  # checked before the work
+    layout = REFERENCE_SERIES_OPTIONS if spotter.layout == "reference" else {}
+    options = dict(k=spotter.k, name=video, **layout)
+    flow = flow.configure(**options) if isinstance(flow, RoiFlowWorkers) else RoiFlowStream(**options)
+    given = None
+    if not (isinstance(landmarks, str) and landmarks == "mediapipe"):
+        given = _GivenLandmarks(landmarks, fps=fps(), model_fps=spotter.fps, name=video)
+    track = _FaceTrack(int(max_gap_s * spotter.fps), video, detector=given is None)
     # pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 in the environment still works
-    with tqdm(total=4, desc=f"spot {video}", unit="step", **({} if progress else {"disable": True})) as bar:
-        bar.set_postfix_str("landmarks")
-        lm, filled = _landmarks(frames, index, landmarks, scale=scale, n_frames=n_frames,
-                                max_gap=int(max_gap_s * spotter.fps), name=video)
-        bar.update()
+    with FaceMeshTracker(name=video) if given is None else contextlib.nullcontext() as tracker, \
+            tqdm(total=expected, desc=f"spot {video}", unit="frame", **({} if progress else {"disable": True})) as bar:
+        n_model = 0
+        for j, (i, frame) in enumerate(picked):
+            n_model = j + 1
+            bar.update()
+            points = tracker(frame, int(i)) if given is None else given(j, int(i), frame, scale())
+            if points is None:  # the video does not fit the given landmarks: given.check says so at its end
+                continue
+            for ready in track.push(int(i), frame, points):
+                flow.push(*ready)
+        n = n_frames()
+        if n_model < spotter.k:
+            raise ValueError(f"{video} is too short: {n / fps():.2f} s ({n} frames at {fps():g} fps); melab spot "
+                             f"needs at least {spotter.k / spotter.fps:.2f} s, one spotter window of {spotter.k} "
+                             f"frames at {spotter.fps:g} fps")
+        if given is not None:
+            given.check(n)
+        for ready in track.finish():
+            flow.push(*ready)
         bar.set_postfix_str("ROI flow")
-        if spotter.layout == "reference":
-            series = roi_series(frames, lm, k=spotter.k, layout="reference", name=video)
-        else:
-            series = roi_flow_series(frames, lm, k=spotter.k, name=video).series
-        bar.update()
+        series = flow.finish().series
         bar.set_postfix_str("spotter")
-        scores = spotter_scores(spotter, series)
-        bar.update()
-        bar.set_postfix_str("decode")
-        model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
-        rows = assign_emotions(scores.probs, model_intervals, labels=spotter.labels, penalty=penalty)
-        kept = [(onset, offset) for onset, offset, _, _ in rows]
-        spans = to_video_intervals(kept, fps, spotter.fps, n_frames)
-        smoothed = smooth_scores(scores.spot, smooth)
-        filled_frames = [np.unique(index[a:b + 1][filled[a:b + 1]]) for a, b, _, _ in rows]
-        table = pd.DataFrame(
-            [(video, on, off, emotion, float(smoothed[a:b + 1].max()), len(gap))
-             for (on, off), (a, b, emotion, _), gap in zip(spans, rows, filled_frames, strict=True)],
-            columns=OUTPUT_COLUMNS,
-        ).astype({"onset": "int64", "offset": "int64", "score": "float64", "interpolated_frames": "int64"})
-        bar.update()
+        with torch_threads(1):
+            scores = spotter_scores(spotter, series)
+    return _decode(scores, np.array(track.index, np.int64), np.array(track.missing, bool), spotter=spotter,
+                   video=video, fps=fps(), n_frames=n, low=low, high=high, smooth=smooth, k_decode=k_decode,
+                   penalty=penalty)
+
+
+def _decode(scores, index: np.ndarray, filled: np.ndarray, *, spotter: SpotterModel, video: str, fps: float,
+            n_frames: int, low, high, smooth, k_decode, penalty) -> SpotResult:
+    """Intervals, emotions and the result table from whole-video scores (see :func:`spot_frames`)."""
+    k_decode = k_decode if k_decode is not None else max(1, round(spotter.fps / 6))
+    model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
+    rows = assign_emotions(scores.probs, model_intervals, labels=spotter.labels, penalty=penalty)
+    kept = [(onset, offset) for onset, offset, _, _ in rows]
+    spans = to_video_intervals(kept, fps, spotter.fps, n_frames)
+    smoothed = smooth_scores(scores.spot, smooth)
+    filled_frames = [np.unique(index[a:b + 1][filled[a:b + 1]]) for a, b, _, _ in rows]
+    table = pd.DataFrame(
+        [(video, on, off, emotion, float(smoothed[a:b + 1].max()), len(gap))
+         for (on, off), (a, b, emotion, _), gap in zip(spans, rows, filled_frames, strict=True)],
+        columns=OUTPUT_COLUMNS,
+    ).astype({"onset": "int64", "offset": "int64", "score": "float64", "interpolated_frames": "int64"})
     for (on, off), gap in zip(spans, filled_frames, strict=True):
         if len(gap):
             where = _frame_ranges(_runs(np.isin(index, gap)), index)
             warnings.warn(f"interval {on}–{off} of {video} overlaps frames {where} "
                           "where no face was found and the landmarks were interpolated: its score may come from the "
-                          "gap, not from an ME (column interpolated_frames)", stacklevel=2)
+                          "gap, not from an ME (column interpolated_frames)", stacklevel=4)
     decoder = dict(method="siss", k=k_decode, low=low, high=high, smooth=smooth, scale="absolute",
                    thresholds=(low, high))
     return SpotResult(table, scores.spot, scores.probs, index, model_intervals, float(fps), spotter.fps,
@@ -504,8 +642,11 @@ def spot_frames(frames: np.ndarray, index: np.ndarray, *, fps: float, n_frames: 
 
 
 def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | SpotterModel | None = None,
-               fps: float | None = None, max_side: int = 640, official: str = "casme3", **options) -> SpotResult:
-    """Spot MEs in a video file or image folder.
+               fps: float | None = None, max_side: int = 640, official: str = "casme3", workers: int | None = None,
+               **options) -> SpotResult:
+    """Spot MEs in a video file or image folder, streamed: frames are decoded, tracked and turned into flow one
+    at a time, so memory stays bounded however long the video (only the picked frames of one flow window and
+    the ROI series are held).
 
     Parameters
     ----------
@@ -515,17 +656,33 @@ def spot_video(path: str | os.PathLike, *, checkpoint: str | os.PathLike | Spott
     official : for an official weight file, the dataset it was trained on (:data:`OFFICIAL_DATASETS`).
     fps : the video's frame rate (required for an image folder; overrides a file's own).
     max_side : see :func:`read_resampled`.
+    workers : processes that compute the ROI flow while this one decodes and tracks the face; default one per
+        CPU core (at most 4) for a video of :data:`PARALLEL_FROM_S` seconds or more, else 0: everything is computed
+        here. The result is the same.
     **options : keywords of :func:`spot_frames` (``landmarks, low, high, smooth, k_decode, penalty,
         max_gap_s, progress``).
 
     Returns
     -------
-    SpotResult
+    SpotResult, equal to :func:`spot_frames` on :func:`read_resampled`'s frames.
     """
     spotter = checkpoint if isinstance(checkpoint, SpotterModel) else load_spotter(checkpoint, official=official)
-    frames, index, rate, n_frames, scale = read_resampled(path, spotter.fps, fps=fps, max_side=max_side)
-    return spot_frames(frames, index, fps=rate, n_frames=n_frames, spotter=spotter, scale=scale,
-                       video=Path(path).stem, **options)
+    with VideoReader(path, fps, max_side=max_side, fps_flag="--fps") as reader:
+        if reader.files is not None:
+            index = resample_index(len(reader.files), reader.fps, spotter.fps)
+            picked, expected = zip(index, reader.pick(index), strict=True), len(index)
+        else:  # a file's header may state a wrong length; it only sizes the progress bar and the flow stage
+            picked = resample_frames(reader.frames(), reader.fps, spotter.fps)
+            expected = round(reader.n_declared * spotter.fps / reader.fps) or None
+
+        def n_frames() -> int:
+            if reader.files is None and reader.n_read == 0:
+                raise VideoError(f"video {reader.path} holds zero frames (corrupt, truncated or not a video)")
+            return len(reader.files) if reader.files is not None else reader.n_read
+
+        with _flow_stage(workers, expected and expected / spotter.fps) as flow:  # starts while MediaPipe loads
+            return _spot_stream(picked, flow, spotter=spotter, video=Path(path).stem, fps=lambda: reader.fps,
+                                n_frames=n_frames, scale=lambda: reader.scale, expected=expected, **options)
 
 
 def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,

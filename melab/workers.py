@@ -68,6 +68,22 @@ def with_context(err: BaseException, where: str) -> BaseException:
     return new if str(new) == f"{where}: {message}" else RuntimeError(f"{where}: {type(err).__name__}: {message}")
 
 
+def worker_died(who: str, exitcode: int | None, remedy: str) -> ChildProcessError:
+    """The error for a worker process that ended without sending its result.
+
+    ``who`` (e.g. "a worker process computing video clip.mp4") was killed by a signal (``exitcode`` < 0, most often
+    the out-of-memory killer), ended with ``exitcode``, or died in a way not known (None); ``remedy`` says what to
+    try. A :class:`ChildProcessError` is an ``OSError``, so the command line reports it like any other error.
+    """
+    if exitcode is not None and exitcode < 0:
+        return ChildProcessError(f"{who} was killed by signal {-exitcode} (out of memory?); {remedy}")
+    if exitcode is None:
+        return ChildProcessError(f"{who} died (killed by the system, perhaps out of memory); {remedy}")
+    return ChildProcessError(f"{who} ended without its result (exit code {exitcode}). Worker processes start by "
+                             "importing the main module: a script that starts them must do so under `if __name__ == "
+                             f"\"__main__\":`; or {remedy}")
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (their half-written temporaries are the caller's)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # terminate_workers() from Python 3.14
@@ -111,8 +127,8 @@ def map_processes(fn: Callable, jobs: Sequence, names: Sequence[str], *, process
                     result = future.result()
                 except BrokenProcessPool:
                     running = ", ".join(names[futures[f]] for f in sorted(pending | {future}, key=futures.get)[:3])
-                    raise ChildProcessError(f"a worker process died (killed by the system, perhaps out of memory) "
-                                            f"while computing {running}; try fewer processes") from None
+                    # the pool terminates the other workers at once, so their exit codes do not say which died how
+                    raise worker_died(f"a worker process computing {running}", None, "try fewer processes") from None
                 except Exception as err:
                     raise with_context(err, names[i]) from err
                 yield i, result

@@ -319,6 +319,21 @@ def test_onset_zero_is_not_a_frame_of_a_one_based_file(tmp_path):
         read_casme2(path)
 
 
+def test_onset_zero_rows_of_samm_lv_and_casme3_are_skipped_as_the_reference_loaders_do(tmp_path, samm_xlsx):
+    lv = write_xlsx(tmp_path / "SAMM_LongVideos_V3_Release.xlsx", LV_NOTES + [
+        LV_HEADER, [6, "006_1_1", 1, 0, 621, 5000, 5000, "Macro", "12", ""],
+        [6, "006_1_2", 1, 3205, 3219, 3250, 46, "Micro - 1/2", "4", ""]])
+    with pytest.warns(AnnotationWarning) as caught:
+        events = read_samm_lv(lv, facs_path=samm_xlsx)
+    assert events["filename"].tolist() == ["006_1_2"]
+    skipped = [w.message for w in caught if "onset is 0" in str(w.message)]
+    assert len(skipped) == 1 and (skipped[0].file, skipped[0].row) == (str(lv), 12)
+    assert "row skipped" in skipped[0].repair
+    c3 = write_xlsx(tmp_path / "labels.xlsx", [CASME3_HEADER, ["spNO.216", "e", 0, 0, 25, "14", "VII", "others"]])
+    with pytest.warns(AnnotationWarning, match=r"labels\.xlsx, row 2: onset is 0"):
+        assert read_casme3(c3).empty
+
+
 def test_rejected_list_collects_every_malformed_row_and_keeps_the_rest(tmp_path):
     path = write_xlsx(tmp_path / "c2.xlsx", [
         CASME2_HEADER,
@@ -343,11 +358,15 @@ def test_missing_header_says_what_it_looked_for(tmp_path):
         read_casme2(path)
 
 
-def test_old_excel_format_asks_for_xlsx(tmp_path):
+def test_a_broken_xls_file_is_named(tmp_path):
     path = tmp_path / "SAMM_LongVideos_V3_Release.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0")
-    with pytest.raises(ValueError, match=r"save it as \.xlsx"):
+    with pytest.raises(ValueError, match=r"not an Excel 97-2003 workbook although it ends in \.xls.*save it as \.xlsx"):
         read_samm_lv(path)
+    other = tmp_path / "labels.ods"
+    other.write_bytes(b"PK")
+    with pytest.raises(ValueError, match=r"as \.xlsx, \.xls or \.csv"):
+        read_casme2(other)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -71,11 +71,12 @@ def test_plot_baseline_vs_spotter_draws_both_curves_with_truth():
     fig = plot_baseline_vs_spotter(spotter, baseline, [(100, 108)], spotter_intervals=[(100, 108)],
                                    baseline_intervals=[(98, 107), (250, 260)], fps=30)
     top, bottom = fig.axes
-    assert top.get_title() == "learned spotter" and bottom.get_xlabel() == "frame (30 fps)"
+    assert top.get_title() == "learned spotter: 1 TP, 0 FP" and bottom.get_xlabel() == "frame (30 fps)"
+    assert bottom.get_title() == "feature difference (no training): 1 TP, 1 FP"
     np.testing.assert_allclose(bottom.lines[0].get_ydata(), baseline)
-    # patches: truth shading + truth bar, then one bar per interval, green for a TP and red for a FP
-    colours = [p.get_facecolor()[:3] for p in bottom.patches[2:]]
-    assert colours == [matplotlib.colors.to_rgb("tab:green"), matplotlib.colors.to_rgb("tab:red")]
+    # filled strips: the truth, then one strip per decoded interval, green for a TP and red for a FP
+    colours = [tuple(c.get_facecolor()[0][:3]) for c in bottom.collections]
+    assert colours[1:] == [matplotlib.colors.to_rgb("tab:green"), matplotlib.colors.to_rgb("tab:red")]
     with pytest.raises(ValueError, match="one length"):
         plot_baseline_vs_spotter(spotter[:-1], baseline, [])
     plt.close("all")

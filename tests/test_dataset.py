@@ -152,11 +152,16 @@ def test_missing_clip_and_duplicate_copies(casme2_root):
         ds = Dataset(casme2_root, kind="casme2")
     assert ds.missing.values.tolist() == [["3", "EP03_02"]] and len(ds.events) == 2
     write_frames(casme2_root / "Cropped" / "sub01" / "EP02_01f", [f"reg_img{n}.jpg" for n in range(46, 53)])
-    with pytest.raises(ValueError, match="two folders for casme2 video EP02_01f"):
-        Dataset(casme2_root, kind="casme2")
+    with pytest.warns(DatasetWarning, match=r"2 copies of the casme2 frames .*reading CASME2_RAW_selected/ "
+                                            r"\(uncropped.*frames=.*Cropped reads another"):
+        ds = Dataset(casme2_root, kind="casme2")
+    assert ds.videos["path"].str.contains("CASME2_RAW_selected").all() and len(ds) == 2
     with pytest.warns(DatasetWarning):
         ds = Dataset(casme2_root, kind="casme2", frames=casme2_root / "Cropped")
     assert ds.videos["video"].tolist() == ["EP02_01f"]
+    (casme2_root / "CASME2_RAW_selected").rename(casme2_root / "first_copy")  # no uncropped copy to prefer
+    with pytest.raises(ValueError, match=r"two folders for casme2 video EP02_01f.*--data casme2:PATH,frames=DIR"):
+        Dataset(casme2_root, kind="casme2")
 
 
 def test_video_names_shared_by_subjects(casme2_root):
@@ -264,7 +269,8 @@ def test_check_report_on_a_synthetic_layout(corpus):
     assert report.per_emotion["total"].to_dict() == {"anger": 1, "happiness": 1, "surprise": 1}
     text = str(report)
     assert "3 events (2 micro, 1 macro) in 3 videos of 2 subjects" in text
-    assert "Rejected rows (2):" in text and "apex 2 lies outside onset..offset 3..4" in text
+    assert "Rejected rows (2; --drop-malformed skips them):" in text
+    assert "apex 2 lies outside onset..offset 3..4" in text
 
 
 def test_check_report_on_real_layout_and_single_file(casme2_root):

@@ -378,6 +378,16 @@ def test_spot_decoding_flags_are_checked_before_the_video_is_read(tmp_path, caps
     assert snapshot(tmp_path) == {}
 
 
+def test_the_streamed_spot_checks_its_decoding_before_the_first_frame(clip, monkeypatch):
+    """spot_video (the API under melab spot) streams: SISS's settings are used after the last frame, and checked
+    before the first one is read."""
+    import melab.spot
+
+    monkeypatch.setattr(melab.spot, "FaceMeshTracker", None)  # a frame tracked would fail with a TypeError
+    with pytest.raises(ValueError, match=r"--low 0\.5 is above --high 0\.2"):
+        melab.spot.spot_video(clip["video"], low=0.5, high=0.2, workers=0, progress=False)
+
+
 # ---- concurrency ----------------------------------------------------------------------------------------------
 
 
@@ -435,15 +445,19 @@ def _astronaut() -> np.ndarray:
 
 @pytest.mark.slow
 def test_a_second_face_and_a_tiny_face_are_warned():
-    from melab.face import mediapipe_landmarks
+    from melab.face import FaceMeshTracker, mediapipe_landmarks
 
     pair = np.concatenate([_astronaut(), _astronaut()[:, ::-1]], axis=1)
-    with pytest.warns(UserWarning, match=r"a second face is in view \(frames 0 of the 2"):
+    with pytest.warns(UserWarning, match=r"a second face is in view in frames 0 of the video \(2 frames"):
         lm = mediapipe_landmarks(np.stack([pair, pair]))
     assert np.isfinite(lm).all()
     small = cv2.resize(_astronaut(), (80, 80), interpolation=cv2.INTER_AREA)
-    with pytest.warns(UserWarning, match=r"the face is only \d+ px wide in these 80x80 frames"):
+    with pytest.warns(UserWarning, match=r"the face is only \d+ px wide in the 80x80 frames"):
         mediapipe_landmarks(np.stack([small] * 2))
+    # the streamed path (melab spot, melab flow) tracks frame by frame with the same checks, naming video frames
+    with pytest.warns(UserWarning, match=r"a second face is in view in frames 90 of clip \(1 frames"), \
+            FaceMeshTracker(name="clip") as track:
+        track(pair, 90)
 
 
 def test_duplicate_truth_rows_are_warned(tmp_path):

@@ -121,7 +121,21 @@ def _loaded_after(code: str) -> dict[str, bool]:
 NOTHING = {"ray": False, "matplotlib": False, "melab.train": False, "melab.reproduce": False}
 
 
+def test_the_plots_are_names_of_melab_viz_imported_when_used():
+    import importlib
+
+    from melab import viz
+
+    for topic, names in viz._TOPICS.items():
+        module = importlib.import_module(f"melab.viz.{topic}")
+        assert tuple(module.__all__) == names, topic
+        for name in names:
+            assert getattr(viz, name) is getattr(importlib.import_module(f"melab.viz.{viz._WHERE[name]}"), name)
+    assert viz.plot_windows is viz.train.plot_windows  # a shared name is the later topic's, as `import *` gave it
+
+
 @pytest.mark.parametrize("code", [
+    "import melab.viz.spot",
     "import melab.cli",
     "import contextlib, io, melab.cli\nwith contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):"
     "\n    melab.cli.main(['--help'])",
@@ -131,18 +145,22 @@ NOTHING = {"ray": False, "matplotlib": False, "melab.train": False, "melab.repro
     "import melab.inference",
 ])
 def test_start_up_loads_no_ray_no_matplotlib_no_training_code(code):
-    assert _loaded_after(code) == NOTHING
+    assert _loaded_after(code) == {**NOTHING, "matplotlib": "viz" in code}
 
 
 def test_a_whole_spot_run_loads_no_ray_no_matplotlib_no_training_code(tmp_path):
-    """``melab spot`` end to end, with given landmarks (MediaPipe's own package imports matplotlib)."""
+    """``melab spot`` end to end, with given landmarks (MediaPipe's own package imports matplotlib); with ``--plot``
+    matplotlib, and still no training code."""
     from melab.data.synthetic import generate_video
     from melab.data.video import write_video
 
     clip = generate_video(1, 0, 0, duration_s=3.0, n_me=1, n_mae=0)
     write_video(clip.frames, tmp_path / "clip.mp4", clip.fps)
     np.save(tmp_path / "clip.npy", clip.landmarks)
-    code = (f"import melab.cli\nassert melab.cli.main(['spot', {str(tmp_path / 'clip.mp4')!r}, '--out', "
-            f"{str(tmp_path / 'spots.csv')!r}, '--landmarks', {str(tmp_path / 'clip.npy')!r}]) == 0")
-    assert _loaded_after(code) == NOTHING
+    command = ["spot", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "spots.csv"), "--landmarks",
+               str(tmp_path / "clip.npy")]
+    assert _loaded_after(f"import melab.cli\nassert melab.cli.main({command!r}) == 0") == NOTHING
     assert (tmp_path / "spots.csv").read_text().startswith("video,onset,offset,emotion,score")
+    command += ["--plot", str(tmp_path / "p.png")]
+    plotted = _loaded_after(f"import melab.cli\nassert melab.cli.main({command!r}) == 0")
+    assert plotted == {**NOTHING, "matplotlib": True} and (tmp_path / "p.png").stat().st_size > 0

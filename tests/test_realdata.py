@@ -424,11 +424,16 @@ def test_clip_flow_without_a_face_says_what_to_do():
 
 def test_parse_spec():
     assert parse_spec("dfme:/data/DFME") == ("dfme", {"path": "/data/DFME"})
+    assert parse_spec("dfme:/data/DFME,labels=/data/DFME/DFME_train.xlsx,landmarks=center") == \
+        ("dfme", {"path": "/data/DFME", "labels": "/data/DFME/DFME_train.xlsx", "landmarks": "center"})
     assert parse_spec("composite:casme2=/a,smic=/c,landmarks=center,smic_apex=label") == \
         ("composite", {"casme2": "/a", "smic": "/c", "landmarks": "center", "smic_apex": "label"})
+    assert parse_spec("composite:casme2=/a,casme2_labels=/a/CASME2_label_Ver_2.xls,casme2_frames=/a/Cropped")[1] == \
+        {"casme2": "/a", "casme2_labels": "/a/CASME2_label_Ver_2.xls", "casme2_frames": "/a/Cropped"}
     for bad, message in (("composite:", "at least one of"), ("composite:casme=/a", "not one of"),
                          ("composite:smic=/a,smic=/b", "given twice"), ("dfme:path=/a,landmarks=dlib", "landmarks"),
-                         ("casme2:/a", "not a real benchmark")):
+                         ("casme2:/a", "not a real benchmark"), ("composite:samm=/b,casme2_frames=/a", "need casme2="),
+                         ("dfme:labels=/a", "give the DFME folder")):
         with pytest.raises(ValueError, match=message):
             parse_spec(bad)
 

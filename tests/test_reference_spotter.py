@@ -1,9 +1,11 @@
-"""The reference spotter layout against an independent reading of the official ``METST_SF``.
+"""The reference spotter layouts against an independent reading of the two official ``METST_SF`` models.
 
-The oracle here is written from the layer list of ``METST_SF`` (BoostingVRME ``network.py``), not from
-melab's modules: ``official_shapes`` lists every state-dict name and shape the official model saves, and
-``official_forward`` runs that state dict functionally, on the official (B, 36, L) input, with a plain
-selective-scan loop of its own.
+The oracle here is written from the layer lists of ``METST_SF`` (BoostingVRME ``network.py``: one shared
+trunk) and of ME-TST+'s ``METST_SF`` (a shared stem, then two SlowFast pathways ``spot_pathway`` /
+``recog_pathway`` and plain Linear heads), not from melab's modules: ``official_shapes`` and
+``metst_plus_shapes`` list every state-dict name and shape each official model saves, and
+``official_forward`` / ``metst_plus_forward`` run those state dicts functionally, on the official (B, 36, L)
+input, with a plain selective-scan loop of their own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from melab.flow import (
     roi_series,
 )
 from melab.models.spotter import (
+    OFFICIAL_FAMILIES,
     DropPath,
     Spotter,
     SpotterConfig,
@@ -35,6 +38,7 @@ from melab.models.spotter import (
     init_from,
     load_official,
     melab_key,
+    official_family,
     official_key,
     reference_drop_rates,
     to_official,
@@ -83,11 +87,23 @@ def official_shapes(d: int = D) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def official_state(seed: int = 0, d: int = D) -> dict[str, torch.Tensor]:
+def metst_plus_shapes(d: int = D) -> dict[str, tuple[int, ...]]:
+    """Every tensor ME-TST+'s ``METST_SF(out_channels=5).state_dict()`` holds: the stem at the top level, then
+    the same SlowFast trunk twice, under ``spot_pathway.`` and ``recog_pathway.``, and plain Linear heads."""
+    shared = official_shapes(d)
+    shapes = {k: v for k, v in shared.items() if k.startswith("Stem.")}
+    for pathway in ("spot_pathway", "recog_pathway"):
+        shapes |= {f"{pathway}.{k}": v for k, v in shared.items() if not k.startswith(("Stem.", "fc_"))}
+    shapes |= {"fc_spot.weight": (1, 3 * d), "fc_spot.bias": (1,), "fc_recog.weight": (OUT, 3 * d),
+               "fc_recog.bias": (OUT,)}
+    return shapes
+
+
+def official_state(seed: int = 0, d: int = D, shapes=official_shapes) -> dict[str, torch.Tensor]:
     """Random but well-scaled values for every official tensor (BN statistics included)."""
     g = torch.Generator().manual_seed(seed)
     state = {}
-    for name, shape in official_shapes(d).items():
+    for name, shape in shapes(d).items():
         if name.endswith("num_batches_tracked"):
             state[name] = torch.tensor(7)
         elif name.endswith("running_var"):
@@ -102,57 +118,85 @@ def official_state(seed: int = 0, d: int = D) -> dict[str, torch.Tensor]:
     return state
 
 
-def official_forward(state: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``METST_SF.forward`` in eval mode, functionally: x (B, 36, L) -> spot (B, L), logits (B, L, 5)."""
-    p = state
+def _conv_bn_relu(p, h, prefix_conv, prefix_bn, stride):  # (B, c, L) -> (B, c', L')
+    h = F.conv1d(h, p[f"{prefix_conv}.weight"], p[f"{prefix_conv}.bias"], stride=stride, padding=1)
+    h = F.batch_norm(h, p[f"{prefix_bn}.running_mean"], p[f"{prefix_bn}.running_var"],
+                     p[f"{prefix_bn}.weight"], p[f"{prefix_bn}.bias"], training=False, eps=1e-5)
+    return F.relu(h)
 
-    def conv_bn_relu(h, prefix_conv, prefix_bn, stride):  # (B, c, L) -> (B, c', L')
-        h = F.conv1d(h, p[f"{prefix_conv}.weight"], p[f"{prefix_conv}.bias"], stride=stride, padding=1)
-        h = F.batch_norm(h, p[f"{prefix_bn}.running_mean"], p[f"{prefix_bn}.running_var"],
-                         p[f"{prefix_bn}.weight"], p[f"{prefix_bn}.bias"], training=False, eps=1e-5)
-        return F.relu(h)
 
-    def layer_norm(h, prefix):
-        return F.layer_norm(h, h.shape[-1:], p[f"{prefix}.weight"], p[f"{prefix}.bias"], eps=1e-5)
+def _layer_norm(p, h, prefix):
+    return F.layer_norm(h, h.shape[-1:], p[f"{prefix}.weight"], p[f"{prefix}.bias"], eps=1e-5)
 
-    def mamba(h, prefix):  # (B, L, dm) -> (B, L, dm), with a scan written step by step
-        length = h.shape[1]
-        xz = h @ p[f"{prefix}.in_proj.weight"].T
-        u, z = xz.chunk(2, dim=-1)  # (B, L, di)
-        di = u.shape[-1]
-        u = F.conv1d(u.transpose(1, 2), p[f"{prefix}.conv1d.weight"], p[f"{prefix}.conv1d.bias"],
-                     padding=DCONV - 1, groups=di)[..., :length]
-        u = F.silu(u).transpose(1, 2)  # (B, L, di)
-        rank = p[f"{prefix}.dt_proj.weight"].shape[1]
-        dt, Bm, Cm = torch.split(u @ p[f"{prefix}.x_proj.weight"].T, [rank, N, N], dim=-1)
-        # mamba-ssm takes A_log, D and the dt bias in fp32 whatever the model's dtype
-        dt = F.softplus(dt @ p[f"{prefix}.dt_proj.weight"].T + p[f"{prefix}.dt_proj.bias"].float())  # (B, L, di)
-        A = -torch.exp(p[f"{prefix}.A_log"].float())  # (di, N)
-        state_h = h.new_zeros(h.shape[0], di, N)
-        ys = []
-        for t in range(length):
-            state_h = torch.exp(dt[:, t, :, None] * A) * state_h + (dt[:, t] * u[:, t])[..., None] * Bm[:, t, None, :]
-            ys.append((state_h * Cm[:, t, None, :]).sum(-1) + p[f"{prefix}.D"].float() * u[:, t])
-        y = torch.stack(ys, dim=1) * F.silu(z)
-        return y @ p[f"{prefix}.out_proj.weight"].T
 
-    def blocks(h, name):
+def _mamba(p, h, prefix):  # (B, L, dm) -> (B, L, dm), with a scan written step by step
+    length = h.shape[1]
+    xz = h @ p[f"{prefix}.in_proj.weight"].T
+    u, z = xz.chunk(2, dim=-1)  # (B, L, di)
+    di = u.shape[-1]
+    u = F.conv1d(u.transpose(1, 2), p[f"{prefix}.conv1d.weight"], p[f"{prefix}.conv1d.bias"],
+                 padding=DCONV - 1, groups=di)[..., :length]
+    u = F.silu(u).transpose(1, 2)  # (B, L, di)
+    rank = p[f"{prefix}.dt_proj.weight"].shape[1]
+    dt, Bm, Cm = torch.split(u @ p[f"{prefix}.x_proj.weight"].T, [rank, N, N], dim=-1)
+    # mamba-ssm takes A_log, D and the dt bias in fp32 whatever the model's dtype
+    dt = F.softplus(dt @ p[f"{prefix}.dt_proj.weight"].T + p[f"{prefix}.dt_proj.bias"].float())  # (B, L, di)
+    A = -torch.exp(p[f"{prefix}.A_log"].float())  # (di, N)
+    state_h = h.new_zeros(h.shape[0], di, N)
+    ys = []
+    for t in range(length):
+        state_h = torch.exp(dt[:, t, :, None] * A) * state_h + (dt[:, t] * u[:, t])[..., None] * Bm[:, t, None, :]
+        ys.append((state_h * Cm[:, t, None, :]).sum(-1) + p[f"{prefix}.D"].float() * u[:, t])
+    y = torch.stack(ys, dim=1) * F.silu(z)
+    return y @ p[f"{prefix}.out_proj.weight"].T
+
+
+def _official_stem(p, x):  # (B, 36, L) -> (B, d, L)
+    return _conv_bn_relu(p, _conv_bn_relu(p, x, "Stem.0", "Stem.1", 1), "Stem.3", "Stem.4", 1)
+
+
+def _official_pathway(p, h, prefix=""):
+    """One official SlowFast trunk after the stem, names under ``prefix``: (B, d, L) -> (B, L, 3d), [slow, fast]."""
+    def blocks(x, name):
         for j in range(DEPTH):
-            b = f"{name}.{j}"
-            h = h + layer_norm(mamba(layer_norm(h, f"{b}.attn.norm"), f"{b}.attn.mamba"), f"{b}.norm1")
-        return h
+            b = f"{prefix}{name}.{j}"
+            x = x + _layer_norm(p, _mamba(p, _layer_norm(p, x, f"{b}.attn.norm"), f"{b}.attn.mamba"), f"{b}.norm1")
+        return x
 
-    h = conv_bn_relu(conv_bn_relu(x, "Stem.0", "Stem.1", 1), "Stem.3", "Stem.4", 1)  # (B, d, L)
-    slow = conv_bn_relu(h, "Stem_slow.0", "Stem_slow.1", 2).transpose(1, 2)  # (B, L/2, 2d)
+    slow = _conv_bn_relu(p, h, f"{prefix}Stem_slow.0", f"{prefix}Stem_slow.1", 2).transpose(1, 2)  # (B, L/2, 2d)
     fast = h.transpose(1, 2)
     for s in range(1, STAGES + 1):
         slow, fast = blocks(slow, f"block{s}"), blocks(fast, f"block{s}_fast")
         if s < STAGES:
-            slow = slow + conv_bn_relu(fast.transpose(1, 2), f"fuse_{s}.conv.0", f"fuse_{s}.conv.1", 2).transpose(1, 2)
+            lateral = _conv_bn_relu(p, fast.transpose(1, 2), f"{prefix}fuse_{s}.conv.0", f"{prefix}fuse_{s}.conv.1", 2)
+            slow = slow + lateral.transpose(1, 2)
     slow = F.interpolate(slow.transpose(1, 2), scale_factor=2, mode="nearest").transpose(1, 2)
-    fused = torch.cat([slow, fast], dim=2)  # [slow, fast]
+    return torch.cat([slow, fast], dim=2)  # [slow, fast]
+
+
+def official_forward(state: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BoostingVRME's ``METST_SF.forward`` in eval mode, functionally: x (B, 36, L) -> spot (B, L), logits
+    (B, L, 5)."""
+    p = state
+    fused = _official_pathway(p, _official_stem(p, x))
     spot = torch.sigmoid(fused @ p["fc_spot.0.weight"].T + p["fc_spot.0.bias"]).squeeze(-1)
     return spot, fused @ p["fc_recog.0.weight"].T + p["fc_recog.0.bias"]
+
+
+def metst_plus_forward(state: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ME-TST+'s ``METST_SF.forward`` in eval mode: one stem, then the spotting head reads ``spot_pathway``
+    and the recognition head ``recog_pathway``. x (B, 36, L) -> spot (B, L), logits (B, L, 5)."""
+    p = state
+    h = _official_stem(p, x)
+    spot = torch.sigmoid(_official_pathway(p, h, "spot_pathway.") @ p["fc_spot.weight"].T + p["fc_spot.bias"])
+    logits = _official_pathway(p, h, "recog_pathway.") @ p["fc_recog.weight"].T + p["fc_recog.bias"]
+    return spot.squeeze(-1), logits
+
+
+def _learned(shapes: dict[str, tuple[int, ...]]) -> int:
+    """Parameters of a state dict's shapes: everything but BatchNorm's running statistics."""
+    return sum(math.prod(s) for k, s in shapes.items()
+               if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +212,7 @@ def test_reference_has_the_official_parameter_count():
     model = Spotter(SpotterConfig.reference())
     assert sum(p.numel() for p in model.parameters()) == 8_368_902
     assert len(model.state_dict()) == len(official_shapes()) == 399
+    assert _learned(official_shapes()) == 8_368_902
     assert sum(p.numel() for p in Spotter(SpotterConfig.paper()).parameters()) == 8_299_910  # melab's own
 
 
@@ -248,6 +293,111 @@ def test_me_tst_single_path_model_is_named(tmp_path):
     torch.save({"module.blocks_spot.0.norm1.weight": torch.ones(64), "module.fc_spot.0.bias": torch.zeros(1)}, path)
     with pytest.raises(ValueError, match="Net_Mamba"):
         load_official(path)
+    with pytest.raises(ValueError, match="Net_Mamba"):
+        init_config(path, SpotterConfig.tiny())
+
+
+# ---- ME-TST+: a shared stem, two SlowFast pathways, plain Linear heads ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def plus_weights(tmp_path_factory) -> tuple[dict[str, torch.Tensor], object]:
+    """ME-TST+-named weights at the paper's sizes, saved with DataParallel's ``module.`` prefix."""
+    state = official_state(seed=5, shapes=metst_plus_shapes)
+    path = tmp_path_factory.mktemp("metst_plus") / "subject_1.pkl"
+    torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    return state, path
+
+
+def test_two_trunk_reference_has_the_metst_plus_parameter_count():
+    model = Spotter(SpotterConfig.reference(shared=False))
+    assert len(metst_plus_shapes()) == 780
+    assert sum(p.numel() for p in model.parameters()) == _learned(metst_plus_shapes()) == 16_671_750
+    # the two trunks share the stem module: its 14 tensors appear under both names, once in the file
+    assert model.recog_trunk.stem is model.trunk.stem and len(model.state_dict()) == 780 + 14
+
+
+def test_official_families_are_told_apart_by_their_keys(weights, plus_weights):
+    assert official_family(official_state(d=16)) == "boostingvrme"
+    assert official_family(official_state(d=16, shapes=metst_plus_shapes)) == "me_tst_plus"
+    assert official_family({"blocks_spot.0.norm1.weight": torch.ones(2)}) == "net_mamba"
+    assert official_family(Spotter(SpotterConfig.tiny()).state_dict()) is None
+    assert load_official(weights[1]).official_family == "boostingvrme"
+    assert set(OFFICIAL_FAMILIES) == {"boostingvrme", "me_tst_plus", "net_mamba"}
+
+
+def test_metst_plus_file_loads_every_tensor(plus_weights):
+    state, path = plus_weights
+    model = load_official(path)
+    assert model.official_family == "me_tst_plus" and not model.training
+    assert model.config == SpotterConfig.reference(shared=False)
+    own = model.state_dict()
+    for k, v in state.items():
+        target = melab_key(k, "me_tst_plus")
+        assert target is not None and torch.equal(own[target], v), k
+    assert torch.equal(own["recog_trunk.stem.0.weight"], state["Stem.0.weight"])
+
+
+def test_metst_plus_matches_its_official_forward(plus_weights):
+    """Both heads, each on its own pathway: exact in float64, rounding only in float32."""
+    state, path = plus_weights
+    x = torch.randn(2, C, 16, generator=torch.Generator().manual_seed(6))
+    model = load_official(path)
+    with torch.no_grad():
+        spot, logits = model(x.transpose(1, 2))
+        want_spot, want_logits = metst_plus_forward(state, x)
+        spot64, logits64 = model.double()(x.double().transpose(1, 2))
+        want64 = metst_plus_forward({k: v.double() if v.is_floating_point() else v for k, v in state.items()},
+                                    x.double())
+        shared_reading = official_forward({**state, "fc_spot.0.weight": state["fc_spot.weight"],
+                                           "fc_spot.0.bias": state["fc_spot.bias"],
+                                           "fc_recog.0.weight": state["fc_recog.weight"],
+                                           "fc_recog.0.bias": state["fc_recog.bias"],
+                                           **{k.removeprefix("spot_pathway."): v for k, v in state.items()
+                                              if k.startswith("spot_pathway.")}}, x)
+    assert (spot64 - want64[0]).abs().max() < 1e-9 and (logits64 - want64[1]).abs().max() < 1e-9
+    assert torch.allclose(spot, want_spot, rtol=6e-4, atol=2e-3)
+    assert torch.allclose(logits, want_logits, rtol=6e-4, atol=2e-3)
+    assert want_spot.std() > 1e-2 and want_logits.std() > 1e-1
+    # the recognition head reads its own pathway: feeding it the spotting pathway gives other logits
+    assert torch.allclose(shared_reading[0], want_spot, rtol=1e-5, atol=1e-6)
+    assert (shared_reading[1] - want_logits).abs().max() > 1e-2
+
+
+def test_metst_plus_round_trip_is_exact():
+    torch.manual_seed(7)
+    config = SpotterConfig.reference(d_fast=16, d_slow=32, shared=False)
+    state = Spotter(config).state_dict()
+    official = to_official(state)
+    assert {k: tuple(v.shape) for k, v in official.items()} == metst_plus_shapes(16)
+    back = from_official(official, config)
+    assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
+    assert official_key("recog_trunk.stem.3.weight", "me_tst_plus") == "Stem.3.weight"
+
+
+def test_metst_plus_missing_tensors_are_listed(tmp_path):
+    state = official_state(d=16, shapes=metst_plus_shapes)
+    del state["recog_pathway.fuse_2.conv.1.running_var"]
+    path = tmp_path / "plus.pkl"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"not a complete ME-TST\+'s METST_SF .*recog_pathway\.fuse_2\.conv\.1\."
+                                         r"running_var"):
+        load_official(path)
+    with pytest.raises(ValueError, match="none of the published spotter families"):
+        torch.save({"encoder.weight": torch.zeros(2)}, tmp_path / "other.pkl")
+        load_official(tmp_path / "other.pkl")
+
+
+def test_metst_plus_weights_start_training(tmp_path):
+    state = official_state(seed=8, d=16, shapes=metst_plus_shapes)
+    path = tmp_path / "subject_1.pkl"
+    torch.save(state, path)
+    config = init_config(path, SpotterConfig.tiny())
+    assert config == SpotterConfig.reference(d_fast=16, d_slow=32, shared=False)
+    model = init_from(Spotter(config), path)
+    assert torch.equal(model.recog_trunk.slow_stem[0].weight, state["recog_pathway.Stem_slow.0.weight"])
+    with pytest.raises(ValueError, match=r"holds ME-TST\+.*two SlowFast pathways.*reference\(shared=False\)"):
+        init_from(Spotter(SpotterConfig.reference(d_fast=16, d_slow=32)), path)  # the one-trunk layout
 
 
 _UNPICKLED: list[str] = []

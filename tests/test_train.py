@@ -273,10 +273,16 @@ def test_tiny_merba_training_reduces_loss(head):
 
 
 def test_data_specs_and_cli_arguments(tmp_path):
-    assert T.resolve_data(f"corpus:{tmp_path}") == ("synthetic", tmp_path)
-    assert T.resolve_data(f"casme3:{tmp_path}") == ("casme3", tmp_path)
+    assert T.resolve_data(f"corpus:{tmp_path}") == ("synthetic", tmp_path, None, None)
+    assert T.resolve_data(f"casme3:{tmp_path}") == ("casme3", tmp_path, None, None)
+    spec = T.resolve_data(f"casme2:{tmp_path},labels=CASME2_label_Ver_2.xls,frames={tmp_path}/Cropped")
+    assert (spec.kind, spec.labels, spec.frames) == ("casme2", "CASME2_label_Ver_2.xls", f"{tmp_path}/Cropped")
     with pytest.raises(ValueError, match="synthetic:tiny"):
         T.resolve_data("somewhere")
+    with pytest.raises(ValueError, match=r"'apex=3' is not an option here; a licensed dataset's spec takes labels"):
+        T.resolve_data(f"casme3:{tmp_path},apex=3")
+    with pytest.raises(ValueError, match="takes no options"):
+        T.resolve_data(f"corpus:{tmp_path},labels=x")
     with pytest.raises(ValueError, match="spotter or merba"):
         T.run("resnet", f"corpus:{tmp_path}", out=tmp_path)
     with pytest.raises(ValueError, match="tiny or paper"):

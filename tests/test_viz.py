@@ -16,7 +16,7 @@ from matplotlib.text import Text  # noqa: E402
 from melab import viz  # noqa: E402
 from melab.data import synthetic as S  # noqa: E402
 from melab.exercises import fixed_window_iou  # noqa: E402
-from melab.face import REFERENCE_ROIS, roi_names  # noqa: E402
+from melab.face import roi_names  # noqa: E402
 from melab.flow import channel_names, flow_epe, stitch_windows, window_starts  # noqa: E402
 from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT  # noqa: E402
 from melab.viz.train import plot_history, plot_spot_scores, plot_windows  # noqa: E402
@@ -27,13 +27,14 @@ def texts(fig) -> list[Text]:
 
 
 def assert_readable(fig, *, xlabel: str | None = None, ylabel: str | None = None) -> None:
-    """House style: ~6 in wide at dpi 80-100, a title, every text >= 9 pt, and the named axis labels present."""
+    """House style: ~6 in wide at 110 dpi, a title, every text >= 9 pt, and the named axis labels present."""
     fig.canvas.draw()
     width, _ = fig.get_size_inches()
-    assert width == pytest.approx(FIG_WIDTH) and 80 <= fig.dpi <= 100
+    assert width == pytest.approx(FIG_WIDTH) and fig.dpi == DPI
     small = [(t.get_text()[:30], t.get_fontsize()) for t in texts(fig) if t.get_fontsize() < MIN_FONT_PT]
     assert small == [], small
-    titles = [fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title() for ax in fig.axes]
+    titles = [fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title(loc) for ax in fig.axes
+                                                                     for loc in ("left", "center", "right")]
     assert any(t.strip() for t in titles), "figure has no title"
     if xlabel:
         assert any(xlabel in ax.get_xlabel() for ax in fig.axes), [ax.get_xlabel() for ax in fig.axes]
@@ -56,7 +57,7 @@ def events():
 
 def test_style_is_set_once_on_import():
     assert plt.rcParams["font.size"] >= MIN_FONT_PT and plt.rcParams["xtick.labelsize"] >= MIN_FONT_PT
-    assert 80 <= DPI <= 100
+    assert DPI >= 110  # projectors: sharp text and underscores
 
 
 def test_au_field_panels_are_zoomed_with_long_arrows(subject):
@@ -79,19 +80,69 @@ def test_au_field_panels_are_zoomed_with_long_arrows(subject):
 def test_event_timeline_names_every_emotion_in_full(events):
     fig = viz.plot_event_timeline(events, 300, 30, title="one video")
     names = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert names == ["happiness", "others", "sadness"]
+    assert names == ["happiness", "others", "sadness"]  # no unlabelled row, no grey entry
     assert_readable(fig, xlabel="time (s)")
 
 
-def test_face_rois_numbered_key(subject):
+def _boxes(fig, texts) -> list:
+    """The text's own box (an Annotation's extent would include its leader line)."""
+    renderer = fig.canvas.get_renderer()
+    return [Text.get_window_extent(t, renderer) for t in texts]
+
+
+def test_face_rois_name_every_roi_beside_the_face_without_overlap(subject):
     image = S.render_neutral(subject).astype(np.uint8)
     fig = viz.plot_face_rois(image, subject.landmarks, labels=True, title="ROIs")
+    fig.canvas.draw()
     ax = fig.axes[0]
-    numbers = [t.get_text() for t in ax.texts if t.get_text().isdigit()]
-    assert numbers == [str(i) for i in range(1, len(REFERENCE_ROIS) + 2)]  # 18 ROIs and the nose ridge
-    key = next(t.get_text() for t in ax.texts if "\n" in t.get_text())
-    assert all(f"{i} {name}" in key for i, name in enumerate([*roi_names(), "nose_ridge"], start=1))
-    assert_readable(fig, xlabel="x (px)", ylabel="y (px)")
+    names = [t for t in ax.texts if t.get_text()]
+    assert sorted(t.get_text() for t in names) == sorted([*roi_names(), "nose_ridge"])
+    face_box = ax.get_window_extent(fig.canvas.get_renderer())
+    boxes = _boxes(fig, names)
+    assert not any(b.overlaps(face_box) for b in boxes)  # nothing written over the face or its boxes
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])  # no two names overlap
+    assert viz.is_photo(fig)
+    assert_readable(fig)
+
+
+def test_photographs_are_marked_and_line_figures_are_not(subject, events, tiny_corpus):
+    """Faces and images of measured fields are embedded as JPEG, lines, text and matrices as PNG."""
+    image = S.render_neutral(subject).astype(np.uint8)
+    clip = S.generate_clip(0, 0, "surprise", kind="micro", amplitude_px=0.9, duration_s=0.35)
+    photos = [viz.subject_gallery(seed=0, n=2), viz.contact_sheet(tiny_corpus, n_subjects=3),
+              viz.plot_frames(clip.frames, [0, 5]), viz.plot_au_field(subject, ["AU1"]),
+              viz.plot_face_rois(image, subject.landmarks), viz.plot_flow_quiver(image, np.zeros((128, 128, 2))),
+              viz.plot_flow(np.ones((8, 8, 2)))]  # a colour-coded field is an image too
+    lines = [viz.plot_event_timeline(events, 300, 30),
+             viz.plot_window_iou(), viz.plot_displacement_over_time({"ME": np.ones(5)}, fps=30)]
+    assert all(viz.is_photo(f) for f in photos) and not any(viz.is_photo(f) for f in lines)
+    for fig in photos + lines:
+        plt.close(fig)
+
+
+def test_contact_sheet_leaves_no_slot_empty(tiny_corpus):
+    fig = viz.contact_sheet(tiny_corpus, n_subjects=3)
+    assert len(fig.axes) == 3 and all(ax.images for ax in fig.axes)
+    assert_readable(fig)
+
+
+def test_event_timeline_keeps_emotion_colours_for_emotions(events):
+    from matplotlib.colors import to_rgba
+
+    from melab.viz.synthetic import EMOTION_COLOURS
+
+    distractors = pd.DataFrame({"kind": ["blink", "head_jerk", "talking", "gaze_shift"], "onset": [10, 60, 90, 250],
+                                "offset": [14, 62, 140, 255]})
+    fig = viz.plot_event_timeline(events, 300, 30, distractors=distractors)
+    ax = fig.axes[0]
+    emotion_rgba = {to_rgba(c) for c in EMOTION_COLOURS.values()}
+    for bar in ax.patches:
+        lane = round(bar.get_y() + bar.get_height() / 2)
+        colour = to_rgba(bar.get_facecolor())
+        assert (colour in emotion_rgba) == (lane < 2), (lane, colour)  # rows 0, 1: micro, macro
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:3] == ["happiness", "others", "sadness"] and legend[-1].startswith("unlabelled")
+    assert_readable(fig, xlabel="time (s)")
 
 
 def test_flow_figures_are_readable(subject):
@@ -152,7 +203,8 @@ def test_train_figures_one_quantity_per_axis(events):
     series = np.random.default_rng(3).normal(scale=0.1, size=(t, 36)).astype(np.float32)
     fig = plot_windows(series, events, k=50, channels=(0, 1), n_windows=5)
     top, windows, targets = fig.axes
-    assert [x.get_text() for x in top.get_legend().get_texts()] == ["brow_r_dx", "brow_r_dy"]
+    assert [x.get_text() for x in top.get_legend().get_texts()] == ["brow_r_dx", "brow_r_dy", "micro (truth)",
+                                                                   "macro (truth)"]
     assert [x.get_text() for x in windows.get_yticklabels()] == ["0", "25", "50", "75", "100"]
     assert "positive" in windows.get_legend().get_texts()[0].get_text()
     assert_readable(fig, xlabel="frame", ylabel="ROI flow (px)")
@@ -184,9 +236,16 @@ def test_decode_scan_and_confusion_figures_are_readable():
     s = np.r_[np.zeros(20), np.linspace(0, 1, 5), np.zeros(20)]
     assert_readable(viz.plot_timeline(s, [(21, 25)], [(20, 26)], threshold=0.5, fps=30), xlabel="frame",
                     ylabel="spotting score")
-    grid = pd.DataFrame([(lo, hi, lo + hi) for lo in (0.1, 0.2) for hi in (0.2, 0.3) if lo <= hi],
-                        columns=["low", "high", "f1"])
-    assert_readable(viz.plot_sensitivity(grid), xlabel="high threshold", ylabel="low threshold")
+    grid = pd.DataFrame([(lo, hi, lo + hi, int(10 * lo)) for lo in (0.1, 0.2) for hi in (0.2, 0.3) if lo <= hi],
+                        columns=["low", "high", "f1", "tp"])
+    fig = viz.plot_sensitivity(grid)
+    fig.canvas.draw()
+    shown = np.ma.filled(fig.axes[0].images[0].get_array().astype(float), np.nan)
+    np.testing.assert_array_equal(shown[::-1], [[1, 1], [2, 2]])  # the colour is the count (tp), not F1
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["0", "1", "2"]  # one colour step per ME
+    assert_readable(fig, xlabel="high threshold", ylabel="low threshold")
+    with pytest.raises(ValueError, match="tp"):
+        viz.plot_sensitivity(grid.drop(columns="tp"))
     assert_readable(plot_scan_paths(5, 5, ["h_raster", "v_zigzag", "h_zigzag_rev", "v_raster_mirror"]),
                     xlabel="column (token)", ylabel="row (token)")
     assert_readable(plot_scan_step(7, 7, "v_zigzag", 30), xlabel="column (token)")
@@ -194,7 +253,12 @@ def test_decode_scan_and_confusion_figures_are_readable():
     labels = ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]
     cm = pd.DataFrame(np.eye(7, dtype=int) * 5 + 1, index=labels, columns=labels)
     assert_readable(viz.plot_confusion(cm, normalize="true"), xlabel="predicted class", ylabel="true class")
-    assert_readable(viz.plot_confusion_diff(cm, cm + np.eye(7, dtype=int)), xlabel="predicted class")
+    fig = viz.plot_confusion_diff(cm, cm + np.eye(7, dtype=int) - np.roll(np.eye(7, dtype=int), 1, axis=1))
+    fig.canvas.draw()
+    bar = fig.axes[1]
+    assert all(t.get_text().endswith(("better", "worse", "no change")) and not t.get_text().startswith(("+", "-", "−"))
+               for t in bar.get_yticklabels())  # sizes and meaning, never a sign that contradicts a cell's count
+    assert_readable(fig, xlabel="predicted class")
     fig = viz.plot_per_class({"a": pd.Series(0.5, index=labels), "b": pd.Series(0.7, index=labels)})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == labels  # full class names
     assert_readable(fig, xlabel="true class", ylabel="recall")
@@ -231,3 +295,21 @@ def test_synthetic_figures_are_readable(tiny_corpus):
                     ylabel="peak displacement (px)")
     assert_readable(viz.subject_gallery(seed=0, n=4))
     assert_readable(viz.contact_sheet(tiny_corpus, n_subjects=3))
+
+
+def test_timeline_draws_overlapping_intervals_on_rows_of_their_own():
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+
+    from melab.viz.decode import FP_COLOUR, TP_COLOUR
+
+    s = np.r_[np.zeros(20), np.linspace(0, 1, 5), np.zeros(40)]
+    intervals = [(20, 26), (24, 30), (28, 34), (50, 52)]
+    fig = viz.plot_timeline(s, [(21, 25)], intervals, fps=30)
+    decoded = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)
+               and to_rgba(c.get_facecolor()[0]) in (to_rgba(TP_COLOUR), to_rgba(FP_COLOUR))]
+    spans = [(c.get_paths()[0].vertices[:, 1].min(), c.get_paths()[0].vertices[:, 1].max()) for c in decoded]
+    assert len(decoded) == 4
+    assert len({spans[0], spans[1], spans[2]}) == 2 and spans[0] == spans[2] == spans[3]  # touching ones stack
+    assert fig.axes[0].get_title().endswith("(1 TP, 3 FP)")
+    assert_readable(fig)

@@ -84,8 +84,8 @@ def test_plot_timeline_and_sensitivity(video):
     fig = plot_timeline(scores, truth, [(50, 59), (100, 110)], threshold=0.5, fps=30)
     ax = fig.axes[0]
     assert ax.get_title() and "frame (30 fps)" in ax.get_xlabel() and ax.get_ylabel()
-    colours = [tuple(p.get_facecolor()) for p in ax.patches]
-    assert {matplotlib.colors.to_rgba(c) for c in ("tab:green", "tab:red")} <= set(colours)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections if len(c.get_facecolor())]
+    assert {matplotlib.colors.to_rgba(c) for c in ("tab:green", "tab:red")} <= set(colours)  # a TP and a FP strip
     plt.close(fig)
 
     grid = sensitivity_grid({"v": scores}, truth.assign(video="v"), k=4, lows=[0.1, 0.3], highs=[0.2, 0.6])

@@ -11,8 +11,13 @@ Rules shared by every reader
   holds the reader's required column names. Names match without regard to case, spaces or punctuation
   (``Onset Frame`` = ``OnsetFrame`` = ``onset frame``), so notes above the header and small spelling
   differences between releases do not matter. Blank rows are skipped.
+- **Formats.** ``.xlsx`` (openpyxl), ``.xls`` (Excel 97-2003, read with xlrd: CAS(ME)^3's v1 labels, MEAN's
+  ``CASME2_label_Ver_2.xls``) and ``.csv``.
 - **Frame numbers.** Spreadsheets number frames like their image files, counting from 1; melab's frame
-  is that number minus 1. A cell holding 0 for the onset is an error (no image 0 exists).
+  is that number minus 1.
+- **Onset = 0** in SAMM-LV (its mark for very long macro-expressions) and CAS(ME)^3 (one v2 row): the row is
+  skipped with an :class:`AnnotationWarning`, as the reference loaders (ME-TST, BoostingVRME, SoftNet) skip
+  it. In the other datasets no image 0 exists and nothing says what 0 means: an error, like a negative onset.
 - **Offset = 0 or blank** (SAMM-LV marks an unknown offset so): the apex is used as the offset, and an
   :class:`AnnotationWarning` names the file and row. This is what the reference code does; it keeps the
   expression (dropping it would score a correct detection of it as a false positive).
@@ -26,7 +31,17 @@ Rules shared by every reader
 - **Validation** (:func:`validate_events`): onset <= apex <= offset, frames >= 0, a known subject,
   a known emotion and kind. A malformed row raises a ValueError naming the file, the 1-based
   spreadsheet row and the column. Pass ``rejected=[]`` to a reader to skip malformed rows instead: each
-  is appended to that list as a :class:`Rejection` (``melab data check`` prints them).
+  is appended to that list as a :class:`Rejection` (``melab data check`` prints them; the command line's
+  ``--drop-malformed`` does this). Offset before onset and an apex outside onset..offset cannot be repaired
+  (which of the numbers is wrong is unknown); ``bad_apex="unknown"`` keeps a row whose apex alone is wrong,
+  with the middle frame as its apex and ``apex_labelled`` False (the MEGC 2019 composite does, since it
+  lists such samples and detects their apex from optical flow).
+- **Every repair is reported**: an :class:`AnnotationWarning` whose message names the file, the row and the
+  repair (the warning's ``file``, ``row`` and ``repair`` attributes hold them for programs).
+- **Provenance.** The spreadsheet readers add ``label_file`` and ``label_row`` (the 1-based spreadsheet
+  row) to each event, and ``apex_labelled`` (False where the apex is the middle frame because the file
+  has none), so that later repairs (:class:`melab.data.Dataset` clipping an event to its video's images)
+  can name the row too.
 """
 
 from __future__ import annotations
@@ -48,8 +63,10 @@ from melab.atomic import atomic_path
 __all__ = [
     "EVENT_COLUMNS", "EMOTIONS", "KINDS", "FPS", "MEGC_COLUMNS", "SUBJECT_PATTERNS",
     "AnnotationWarning", "Rejection", "normalize_emotion", "validate_events",
-    "read_casme3", "read_samm_lv", "read_casme2", "read_samm", "read_smic", "read_dfme",
-    "DFME_SETS", "DFME_FPS", "dfme_set_of_name", "read_megc_csv", "write_megc_csv", "read_events_csv",
+    "read_casme3", "read_samm_lv", "read_casme2", "read_samm", "read_smic", "read_smic_folders", "read_dfme",
+    "SMIC_HS_CLASSES", "smic_hs_clip_folders",
+    "DFME_SETS", "DFME_FPS", "dfme_set_of_name", "read_dfme_samples", "is_unlabelled_dfme",
+    "read_megc_csv", "write_megc_csv", "read_events_csv",
 ]
 
 EVENT_COLUMNS = ("subject", "video", "onset", "apex", "offset", "emotion", "kind", "fps")
@@ -86,11 +103,19 @@ _EMOTION_SPELLINGS = {
     "positive": "positive", "po": "positive",
 }
 _NO_FRAME = {"", "/", "-", "–", "—", "n/a", "na", "nan", "none"}
+# image files of a clip folder (melab.data.video.IMAGE_SUFFIXES; not imported, to keep this module below video.py)
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _HEADER_SEARCH_ROWS = 30
 
 
 class AnnotationWarning(UserWarning):
-    """A row was read with a documented repair (offset = 0, missing apex, missing emotion)."""
+    """A row was read with a documented repair (offset = 0, missing apex, onset = 0 skipped, an event clipped to
+    its video's images, ...). ``file``, ``row`` (1-based spreadsheet row, or None) and ``repair`` say where and
+    what; the message says the same in words."""
+
+    def __init__(self, message: str, *, file: str = "", row: int | None = None, repair: str = ""):
+        super().__init__(message)
+        self.file, self.row, self.repair = file, row, repair or message
 
 
 class Rejection(NamedTuple):
@@ -181,13 +206,14 @@ class _Problems:
     def __call__(self, row: int, column: str, value: object, reason: str) -> None:
         if self.rejected is None:
             raise ValueError(f"{self.source}, row {row}, column {column!r}: {reason}. Fix that cell, or skip "
-                             "malformed rows (readers: rejected=[]; Dataset: drop_malformed=True); "
-                             "`melab data check` lists them all")
+                             "malformed rows with --drop-malformed (Python: Dataset(..., drop_malformed=True), "
+                             "readers: rejected=[]); `melab data check` lists them all")
         self.rejected.append(Rejection(self.source, int(row), column, _text(value), reason))
 
 
-def _warn(source: str, row: int, message: str) -> None:
-    warnings.warn(f"{source}, row {row}: {message}", AnnotationWarning, stacklevel=4)
+def _warn(source: str, row: int | None, message: str) -> None:
+    where = f"{source}, row {row}" if row is not None else source
+    warnings.warn(AnnotationWarning(f"{where}: {message}", file=source, row=row, repair=message), stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -207,7 +233,8 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 def validate_events(events: pd.DataFrame, *, source: str = "events table",
                     subjects: Collection[str] | re.Pattern | None = None,
                     columns: Mapping[str, str] | None = None, frame_base: int = 0,
-                    min_frame: int | None = 0, rejected: list | None = None) -> pd.DataFrame:
+                    min_frame: int | None = 0, rejected: list | None = None,
+                    bad_apex: str = "error") -> pd.DataFrame:
     """Check an events table row by row and return it with canonical types and column order.
 
     Parameters
@@ -224,6 +251,8 @@ def validate_events(events: pd.DataFrame, *, source: str = "events table",
     min_frame : smallest allowed frame (0); None allows negative frames (predictions may start early).
     rejected : None to raise on the first malformed row; a list to drop malformed rows and append a
         :class:`Rejection` for each.
+    bad_apex : ``"error"`` (an apex outside onset..offset is a malformed row) or ``"unknown"`` (the row is
+        kept with the middle frame as its apex, ``apex_labelled`` False and an :class:`AnnotationWarning`).
 
     Returns
     -------
@@ -240,12 +269,20 @@ def validate_events(events: pd.DataFrame, *, source: str = "events table",
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; an events table needs "
                          f"{', '.join(EVENT_COLUMNS)}")
+    if bad_apex not in ("error", "unknown"):
+        raise ValueError(f"bad_apex must be 'error' or 'unknown', got {bad_apex!r}")
     names = {c: c for c in EVENT_COLUMNS} | dict(columns or {})
     report = _Problems(source, rejected)
     rows = events["_row"].tolist() if "_row" in events.columns else range(2, len(events) + 2)
-    kept, clean = [], []
+    kept, clean, guessed = [], [], []
     for position, (row, record) in enumerate(zip(rows, events.to_dict("records"), strict=True)):
         problem, values = _check_row(record, subjects, frame_base, min_frame)
+        if problem and problem[0] == "apex" and bad_apex == "unknown" and "lies outside" in problem[2]:
+            middle = (values[2] + values[4]) // 2
+            _warn(source, row, f"{problem[2]}; kept with the middle frame {middle + frame_base} as its apex "
+                               "(apex_labelled False)")
+            values, problem = values[:3] + (middle,) + values[4:], None
+            guessed.append(len(clean))
         if problem:
             column, value, reason = problem
             report(row, names[column], value, reason)
@@ -256,11 +293,16 @@ def validate_events(events: pd.DataFrame, *, source: str = "events table",
     extras = [c for c in events.columns if c not in EVENT_COLUMNS and c != "_row"]
     if extras:
         table = pd.concat([table, events.iloc[kept][extras].reset_index(drop=True)], axis=1)
+    if guessed:
+        labelled = table["apex_labelled"] if "apex_labelled" in table.columns else pd.Series(True, index=table.index)
+        table["apex_labelled"] = labelled.astype(bool)
+        table.loc[guessed, "apex_labelled"] = False
     return table
 
 
 def _check_row(record: dict, subjects, frame_base: int, min_frame: int | None):
-    """Return ``(None, values)`` for a good row, else ``((column, value, reason), None)``."""
+    """Return ``(None, values)`` for a good row, else ``((column, value, reason), values or None)``: the values
+    come along only when the apex alone is wrong."""
     subject, video = _text(record["subject"]), _text(record["video"])
     if not subject:
         return ("subject", record["subject"], "the subject is blank"), None
@@ -288,8 +330,9 @@ def _check_row(record: dict, subjects, frame_base: int, min_frame: int | None):
     onset, apex, offset = (frames[name] + frame_base for name in ("onset", "apex", "offset"))
     if offset < onset:
         return ("offset", offset, f"offset {offset} is before onset {onset}"), None
+    apex_problem = None
     if not onset <= apex <= offset:
-        return ("apex", apex, f"apex {apex} lies outside onset..offset {onset}..{offset}"), None
+        apex_problem = ("apex", apex, f"apex {apex} lies outside onset..offset {onset}..{offset}")
     try:
         emotion = normalize_emotion(record["emotion"])
     except ValueError as err:
@@ -304,7 +347,8 @@ def _check_row(record: dict, subjects, frame_base: int, min_frame: int | None):
         return ("fps", record["fps"], f"fps {record['fps']!r} is not a number"), None
     if fps <= 0 or math.isinf(fps):
         return ("fps", record["fps"], f"fps must be positive, got {fps}"), None
-    return None, (subject, video, frames["onset"], frames["apex"], frames["offset"], emotion, kind, fps)
+    # an apex outside the interval comes with the other values, for bad_apex="unknown"
+    return apex_problem, (subject, video, frames["onset"], frames["apex"], frames["offset"], emotion, kind, fps)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -334,16 +378,38 @@ def _grids(path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
             raise ValueError(f"{path} is not an Excel workbook although it ends in {suffix} ({type(err).__name__}: "
                              f"{err}); open it in a spreadsheet program and save it as .xlsx, or as .csv") from None
         yield from sheets.items()
+    elif suffix == ".xls":
+        yield from _xls_grids(path)
     else:
-        raise ValueError(f"{path}: melab reads annotation spreadsheets as .xlsx or .csv; "
+        raise ValueError(f"{path}: melab reads annotation spreadsheets as .xlsx, .xls or .csv; "
                          f"open this {suffix or 'file'} in a spreadsheet program and save it as .xlsx")
 
 
+def _xls_grids(path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Sheets of an Excel 97-2003 workbook, read with xlrd (pandas' own xlrd engine is deprecated)."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(path, on_demand=True)
+    except (xlrd.XLRDError, xlrd.compdoc.CompDocError, OSError, ValueError, AssertionError) as err:
+        raise ValueError(f"{path} is not an Excel 97-2003 workbook although it ends in .xls ({type(err).__name__}: "
+                         f"{err}); open it in a spreadsheet program and save it as .xlsx, or as .csv") from None
+    try:
+        for sheet in book.sheets():
+            rows = [[None if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK) else cell.value
+                     for cell in sheet.row(r)] for r in range(sheet.nrows)]
+            yield sheet.name, pd.DataFrame(rows, dtype=object)
+    finally:
+        book.release_resources()
+
+
 def _read_table(path: str | os.PathLike, fields: Mapping[str, tuple[str, ...]], required: tuple[str, ...], *,
-                dataset: str, sheet: str | None = None) -> _Table:
+                dataset: str, sheet: str | None = None, stop_at_blank: str | None = None) -> _Table:
     """Find the header row holding ``required`` fields and return every non-blank row below it.
 
     ``fields`` maps a field name to its accepted header spellings (compared by :func:`_key`).
+    ``stop_at_blank`` names a field: the table ends at the first row where it is blank (SMIC-E's notes below
+    the data); the non-blank rows left below are reported with one :class:`AnnotationWarning`.
     """
     path = Path(path)
     if not path.is_file():
@@ -363,6 +429,14 @@ def _read_table(path: str | os.PathLike, fields: Mapping[str, tuple[str, ...]], 
                 rows = []
                 for i in range(r + 1, len(grid)):
                     cells = grid.iloc[i]
+                    if stop_at_blank is not None and _blank(cells.iloc[where[stop_at_blank]]):
+                        rest = [j + 1 for j in range(i, len(grid)) if not all(_blank(c) for c in grid.iloc[j])]
+                        if rest:
+                            _warn(source, None, f"{len(rest)} row(s) after the first blank "
+                                                f"{headers[stop_at_blank]!r} (row {i + 1}) skipped, rows "
+                                                f"{_spans(rest)}: the table ends there and they are notes, not "
+                                                "expressions")
+                        break
                     if all(_blank(c) for c in cells):
                         continue
                     rows.append((i + 1, {name: cells.iloc[col] for name, col in where.items()}))
@@ -373,10 +447,22 @@ def _read_table(path: str | os.PathLike, fields: Mapping[str, tuple[str, ...]], 
                      f"is this the {dataset} annotation file?")
 
 
+def _spans(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
+
+
 def _frames(table: _Table, row: int, cells: dict, report: _Problems, *, base: int = 1,
-            apex_known: bool = True, onset: str = "onset",
-            offset: str = "offset") -> tuple[int, int, int] | None:
-    """Onset, apex, offset of one row in melab's 0-based numbering, with the offset and apex rules."""
+            apex_known: bool = True, onset: str = "onset", offset: str = "offset",
+            skip_onset_zero: bool = False) -> tuple[int, int, int] | None:
+    """Onset, apex, offset of one row in melab's 0-based numbering, with the offset and apex rules; None for a
+    row that is left out (reported as malformed, or skipped with a warning: onset 0)."""
     numbers = {}
     for name in (onset, "apex", offset) if apex_known else (onset, offset):
         try:
@@ -387,6 +473,10 @@ def _frames(table: _Table, row: int, cells: dict, report: _Problems, *, base: in
     first, peak, last = numbers[onset], numbers.get("apex"), numbers[offset]
     if first is None:
         report(row, table.headers[onset], cells[onset], "the onset frame is missing")
+        return None
+    if first == 0 and base == 1 and skip_onset_zero:
+        _warn(table.source, row, "onset is 0 (no image 0 exists); row skipped, as the reference loaders "
+                                 "(ME-TST, BoostingVRME, SoftNet) skip onset-0 rows")
         return None
     if first < base:
         report(row, table.headers[onset], cells[onset], f"onset {first} is not a frame: this file counts "
@@ -413,19 +503,35 @@ def _frames(table: _Table, row: int, cells: dict, report: _Problems, *, base: in
 
 
 def _record(row: int, subject: str, video: str, frames: tuple[int, int, int], emotion: object, kind: object,
-            fps: float, **extra: object) -> dict:
+            fps: float, *, apex_labelled: bool = True, **extra: object) -> dict:
     onset, apex, offset = frames
     return dict(_row=row, subject=subject, video=video, onset=onset, apex=apex, offset=offset,
-                emotion=emotion, kind=kind, fps=fps, **extra)
+                emotion=emotion, kind=kind, fps=fps, **extra, apex_labelled=apex_labelled, label_row=row)
 
 
-def _finish(records: list[dict], table: _Table, *, dataset: str, rejected: list | None) -> pd.DataFrame:
+def _apex_given(cells: dict, base: int = 1) -> bool:
+    """Whether a row writes an apex frame (not blank, ``/``, ``-``, or below the first frame: SAMM-LV's -1)."""
+    try:
+        apex = _frame(cells.get("apex"))
+    except ValueError:
+        return False
+    return apex is not None and apex >= base
+
+
+def _empty_reader_table() -> pd.DataFrame:
+    return _empty_events().assign(apex_labelled=pd.Series(dtype=bool), label_row=pd.Series(dtype="int64"),
+                                  label_file=pd.Series(dtype=str))
+
+
+def _finish(records: list[dict], table: _Table, *, dataset: str, rejected: list | None,
+            bad_apex: str = "error") -> pd.DataFrame:
     """Validate the converted rows; messages quote the file's own column names and frame numbers."""
     if not records:
-        return _empty_events()
+        return _empty_reader_table()
     columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
-    return validate_events(pd.DataFrame(records), source=table.source, subjects=SUBJECT_PATTERNS[dataset],
-                           columns=columns, frame_base=1, rejected=rejected)
+    events = validate_events(pd.DataFrame(records), source=table.source, subjects=SUBJECT_PATTERNS[dataset],
+                             columns=columns, frame_base=1, rejected=rejected, bad_apex=bad_apex)
+    return events.assign(label_file=table.source)
 
 
 def _subject_number(text: str, prefix: str = "") -> int | None:
@@ -446,7 +552,7 @@ _CASME3_FIELDS = {
 
 
 def read_casme3(path: str | os.PathLike, *, macro_path: str | os.PathLike | None = None,
-                rejected: list | None = None) -> pd.DataFrame:
+                rejected: list | None = None, bad_apex: str = "error") -> pd.DataFrame:
     """Read CAS(ME)^3 part A labels (``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx``).
 
     Columns expected
@@ -473,16 +579,21 @@ def read_casme3(path: str | os.PathLike, *, macro_path: str | os.PathLike | None
         (anger, disgust, fear, surprise), any case.
     Missing apex / offset = 0
         Apex -> middle frame; offset -> apex; each with an :class:`AnnotationWarning` naming file and row.
+    Known errors of the published v2 file (``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx``, 860 rows)
+        Row 751 has its offset before its onset (3647 .. 2694) and row 130 its apex outside the interval
+        (83 in 112..358): malformed, skipped only with ``rejected=[]`` (``--drop-malformed``). Row 752 has
+        onset 0: skipped with a warning, as the reference loaders do. Rows 798 and 800 have offset 0 (->
+        apex). The v1 ``.xls`` beside it is older; :class:`melab.data.Dataset` reads the newest version.
 
-    Returns the events table (see the module docstring for ``rejected`` and the errors raised).
+    Returns the events table (see the module docstring for ``rejected``, ``bad_apex`` and the errors raised).
     """
-    parts = [_read_casme3_file(path, "micro", rejected)]
+    parts = [_read_casme3_file(path, "micro", rejected, bad_apex)]
     if macro_path is not None:
-        parts.append(_read_casme3_file(macro_path, "macro", rejected))
+        parts.append(_read_casme3_file(macro_path, "macro", rejected, bad_apex))
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def _read_casme3_file(path, kind: str, rejected: list | None) -> pd.DataFrame:
+def _read_casme3_file(path, kind: str, rejected: list | None, bad_apex: str) -> pd.DataFrame:
     table = _read_table(path, _CASME3_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
                         dataset="CAS(ME)^3", sheet="label")
     report = _Problems(table.source, rejected)
@@ -492,14 +603,14 @@ def _read_casme3_file(path, kind: str, rejected: list | None) -> pd.DataFrame:
         number = _subject_number(raw, r"spno\.?")
         subject = f"spNO.{number}" if number else raw
         letter = _text(cells["video"]).lower()
-        frames = _frames(table, row, cells, report)
+        frames = _frames(table, row, cells, report, skip_onset_zero=True)
         if frames is None:
             continue
         video = f"{subject}_{letter}" if letter else ""
         records.append(_record(row, subject, video, frames, cells["emotion"],
-                               _text(cells.get("kind")) or kind, FPS["casme3"], aus=_text(cells.get("aus")),
-                               objective_class=_text(cells.get("objective_class"))))
-    return _finish(records, table, dataset="casme3", rejected=rejected)
+                               _text(cells.get("kind")) or kind, FPS["casme3"], apex_labelled=_apex_given(cells),
+                               aus=_text(cells.get("aus")), objective_class=_text(cells.get("objective_class"))))
+    return _finish(records, table, dataset="casme3", rejected=rejected, bad_apex=bad_apex)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -536,7 +647,7 @@ def _samm_name(table: _Table, row: int, cells: dict, subject: str, report: _Prob
 
 
 def read_samm_lv(path: str | os.PathLike, facs_path: str | os.PathLike | None = None, *,
-                 rejected: list | None = None) -> pd.DataFrame:
+                 rejected: list | None = None, bad_apex: str = "error") -> pd.DataFrame:
     """Read SAMM Long Videos labels (``SAMM_LongVideos_V3_Release.xlsx``), emotions from SAMM's FACS codes.
 
     Columns expected
@@ -560,13 +671,17 @@ def read_samm_lv(path: str | os.PathLike, facs_path: str | os.PathLike | None = 
     Micro or macro
         ``Type``: text starting with "Micro" (``Micro - 1/2``) is micro, "Macro" is macro; anything else
         is an error.
-    Missing apex / offset = 0
-        Offset 0 (used in SAMM-LV for an unknown offset) -> the apex; missing apex -> middle frame; each
-        with an :class:`AnnotationWarning` naming file and row.
+    Missing apex / offset = 0 / onset = 0
+        Offset 0 (used in SAMM-LV for an unknown offset) -> the apex; missing apex (blank, or -1 as the sheet's
+        note says) -> middle frame; onset 0 (very long macro-expressions) -> the row is skipped, as SoftNet,
+        ME-TST and BoostingVRME skip it; each with an :class:`AnnotationWarning` naming file and row.
+    Offsets after the last image
+        Public code reports two for V2 (``020_6_5``: offset 5476, last image 5001; ``036_7_4``: 8298 vs 8201):
+        :class:`melab.data.Dataset` clips such an event to the images when at least half of it remains.
     """
     emotions: dict[str, object] = {}
     if facs_path is not None:
-        facs = read_samm(facs_path, rejected=rejected)
+        facs = read_samm(facs_path, rejected=rejected, bad_apex=bad_apex)
         emotions = dict(zip(facs["video"], facs["emotion"], strict=True))
     table = _read_table(path, _SAMM_LV_FIELDS, ("subject", "video", "onset", "apex", "offset", "kind"),
                         dataset="SAMM Long Videos")
@@ -579,7 +694,7 @@ def read_samm_lv(path: str | os.PathLike, facs_path: str | os.PathLike | None = 
     for row, cells in table.rows:
         subject = _samm_subject(_text(cells["subject"]))
         name = _samm_name(table, row, cells, subject, report)
-        frames = _frames(table, row, cells, report) if name else None
+        frames = _frames(table, row, cells, report, skip_onset_zero=True) if name else None
         if frames is None:
             continue
         micro = _text(cells["kind"]).lower().startswith("micro")
@@ -588,11 +703,11 @@ def read_samm_lv(path: str | os.PathLike, facs_path: str | os.PathLike | None = 
             _warn(table.source, row, f"micro-expression {name} is not in {facs_path}; emotion 'others'")
         video = "_".join(name.split("_")[:2])
         records.append(_record(row, subject, video, frames, emotion, cells["kind"], FPS["samm_lv"],
-                               filename=name, aus=_text(cells.get("aus"))))
-    return _finish(records, table, dataset="samm_lv", rejected=rejected)
+                               apex_labelled=_apex_given(cells), filename=name, aus=_text(cells.get("aus"))))
+    return _finish(records, table, dataset="samm_lv", rejected=rejected, bad_apex=bad_apex)
 
 
-def read_samm(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
+def read_samm(path: str | os.PathLike, *, rejected: list | None = None, bad_apex: str = "error") -> pd.DataFrame:
     """Read SAMM labels (``SAMM_Micro_FACS_Codes_v2.xlsx``).
 
     Columns expected
@@ -615,6 +730,10 @@ def read_samm(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
         case; ``Other`` -> others.
     Missing apex / offset = 0
         Apex -> middle frame; offset -> apex; each with an :class:`AnnotationWarning` naming file and row.
+    Known errors
+        Two rows of the public ``SAMM_Micro_FACS_Codes_v2.xlsx`` have their apex outside onset..offset
+        (``028_4_1``: apex 1143 after offset 1134; ``032_3_1``: apex 1930 in 4896..4970). MEGC 2019 lists both;
+        ``bad_apex="unknown"`` keeps them with an unknown apex (what :func:`melab.data.splits.composite_3db` does).
     """
     table = _read_table(path, _SAMM_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
                         dataset="SAMM")
@@ -627,9 +746,9 @@ def read_samm(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
         if frames is None:
             continue
         records.append(_record(row, subject, name, frames, cells["emotion"], "micro", FPS["samm"],
-                               aus=_text(cells.get("aus")),
+                               apex_labelled=_apex_given(cells), aus=_text(cells.get("aus")),
                                objective_class=_text(cells.get("objective_class"))))
-    return _finish(records, table, dataset="samm", rejected=rejected)
+    return _finish(records, table, dataset="samm", rejected=rejected, bad_apex=bad_apex)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -643,13 +762,14 @@ _CASME2_FIELDS = {
 }
 
 
-def read_casme2(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
-    """Read CASME II labels (``CASME2-coding-20140508.xlsx``).
+def read_casme2(path: str | os.PathLike, *, rejected: list | None = None, bad_apex: str = "error") -> pd.DataFrame:
+    """Read CASME II labels (``CASME2-coding-20140508.xlsx``, later codings, or MEAN's ``CASME2_label_Ver_2.xls``).
 
     Columns expected
         ``Subject`` (1 ... 26), ``Filename`` (``EP02_01f``), ``OnsetFrame``, ``ApexFrame``,
         ``OffsetFrame``, ``Action Units`` (kept as ``aus``), ``Estimated Emotion``; unnamed columns are
-        ignored.
+        ignored, so the 2014 layout (with two unnamed columns) and ``CASME2_label_Ver_2.xls`` (without them,
+        Excel 97-2003) read alike.
     Subjects and videos
         ``subject`` is the spreadsheet's number as text, ``"1"`` ... ``"26"`` (the MEGC ground-truth
         files write it so; the frame folders are ``sub01`` ...); ``sub01`` is accepted too. ``video`` is
@@ -682,8 +802,8 @@ def read_casme2(path: str | os.PathLike, *, rejected: list | None = None) -> pd.
         if frames is None:
             continue
         records.append(_record(row, subject, _text(cells["video"]), frames, cells["emotion"], "micro",
-                               FPS["casme2"], aus=_text(cells.get("aus"))))
-    return _finish(records, table, dataset="casme2", rejected=rejected)
+                               FPS["casme2"], apex_labelled=_apex_given(cells), aus=_text(cells.get("aus"))))
+    return _finish(records, table, dataset="casme2", rejected=rejected, bad_apex=bad_apex)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -699,7 +819,7 @@ _SMIC_FIELDS = {
 
 
 def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
-    """Read SMIC-E labels (the high-speed ``HS`` sheet of the SMIC-E annotation workbook).
+    """Read SMIC-E labels (the high-speed annotation, ``SMIC-HS-E_annotation.xlsx``, or an ``HS`` sheet).
 
     Columns expected
         ``Subject`` (1 ... 20), ``Filename`` (``s1_ne_01``), ``OnsetF``, ``OffsetF``, optionally a second
@@ -707,6 +827,10 @@ def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
         ``Emotion``; the other columns (``TotalMF1``, ``FirstF``, ``LastF``, ``TotalVL``, ...) are
         ignored. A sheet named ``HS`` is preferred; the plain SMIC-HS sheet (one interval per row) reads
         the same way.
+    Where the table ends
+        The published SMIC-E annotation ends in notes (text rows) below its data. The table ends at the first
+        row whose ``Subject`` is blank, as public readers cut it (MEAN keeps its first 157 rows); the rows below
+        are skipped with one :class:`AnnotationWarning` that counts and lists them.
     Subjects and videos
         ``subject`` is ``s<n>`` (``s1`` ... ``s20``); ``video`` is ``Filename``. A row with a second or
         third interval gives one event per interval.
@@ -714,17 +838,19 @@ def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
         Image numbers of the recording (``image<n>.bmp``), counting from 1: melab frame = number - 1.
         :class:`melab.data.Dataset` shifts them to the clip's first image.
     fps
-        100 (SMIC-HS; the VIS and NIR parts run at 25 fps and are not read).
+        100 (SMIC-HS; the VIS and NIR parts run at 25 fps and are not read: :class:`melab.data.Dataset` picks
+        the HS file when ``SMIC-VIS-E`` / ``SMIC-NIR-E`` annotations sit beside it).
     Micro or macro
         All micro.
     Emotions
         SMIC labels valence only: ``negative``, ``positive``, ``surprise`` (any case), kept as they are.
     Missing apex / offset = 0
         SMIC has no apex: it is the middle frame ``(onset + offset) // 2`` for every row, silently (it is
-        the dataset's design, not a gap). Offset 0 is an error, since there is no apex to use.
+        the dataset's design, not a gap), and ``apex_labelled`` is False. Offset 0 is an error, since there
+        is no apex to use.
     """
     table = _read_table(path, _SMIC_FIELDS, ("subject", "video", "onset", "offset", "emotion"),
-                        dataset="SMIC-E", sheet="HS")
+                        dataset="SMIC-E", sheet="HS", stop_at_blank="subject")
     report = _Problems(table.source, rejected)
     records = []
     for row, cells in table.rows:
@@ -737,8 +863,83 @@ def read_smic(path: str | os.PathLike, *, rejected: list | None = None) -> pd.Da
             frames = _frames(table, row, cells, report, apex_known=False, onset=onset, offset=offset)
             if frames is not None:
                 records.append(_record(row, subject, _text(cells["video"]), frames, cells["emotion"], "micro",
-                                       FPS["smic"]))
+                                       FPS["smic"], apex_labelled=False))
     return _finish(records, table, dataset="smic", rejected=rejected)
+
+
+SMIC_HS_CLASSES = ("negative", "positive", "surprise")
+_SMIC_HS_CLIP = re.compile(r"s0*(\d+)_(ne|po|sur)_\d+", flags=re.IGNORECASE)
+
+
+def smic_hs_clip_folders(root: str | os.PathLike) -> list[Path]:
+    """The clip folders of the SMIC-HS release under ``root``: ``.../HS/s<n>/micro/<class>/<clip>/`` holding
+    images, ``<class>`` one of :data:`SMIC_HS_CLASSES` (the layout MEGC 2019's composite uses), sorted. The
+    release's ``VIS/`` and ``NIR/`` copies of the same clips are not listed."""
+    root = Path(root)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        parts = Path(dirpath).parts
+        if (len(parts) >= 5 and parts[-5].lower() == "hs" and parts[-2].lower() in SMIC_HS_CLASSES
+                and parts[-3].lower() == "micro"
+                and re.fullmatch(r"s0*\d+", parts[-4], flags=re.IGNORECASE)
+                and any(os.path.splitext(n)[1].lower() in _IMAGE_SUFFIXES for n in filenames)):
+            found.append(Path(dirpath))
+    return found
+
+
+def read_smic_folders(root: str | os.PathLike, *, rejected: list | None = None) -> pd.DataFrame:
+    """Events of the SMIC-HS clip release, labelled only by its folders: ``HS/s<n>/micro/<class>/<clip>/image*.bmp``.
+
+    This is the SMIC that MEGC 2019's composite uses (164 clips of 16 subjects): no label file, one
+    micro-expression per clip, its class in the folder name.
+
+    Subjects and videos
+        ``subject`` is the ``s<n>`` folder (``s1``); ``video`` the clip folder (``s1_ne_01``).
+    Emotion
+        The class folder: ``negative``, ``positive`` or ``surprise``. A clip whose name says another class
+        (``s1_po_01`` under ``negative/``) is malformed: an error, or skipped into ``rejected``.
+    Frames
+        The clip is the expression: onset = its first image number - 1, offset = its last image number - 1
+        (image numbers of the recording, counting from 1, as in SMIC-E); apex = the middle frame,
+        ``apex_labelled`` False (SMIC has no apex; the composite detects it from optical flow).
+    fps
+        100.
+
+    Columns of the result: the events table plus ``apex_labelled``, ``label_file`` (the clip folder) and
+    ``label_row`` (0: a folder has no rows).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no SMIC folder {root}")
+    records, problems = [], []
+    for folder in smic_hs_clip_folders(root):
+        label = folder.parent.name.lower()
+        m = _SMIC_HS_CLIP.fullmatch(folder.name)
+        abbreviation = {"ne": "negative", "po": "positive", "sur": "surprise"}.get(m[2].lower()) if m else None
+        if abbreviation not in (None, label):
+            problems.append((folder, f"clip {folder.name} sits in {label}/ but its name says {abbreviation}"))
+            continue
+        numbers = sorted(int(n[1]) for f in os.listdir(folder)
+                         if os.path.splitext(f)[1].lower() in _IMAGE_SUFFIXES
+                         and (n := re.search(r"(\d+)$", os.path.splitext(f)[0])))
+        if not numbers or numbers[0] < 1:
+            problems.append((folder, "its images carry no frame numbers (image<n>.bmp, counting from 1)"))
+            continue
+        subject = f"s{int(re.sub(r'[^0-9]', '', folder.parents[2].name))}"
+        first, last = numbers[0] - 1, numbers[-1] - 1
+        records.append(dict(subject=subject, video=folder.name, onset=first, apex=(first + last) // 2,
+                            offset=last, emotion=label, kind="micro", fps=FPS["smic"], apex_labelled=False,
+                            label_file=str(folder), label_row=0))
+    for folder, reason in problems:
+        if rejected is None:
+            raise ValueError(f"{folder}: {reason}. Move the clip, or skip such clips with --drop-malformed "
+                             "(Python: drop_malformed=True)")
+        rejected.append(Rejection(str(folder), 0, "folder", folder.name, reason))
+    if not records:
+        return _empty_reader_table()
+    return validate_events(pd.DataFrame(records), source=str(root), subjects=SUBJECT_PATTERNS["smic"],
+                           rejected=rejected)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -815,19 +1016,30 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
     Missing apex / offset = 0
         As in every reader (apex -> middle frame, offset -> apex, each with a warning).
 
+    Unlabelled test sets
+        The test sets were handed out with sample names and frame rates only: so the CCAC 2024 challenge page
+        says, as melab's issue 24 quotes it (an assumption here too: melab has not seen the page's files). Such a
+        file (a header with ``Filename``/``Sample``, optionally ``fps``, and no emotion or frame columns) is not
+        an events table: read it with :func:`read_dfme_samples`. :class:`melab.data.Dataset` does, and keeps its
+        clips in ``.unlabelled`` for prediction.
+
     Raises
     ------
-    ValueError : a malformed row (file, row and column named), no fps, a repeated video name, or a bad
-        ``split`` / ``fps`` / ``frame_base`` argument.
+    ValueError : a malformed row (file, row and column named), no fps, a repeated video name, a label-less
+        file (pointing to :func:`read_dfme_samples`), or a bad ``split`` / ``fps`` / ``frame_base`` argument.
     """
-    if split is not None and split not in DFME_SETS:
-        raise ValueError(f"split must be one of {', '.join(DFME_SETS)}, got {split!r}")
-    if fps is not None and float(fps) not in DFME_FPS:
-        raise ValueError(f"fps must be one of DFME's rates {DFME_FPS}, got {fps!r}")
+    _check_dfme_arguments(split, fps)
     if frame_base not in (0, 1):
         raise ValueError(f"frame_base must be 0 or 1 (what the file calls the first image), got {frame_base!r}")
-    table = _read_table(path, _DFME_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
-                        dataset="DFME")
+    try:
+        table = _read_table(path, _DFME_FIELDS, ("subject", "video", "onset", "apex", "offset", "emotion"),
+                            dataset="DFME")
+    except ValueError:
+        if is_unlabelled_dfme(path):
+            raise ValueError(f"{path} lists DFME samples without labels (sample names and frame rates, as the "
+                             "test sets were handed out); read it with melab.data.annotations.read_dfme_samples, "
+                             "or open the folder with melab.data.Dataset(kind='dfme'), which predicts them") from None
+        raise
     if "fps" not in table.headers and fps is None:
         raise ValueError(f"{table.source}: no fps column (fps / Frame Rate) and no fps= given; DFME clips run at "
                          f"200, 300 or 500 fps, so melab needs the rate of each clip")
@@ -870,12 +1082,82 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
         if frames is None:
             continue
         records.append(_record(row, _text(cells["subject"]), video, frames, emotion, "micro", rate,
-                               set=part, aus=_text(cells.get("aus"))))
+                               apex_labelled=_apex_given(cells, frame_base), set=part, aus=_text(cells.get("aus"))))
     if not records:
-        return _empty_events().assign(set=pd.Series(dtype=str), aus=pd.Series(dtype=str))
+        return _empty_reader_table().assign(set=pd.Series(dtype=str), aus=pd.Series(dtype=str))
     columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
-    return validate_events(pd.DataFrame(records), source=table.source, subjects=None, columns=columns,
-                           frame_base=frame_base, rejected=rejected)
+    events = validate_events(pd.DataFrame(records), source=table.source, subjects=None, columns=columns,
+                             frame_base=frame_base, rejected=rejected)
+    return events.assign(label_file=table.source)
+
+
+def _check_dfme_arguments(split: str | None, fps: float | None) -> None:
+    if split is not None and split not in DFME_SETS:
+        raise ValueError(f"split must be one of {', '.join(DFME_SETS)}, got {split!r}")
+    if fps is not None and float(fps) not in DFME_FPS:
+        raise ValueError(f"fps must be one of DFME's rates {DFME_FPS}, got {fps!r}")
+
+
+def is_unlabelled_dfme(path: str | os.PathLike) -> bool:
+    """Whether a DFME file lists samples without labels: a header with the sample name and no emotion column."""
+    try:
+        table = _read_table(path, _DFME_FIELDS, ("video",), dataset="DFME")
+    except ValueError:
+        return False
+    return "emotion" not in table.headers and "onset" not in table.headers
+
+
+def read_dfme_samples(path: str | os.PathLike, *, split: str | None = None, fps: float | None = None,
+                      rejected: list | None = None) -> pd.DataFrame:
+    """Read an unlabelled DFME file (a test set as handed out: sample names and frame rates) as a sample list.
+
+    Columns expected
+        ``Filename`` (or ``Sample``, ``Video``, ``Sample Name``); ``fps`` (or ``Frame Rate``) unless ``fps=``
+        is given; optional ``Subject`` and ``Set`` (spellings as in :func:`read_dfme`).
+    Returns
+        One row per sample: ``subject`` ("" when the file names none: the test sets hide who is who),
+        ``video``, ``fps`` (200, 300 or 500), ``set`` (from the column, ``split=``, or ""), ``label_file``,
+        ``label_row``. There are no frames and no emotion: a clip is predicted whole (onset its first image,
+        offset its last, apex detected from optical flow; see :func:`melab.reproduce.load_real_data`).
+
+    Raises
+    ------
+    ValueError : no sample-name column, no rate, a repeated sample, a rate that is not DFME's, an unknown set
+        (each naming the file, row and column, unless ``rejected`` collects them).
+    """
+    _check_dfme_arguments(split, fps)
+    table = _read_table(path, _DFME_FIELDS, ("video",), dataset="DFME")
+    if "fps" not in table.headers and fps is None:
+        raise ValueError(f"{table.source}: no fps column (fps / Frame Rate) and no fps= given; DFME clips run at "
+                         f"200, 300 or 500 fps, so melab needs the rate of each clip")
+    report = _Problems(table.source, rejected)
+    rows, seen = [], {}
+    for row, cells in table.rows:
+        video = _text(cells["video"])
+        if video in seen:
+            report(row, table.headers["video"], video, f"video {video!r} is listed again (first in row {seen[video]})")
+            continue
+        seen[video] = row
+        rate = fps
+        if "fps" in table.headers:
+            try:
+                rate = float(_text(cells["fps"]))
+            except ValueError:
+                rate = None
+            if rate not in DFME_FPS:
+                report(row, table.headers["fps"], cells["fps"], f"fps must be one of {DFME_FPS}")
+                continue
+        part = split or ""
+        if "set" in table.headers:
+            part = _dfme_set(cells["set"])
+            if part is None:
+                report(row, table.headers["set"], cells["set"], "unknown set; expected train, Test A or Test B")
+                continue
+        rows.append(dict(subject=_text(cells.get("subject")), video=video, fps=float(rate), set=part,
+                         label_file=table.source, label_row=row))
+    columns = ["subject", "video", "fps", "set", "label_file", "label_row"]
+    return pd.DataFrame(rows, columns=columns).astype({"subject": str, "video": str, "fps": "float64", "set": str,
+                                                       "label_file": str, "label_row": "int64"})
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,22 +2,26 @@
 
 :func:`check_dataset` reads a dataset the way :class:`~melab.data.dataset.Dataset` does, but collects
 every problem instead of stopping at the first: malformed annotation rows (with file, row, column and
-reason), annotated videos missing on disk, and events outside their video's images. Printing the
-:class:`CheckReport` shows the counts per subject and per emotion, then the problems.
+reason), annotated videos missing on disk, and events left out because they lie outside their video's
+images. It also lists every repair melab made (each :class:`~melab.data.annotations.AnnotationWarning`:
+file, row and what was done), every choice it made about the layout (which label file, which copy of the
+frames), and the images it padded. Printing the :class:`CheckReport` shows the counts per subject and
+per emotion, then all of that.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from melab.data import synthetic
-from melab.data.annotations import Rejection, read_events_csv, read_megc_csv
-from melab.data.dataset import KINDS, _load, _natural, data_root, read_labels
+from melab.data.annotations import AnnotationWarning, Rejection, read_events_csv, read_megc_csv
+from melab.data.dataset import KINDS, DatasetWarning, _load, _natural, data_root, read_labels
 from melab.data.splits import SEVEN_CLASSES
 from melab.data.video import IMAGE_SUFFIXES
 
@@ -25,7 +29,7 @@ __all__ = ["CHECK_KINDS", "CheckReport", "check_dataset", "synthetic_difficulty"
 
 CHECK_KINDS = (*KINDS, "megc")
 _NAMES = {"synthetic": "synthetic corpus", "casme3": "CAS(ME)^3", "samm_lv": "SAMM Long Videos",
-          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-E", "dfme": "DFME", "megc": "MEGC CSV"}
+          "casme2": "CASME II", "samm": "SAMM", "smic": "SMIC", "dfme": "DFME", "megc": "MEGC CSV"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class CheckReport:
         ``last_image`` and ``path``.
     n_videos : video folders found (None when only a label file was checked).
     difficulty : a synthetic corpus's :func:`synthetic_difficulty` (None for other datasets).
+    repairs : every documented repair: ``file, row, repair`` (row empty for a file-wide one).
+    notes : what melab chose about the layout, and what it left aside (the DatasetWarnings), in words.
+    padded : videos with padded frames (CAS(ME)^3's missing images): ``subject, video, n_frames, padded``.
+    label_files : the label files read.
     """
 
     kind: str
@@ -56,6 +64,11 @@ class CheckReport:
     outside_frames: pd.DataFrame
     n_videos: int | None
     difficulty: dict | None = None
+    repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file", "row", "repair"]))
+    notes: tuple[str, ...] = ()
+    padded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["subject", "video", "n_frames",
+                                                                               "padded"]))
+    label_files: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -65,13 +78,25 @@ class CheckReport:
     def __str__(self) -> str:
         kinds = self.events["kind"].value_counts()
         where = f" in {self.n_videos} videos" if self.n_videos is not None else ""
-        lines = [f"{_NAMES[self.kind]} at {self.path}",
-                 f"{len(self.events)} events ({kinds.get('micro', 0)} micro, {kinds.get('macro', 0)} macro){where}"
-                 f" of {len(self.per_subject)} subjects", "",
-                 "Events per subject:", self.per_subject.to_string(), "",
-                 "Events per emotion:", self.per_emotion.to_string(), ""]
+        lines = [f"{_NAMES[self.kind]} at {self.path}"]
+        if self.label_files:
+            lines.append(f"Labels read from: {', '.join(map(str, self.label_files))}")
+        lines += [f"{len(self.events)} events ({kinds.get('micro', 0)} micro, {kinds.get('macro', 0)} macro){where}"
+                  f" of {len(self.per_subject)} subjects", "",
+                  "Events per subject:", self.per_subject.to_string(), "",
+                  "Events per emotion:", self.per_emotion.to_string(), ""]
+        if self.notes:
+            lines += ["Layout:", *(f"- {note}" for note in self.notes), ""]
+        if len(self.repairs):
+            with pd.option_context("display.max_colwidth", None, "display.width", 250):
+                lines += [f"Repairs ({len(self.repairs)}):", self.repairs.to_string(index=False), ""]
+        if len(self.padded):
+            lines += [f"Videos with padded frames ({len(self.padded)}, {int(self.padded['padded'].sum())} frames: "
+                      "frame k shows image k+1, or the next image present):",
+                      self.padded.to_string(index=False), ""]
         if len(self.rejected):
-            lines += [f"Rejected rows ({len(self.rejected)}):", self.rejected.to_string(index=False), ""]
+            lines += [f"Rejected rows ({len(self.rejected)}; --drop-malformed skips them):",
+                      self.rejected.to_string(index=False), ""]
         else:
             lines += ["No rows rejected.", ""]
         if len(self.missing_videos):
@@ -79,7 +104,7 @@ class CheckReport:
                       self.missing_videos.to_string(index=False), ""]
         if len(self.outside_frames):
             columns = ["subject", "video", "onset", "offset", "first_image", "last_image"]
-            lines += [f"Events outside their video's images ({len(self.outside_frames)}):",
+            lines += [f"Events left out, mostly outside their video's images ({len(self.outside_frames)}):",
                       self.outside_frames[columns].to_string(index=False), ""]
         if self.difficulty is not None:
             lines += [format_difficulty(self.difficulty)]
@@ -108,7 +133,8 @@ def _image_count(folder: Path) -> int:
 
 
 def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: str = "lab",
-                  seed: int = 0, difficulty: str | None = None) -> CheckReport:
+                  seed: int = 0, difficulty: str | None = None, labels: str | os.PathLike | None = None,
+                  frames: str | os.PathLike | None = None) -> CheckReport:
     """Read a dataset as melab would and report counts and every problem found.
 
     Parameters
@@ -120,6 +146,7 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
     preset, seed, difficulty : the synthetic corpus to check when ``path`` is None (difficulty: default
         :data:`melab.data.synthetic.DEFAULT_DIFFICULTY`). A synthetic corpus folder also gets its
         :func:`synthetic_difficulty`.
+    labels, frames : as :class:`~melab.data.dataset.Dataset`'s (``--labels``, ``--frames``).
 
     Raises
     ------
@@ -135,16 +162,28 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
             data_root(kind)
     path = Path(path)
     rejected: list[Rejection] = []
-    if path.is_file() or kind == "megc":
-        events = _read_file(kind, path, rejected)
-        missing = outside = pd.DataFrame(columns=["subject", "video"])
-        videos = n_videos = None
-    else:
-        loaded = _load(kind, path, rejected=rejected)
-        events, missing, outside, videos = loaded.events, loaded.missing, loaded.outside, loaded.videos
-        if kind == "synthetic":
-            rejected += _short_videos(path)
-        n_videos = len(videos)
+    files: tuple[Path, ...] = ()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if path.is_file() or kind == "megc":
+            events = _read_file(kind, path, rejected)
+            missing = outside = pd.DataFrame(columns=["subject", "video"])
+            videos = n_videos = None
+            files = (path,)
+        else:
+            loaded = _load(kind, path, labels=labels, frames=frames, rejected=rejected)
+            events, missing, outside, videos = loaded.events, loaded.missing, loaded.outside, loaded.videos
+            files = loaded.label_files
+            if kind == "synthetic":
+                rejected += _short_videos(path)
+            n_videos = len(videos)
+    repairs = pd.DataFrame([(w.message.file, w.message.row, w.message.repair) for w in caught
+                            if isinstance(w.message, AnnotationWarning)], columns=["file", "row", "repair"])
+    repairs["row"] = [int(r) if r is not None else "" for r in repairs["row"]]  # "" for a file-wide repair
+    notes = tuple(str(w.message) for w in caught if issubclass(w.category, DatasetWarning))
+    padded = pd.DataFrame(columns=["subject", "video", "n_frames", "padded"])
+    if videos is not None and "padded" in videos.columns:
+        padded = videos.loc[videos["padded"] > 0, ["subject", "video", "n_frames", "padded"]].reset_index(drop=True)
     per_subject = _counts(events, "subject")
     if videos is not None:
         subjects = set(per_subject.index) | set(videos["subject"])
@@ -160,7 +199,7 @@ def check_dataset(kind: str, path: str | os.PathLike | None = None, *, preset: s
             "amplitude_px" in pd.read_csv(path / "events.csv", nrows=0).columns:  # made by make_corpus
         difficulty_report = synthetic_difficulty(path, similarity=False)
     return CheckReport(kind, path, events, per_subject, _counts(events, "emotion"), rejected_table, missing,
-                       outside, n_videos, difficulty_report)
+                       outside, n_videos, difficulty_report, repairs, notes, padded, files)
 
 
 def _short_videos(corpus: Path) -> list[Rejection]:

@@ -14,7 +14,7 @@ published sample counts, and :func:`composite_counts` / :func:`dfme_counts` coun
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -121,6 +121,19 @@ MEGC2019_MAP: dict[str, dict[str, str]] = {
 MEGC2019_COUNTS = pd.DataFrame(
     [("casme2", 88, 32, 25, 145, 24), ("samm", 92, 26, 15, 133, 28), ("smic", 70, 51, 43, 164, 16)],
     columns=["dataset", "negative", "positive", "surprise", "total", "subjects"]).set_index("dataset")
+# MEGC 2019's published sample list (442 samples: See et al., FG 2019; the list is public as
+# combined_3_class2_for_optical_flow.csv in HTNet's repository, github.com/wangzhifengharrison/HTNet) is
+# :data:`MEGC2019_MAP` applied to the three datasets, except for these CASME II samples, which the list leaves
+# out. Checked against that list (by sample name and class): with these exclusions melab gives its 145 CASME II
+# samples (CASME2-coding-20190701.xlsx) and its 133 SAMM samples (SAMM_Micro_FACS_Codes_v2.xlsx, with the two
+# rows whose apex lies outside the interval kept), and every SMIC-HS clip is in the list.
+MEGC2019_EXCLUDE: tuple[tuple[str, str, str], ...] = (
+    ("casme2", "4", "EP12_01f"),   # disgust in CASME II's coding; not in MEGC 2019's list
+    ("casme2", "5", "EP09_05f"),   # disgust; not in the list
+    ("casme2", "24", "EP07_01"),   # surprise in the 2019-07-01 coding; not in the list
+    ("casme2", "24", "EP07_04f"),  # surprise in the 2019-07-01 coding; not in the list
+    ("casme2", "24", "EP10_03"),   # surprise in the 2019-07-01 coding; not in the list
+)
 _SUBJECT_NAME = {"casme2": lambda s: f"casme2_sub{int(s):02d}", "samm": lambda s: f"samm_{s}",
                  "smic": lambda s: f"smic_{s}"}
 COMPOSITE_COLUMNS = ["dataset", "subject", "source_subject", "video", "onset", "apex", "offset", "emotion",
@@ -128,7 +141,11 @@ COMPOSITE_COLUMNS = ["dataset", "subject", "source_subject", "video", "onset", "
 
 
 def composite_3db(*, casme2=None, samm=None, smic=None,
-                  exclude: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+                  exclude: Iterable[tuple[str, str, str]] = MEGC2019_EXCLUDE,
+                  include: Iterable[tuple[str, str, str]] = (),
+                  labels: Mapping[str, str | os.PathLike] | None = None,
+                  frames: Mapping[str, str | os.PathLike] | None = None,
+                  drop_malformed: bool = False) -> pd.DataFrame:
     """The MEGC 2019 composite database (3DB-Combined): CASME II + SAMM + SMIC-HS in three classes.
 
     Class mapping (:data:`MEGC2019_MAP`; every other emotion is left out)
@@ -145,47 +162,73 @@ def composite_3db(*, casme2=None, samm=None, smic=None,
     ``casme2_sub01``, ``samm_006``, ``smic_s1``. :func:`loso_folds` on the result gives one fold per
     subject: 68 on the full composite.
 
-    Published totals (:data:`MEGC2019_COUNTS`): CASME II 145 (24 subjects), SAMM 133 (28), SMIC-HS 164
-    (16), together 442 samples of 68 subjects. SAMM's and SMIC's follow from the table above; for CASME II
-    the table applied to ``CASME2-coding-20140508.xlsx`` keeps two negatives more than MEGC 2019 listed
-    (its sample list is not public here). Pass those clips in ``exclude`` to match it;
-    :func:`composite_counts` shows the difference.
+    The published sample list
+        MEGC 2019's list (442 samples: CASME II 145, SAMM 133, SMIC-HS 164, of 24 + 28 + 16 = 68 subjects,
+        :data:`MEGC2019_COUNTS`) is public; melab builds exactly its samples by rule: the mapping above, minus
+        the five CASME II samples of :data:`MEGC2019_EXCLUDE` (named there, with why). SMIC is the SMIC-HS clip
+        release whose class is its folder (``HS/s<n>/micro/<class>/<clip>/``), read with
+        :func:`melab.data.annotations.read_smic_folders` when the folder holds it; every clip is in the list.
+        MEGC 2019 lists two SAMM samples whose apex lies outside their onset..offset in
+        ``SAMM_Micro_FACS_Codes_v2.xlsx`` (``028_4_1``, ``032_3_1``): the composite keeps them with an unknown
+        apex (``bad_apex="unknown"``, an :class:`~melab.data.annotations.AnnotationWarning` each), which MERba's
+        run then detects from optical flow. :func:`composite_counts` compares what was built with the list's counts.
 
     Parameters
     ----------
     casme2, samm, smic : :class:`melab.data.Dataset` of that kind, a dataset folder, or None to leave the
         dataset out (at least one is needed).
-    exclude : ``(dataset, source subject, video)`` triples to leave out, e.g. ``("casme2", "1", "EP02_01f")``.
+    exclude : ``(dataset, source subject, video)`` triples to leave out; default :data:`MEGC2019_EXCLUDE`, ``()``
+        keeps every mapped sample.
+    include : triples of ``exclude`` to keep after all.
+    labels, frames : per dataset, the ``labels=`` / ``frames=`` of its :class:`~melab.data.Dataset` (folders
+        given as paths), e.g. ``{"casme2": "/data/CASME2_label_Ver_2.xls"}``.
+    drop_malformed : the datasets' ``drop_malformed`` (folders given as paths).
 
     Returns
     -------
     DataFrame, one row per sample: ``dataset, subject`` (prefixed), ``source_subject, video``,
     ``onset, apex, offset`` (0-based positions in the clip's own frames, as :class:`~melab.data.VideoItem`
     gives them), ``emotion`` (the dataset's), ``label`` (negative / positive / surprise),
-    ``apex_labelled`` (False for SMIC: its apex is the middle frame until detected, see
+    ``apex_labelled`` (False where the apex is not known: SMIC, and the two SAMM rows above; see
     :func:`melab.clips.detect_apex`), ``fps, n_frames, path`` (the clip's image folder).
     """
+    from melab.data.annotations import smic_hs_clip_folders
     from melab.data.dataset import Dataset
 
     given = {"casme2": casme2, "samm": samm, "smic": smic}
     if all(v is None for v in given.values()):
         raise ValueError("composite_3db needs at least one of casme2=, samm=, smic= (a Dataset or a folder)")
-    excluded = {tuple(map(str, t)) for t in exclude}
+    labels, frames = dict(labels or {}), dict(frames or {})
+    unknown = (set(labels) | set(frames)) - set(COMPOSITE_DATASETS)
+    if unknown:
+        raise ValueError(f"labels= and frames= are keyed by {', '.join(COMPOSITE_DATASETS)}; got {sorted(unknown)}")
+    excluded = {tuple(map(str, t)) for t in exclude} - {tuple(map(str, t)) for t in include}
     rows = []
     for name, source in given.items():
         if source is None:
             continue
-        dataset = source if isinstance(source, Dataset) else Dataset(os.fspath(source), kind=name)
+        if isinstance(source, Dataset):
+            dataset = source
+        else:
+            root = os.fspath(source)
+            label = labels.get(name)
+            if name == "smic" and label is None and smic_hs_clip_folders(frames.get(name, root)):
+                label = "folders"  # MEGC 2019's SMIC: the SMIC-HS clips, labelled by their folders
+            dataset = Dataset(root, kind=name, labels=label, frames=frames.get(name), drop_malformed=drop_malformed,
+                              bad_apex="unknown")
         if dataset.kind != name:
             raise ValueError(f"{name}= got a {dataset.kind!r} dataset ({dataset.root}); pass the {name} one")
         for item in dataset:
-            for ev in item.events.itertuples(index=False):
+            known = item.events["apex_labelled"] if "apex_labelled" in item.events.columns else \
+                pd.Series(name != "smic", index=item.events.index)
+            for ev, apex_known in zip(item.events.itertuples(index=False), known, strict=True):
                 label = MEGC2019_MAP[name].get(ev.emotion)
                 if label is None or (name, str(item.subject), str(item.video)) in excluded:
                     continue
                 rows.append((name, _SUBJECT_NAME[name](str(item.subject)), str(item.subject), str(item.video),
-                             int(ev.onset), int(ev.apex), int(ev.offset), ev.emotion, label, name != "smic",
-                             float(item.fps), int(item.n_frames), str(item.path)))
+                             int(ev.onset), int(ev.apex), int(ev.offset), ev.emotion, label,
+                             bool(apex_known) and name != "smic", float(item.fps), int(item.n_frames),
+                             str(item.path)))
     samples = pd.DataFrame(rows, columns=COMPOSITE_COLUMNS)
     return samples.astype({"onset": "int64", "apex": "int64", "offset": "int64", "apex_labelled": bool,
                            "n_frames": "int64"})

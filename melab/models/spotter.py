@@ -46,7 +46,15 @@ parameters (paper)     8,299,910                               8,368,902 (K = 4 
 Both nearest-upsample the slow path x2; the official ``nn.Upsample`` fails on odd window lengths, where
 both melab layouts trim the upsampled path to L. Official state dicts use other names; :func:`official_key`
 and :func:`melab_key` translate one name, :func:`from_official` and :func:`to_official` a whole state dict
-(the table is in :data:`OFFICIAL_RULES`). The Mamba layer inside a block is mamba-ssm's
+(the table is in :data:`OFFICIAL_RULES`).
+
+The current ME-TST code (ME-TST+) publishes a second model under the same class name ``METST_SF``: the same
+stem, then **two** SlowFast trunks, ``spot_pathway`` for the spotting head and ``recog_pathway`` for the
+recognition head (each with its own slow stem, blocks and laterals), and plain ``nn.Linear`` heads. That is
+``SpotterConfig.reference(shared=False)``, whose two trunks share the stem module: 16,671,750 parameters,
+780 tensors in the official file (:data:`METST_PLUS_RULES`). :func:`official_family` tells the published
+files apart by their keys (:data:`OFFICIAL_FAMILIES`, with ME-TST's older ``Net_Mamba``, which melab refuses
+by name), and :func:`load_official` builds the layout the file needs. The Mamba layer inside a block is mamba-ssm's
 ``mamba_simple.Mamba(d_model, d_state=64, d_conv=4, expand=2)``; :class:`melab.ssm.Mamba` has the same
 parameter names (``in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj``) and the same forward.
 """
@@ -421,24 +429,55 @@ def spotter_loss(
 
 
 # --------------------------------------------------------------------------------------------------
-# Official weights (ME-TST / BoostingVRME ``METST_SF`` state dicts)
+# Official weights: three published families of state dicts
 # --------------------------------------------------------------------------------------------------
+
+# What each published family is, for messages. The official files carry no model name, so the family is
+# told apart by its keys (:func:`official_family`).
+OFFICIAL_FAMILIES: dict[str, str] = {
+    "boostingvrme": "BoostingVRME's METST_SF (one shared SlowFast trunk; heads fc_spot.0 / fc_recog.0)",
+    "me_tst_plus": "ME-TST+'s METST_SF (a shared stem, then two SlowFast pathways spot_pathway / recog_pathway; "
+                   "plain Linear heads fc_spot / fc_recog)",
+    "net_mamba": "ME-TST's Net_Mamba (10 input channels, 12 single-rate blocks of width 64: blocks_spot / "
+                 "blocks_recog)",
+}
+# Block tensors: official name inside a block -> melab's name inside a ReferenceBlock.
+_BLOCK_NAMES = (("attn.norm", "norm"), ("attn.mamba", "mixer"), ("norm1", "post_norm"), ("norm2", "unused_norm"))
+
+
+def _trunk_rules(official: str, ours: str) -> tuple[tuple[str, str], ...]:
+    """Rules of one official SlowFast trunk whose names start with ``official`` (melab prefix ``ours``)."""
+    return (
+        (f"{official}Stem_slow.{{rest}}", f"{ours}.slow_stem.{{rest}}"),
+        (f"{official}fuse_{{i+1}}.conv.{{rest}}", f"{ours}.laterals.{{i}}.conv.{{rest}}"),
+        *(
+            (f"{official}block{{s+1}}{suffix}.{{j}}.{theirs}.{{rest}}",
+             f"{ours}.{path}_stages.{{s}}.blocks.{{j}}.{mine}.{{rest}}")
+            for suffix, path in (("_fast", "fast"), ("", "slow"))
+            for theirs, mine in _BLOCK_NAMES
+        ),
+    )
+
 
 # Official name -> melab name of the reference layout. ``{s+1}``, ``{i+1}``: the official stage and lateral
 # numbers count from 1, melab's from 0; ``{j}`` is the block within a stage; ``{rest}`` the tensor inside.
+# BoostingVRME's METST_SF: one trunk at the top level, heads wrapped in nn.Sequential (".0").
 OFFICIAL_RULES: tuple[tuple[str, str], ...] = (
     ("Stem.{rest}", "trunk.stem.{rest}"),
-    ("Stem_slow.{rest}", "trunk.slow_stem.{rest}"),
-    ("fuse_{i+1}.conv.{rest}", "trunk.laterals.{i}.conv.{rest}"),
-    *(
-        (f"block{{s+1}}{suffix}.{{j}}.{official}.{{rest}}", f"trunk.{path}_stages.{{s}}.blocks.{{j}}.{ours}.{{rest}}")
-        for suffix, path in (("_fast", "fast"), ("", "slow"))
-        for official, ours in (("attn.norm", "norm"), ("attn.mamba", "mixer"), ("norm1", "post_norm"),
-                               ("norm2", "unused_norm"))
-    ),
+    *_trunk_rules("", "trunk"),
     ("fc_spot.0.{rest}", "spot_head.{rest}"),
     ("fc_recog.0.{rest}", "recog_head.{rest}"),
 )
+# ME-TST+'s METST_SF: the stem at the top level (melab's two trunks share it), one trunk per head under
+# spot_pathway. / recog_pathway., plain Linear heads. melab's ``recog_trunk.stem`` is ``trunk.stem`` itself.
+METST_PLUS_RULES: tuple[tuple[str, str], ...] = (
+    ("Stem.{rest}", "trunk.stem.{rest}"),
+    *_trunk_rules("spot_pathway.", "trunk"),
+    *_trunk_rules("recog_pathway.", "recog_trunk"),
+    ("fc_spot.{rest}", "spot_head.{rest}"),
+    ("fc_recog.{rest}", "recog_head.{rest}"),
+)
+_RULES = {"boostingvrme": OFFICIAL_RULES, "me_tst_plus": METST_PLUS_RULES}
 
 _FIELD = re.compile(r"\{(\w+)(\+1)?\}")
 
@@ -466,38 +505,69 @@ def _translate(name: str, source: str, target: str) -> str | None:
     return _FIELD.sub(lambda f: str(values[f[1]] + (1 if f[2] else 0)) if f[1] != "rest" else values["rest"], target)
 
 
-def melab_key(official: str) -> str | None:
-    """The reference-layout name of an official ``METST_SF`` state-dict name (None: no such place)."""
-    for source, target in OFFICIAL_RULES:
+def _check_family(family: str) -> tuple[tuple[str, str], ...]:
+    if family not in _RULES:
+        raise ValueError(f"family must be one of {', '.join(_RULES)} (the families melab loads), got {family!r}")
+    return _RULES[family]
+
+
+def melab_key(official: str, family: str = "boostingvrme") -> str | None:
+    """The reference-layout name of an official state-dict name of ``family`` (None: no such place)."""
+    for source, target in _check_family(family):
         if (name := _translate(official, source, target)) is not None:
             return name
     return None
 
 
-def official_key(name: str) -> str | None:
-    """The official ``METST_SF`` name of a reference-layout state-dict name (None: the official has none)."""
-    for target, source in OFFICIAL_RULES:
+def official_key(name: str, family: str = "boostingvrme") -> str | None:
+    """The official name (of ``family``) of a reference-layout state-dict name (None: the official has none).
+
+    In the two-trunk layout, ``recog_trunk.stem.*`` is ``trunk.stem.*`` itself and is saved once, as ``Stem.*``.
+    """
+    if family == "me_tst_plus" and name.startswith("recog_trunk.stem."):
+        return official_key("trunk.stem." + name.removeprefix("recog_trunk.stem."), family)
+    for target, source in _check_family(family):
         if (official := _translate(name, source, target)) is not None:
             return official
     return None
 
 
+def official_family(state: Mapping[str, torch.Tensor]) -> str | None:
+    """Which published model an official state dict belongs to, from its keys (``module.`` already stripped).
+
+    Returns
+    -------
+    ``"me_tst_plus"`` (keys under ``spot_pathway.`` / ``recog_pathway.``), ``"net_mamba"`` (``blocks_spot.`` /
+    ``blocks_recog.``), ``"boostingvrme"`` (``Stem_slow.``, ``fuse_<i>.``, ``block<s>[_fast].<j>.`` at the top
+    level), or None for anything else (a melab checkpoint, another model). :data:`OFFICIAL_FAMILIES` describes each.
+    """
+    keys = list(state)
+    if any(k.startswith(("spot_pathway.", "recog_pathway.")) for k in keys):
+        return "me_tst_plus"
+    if any(k.startswith(("blocks_spot.", "blocks_recog.")) for k in keys):
+        return "net_mamba"
+    if any(k.startswith(("Stem_slow.", "fuse_")) or re.match(r"block\d+(_fast)?\.\d+\.", k) for k in keys):
+        return "boostingvrme"
+    return None
+
+
 def to_official(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A reference-layout state dict under the official names (what ``METST_SF.load_state_dict`` takes)."""
+    """A reference-layout state dict under the official names: BoostingVRME's for the shared trunk, ME-TST+'s
+    for two trunks (what the official ``METST_SF.load_state_dict`` of that family takes)."""
+    family = "me_tst_plus" if any(k.startswith("recog_trunk.") for k in state) else "boostingvrme"
     out = {}
     for name, tensor in state.items():
-        official = official_key(name)
+        if family == "me_tst_plus" and name.startswith("recog_trunk.stem."):
+            continue  # the shared stem, saved once
+        official = official_key(name, family)
         if official is None:
             raise ValueError(f"{name!r} has no official counterpart; only layout='reference' state dicts "
-                             "(SpotterConfig.reference(), shared trunk) translate")
+                             "(SpotterConfig.reference(), shared=True or False) translate")
         out[official] = tensor
     return out
 
 
 def _hint(keys: list[str]) -> str:
-    if any(k.startswith(("blocks_spot.", "blocks_recog.")) for k in keys):
-        return (" These names are ME-TST's single-path Net_Mamba (network.py of zizheng-guo/ME-TST: 10 input "
-                "channels, 12 blocks of width 64), not METST_SF; melab does not implement that model.")
     if any(k.startswith(("trunk.", "spot_head.")) for k in keys):
         return " These are melab names: load a melab checkpoint with melab.train.load_model."
     return ""
@@ -507,17 +577,28 @@ def from_official(state: Mapping[str, torch.Tensor], config: SpotterConfig, *,
                   source: str = "the state dict") -> dict[str, torch.Tensor]:
     """Official names -> the reference model's names, checked against ``Spotter(config)``.
 
-    Every official tensor must find a place of the same shape and every tensor of the model must be
-    given; otherwise a ValueError lists the official keys with no place, the model tensors that were not
-    given, and the shape mismatches.
+    ``config.shared`` picks the family: True reads BoostingVRME's names, False ME-TST+'s (whose stem both
+    melab trunks share). Every official tensor must find a place of the same shape and every tensor of the
+    model must be given; otherwise a ValueError lists the official keys with no place, the model tensors that
+    were not given, and the shape mismatches.
     """
-    if config.layout != "reference" or not config.shared:
-        raise ValueError("official weights load into the reference layout only: use SpotterConfig.reference()")
+    if config.layout != "reference":
+        raise ValueError("official weights load into the reference layout only: use SpotterConfig.reference() "
+                         "(BoostingVRME) or SpotterConfig.reference(shared=False) (ME-TST+)")
+    family = "boostingvrme" if config.shared else "me_tst_plus"
+    found = official_family(state)
+    if found in _RULES and found != family:
+        wanted = "SpotterConfig.reference()" if found == "boostingvrme" else "SpotterConfig.reference(shared=False)"
+        raise ValueError(f"{source} holds {OFFICIAL_FAMILIES[found]}, but the model has "
+                         f"{'one shared trunk' if config.shared else 'two trunks'}; build it with {wanted}, or "
+                         "let melab.models.spotter.load_official / official_config pick the layout")
     own = Spotter(config).state_dict()
-    mapped = {official: melab_key(official) for official in state}
+    mapped = {official: melab_key(official, family) for official in state}
     homeless = sorted(k for k, name in mapped.items() if name not in own)
     given = {name for name in mapped.values() if name is not None}
-    absent = sorted(official_key(k) or k for k in own if k not in given)
+    if family == "me_tst_plus":  # the shared stem fills both trunks
+        given |= {"recog_trunk.stem." + n.removeprefix("trunk.stem.") for n in given if n.startswith("trunk.stem.")}
+    absent = sorted({official_key(k, family) or k for k in own if k not in given})
     shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[name].shape)}"
                     for k, name in mapped.items() if name in own and tuple(state[k].shape) != tuple(own[name].shape))
     if homeless or absent or shapes:
@@ -528,9 +609,13 @@ def from_official(state: Mapping[str, torch.Tensor], config: SpotterConfig, *,
         parts = [listed("keys in the file with no place in the reference model", homeless),
                  listed("reference-model tensors missing from the file (official names)", absent),
                  listed("shape mismatches", shapes)]
-        raise ValueError(f"{source} is not an official METST_SF state dict ({'; '.join(p for p in parts if p)})."
-                         + _hint(homeless))
-    return {mapped[k]: v for k, v in state.items()}
+        raise ValueError(f"{source} is not a complete {OFFICIAL_FAMILIES[family]} state dict "
+                         f"({'; '.join(p for p in parts if p)})." + _hint(homeless))
+    out = {mapped[k]: v for k, v in state.items()}
+    if family == "me_tst_plus":
+        out |= {"recog_trunk.stem." + k.removeprefix("trunk.stem."): v for k, v in out.items()
+                if k.startswith("trunk.stem.")}
+    return out
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -548,22 +633,27 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
-def official_config(state: Mapping[str, torch.Tensor]) -> SpotterConfig:
+def official_config(state: Mapping[str, torch.Tensor], family: str | None = None) -> SpotterConfig:
     """The reference config whose sizes an official state dict has (official sizes where a tensor is absent):
     channels and widths from the stem convs, classes from the recognition head, stages and depth from the
-    block names, and the Mamba sizes from the first fast block."""
-    sizes: dict = {}
+    block names, and the Mamba sizes from the first fast block. ``family`` (default: :func:`official_family`)
+    decides the trunks: one shared (BoostingVRME) or two after a shared stem (ME-TST+, ``shared=False``)."""
+    family = family or official_family(state) or "boostingvrme"
+    _check_family(family)
+    trunk = "spot_pathway." if family == "me_tst_plus" else ""
+    head = "fc_recog.weight" if family == "me_tst_plus" else "fc_recog.0.weight"
+    sizes: dict = {"shared": family == "boostingvrme"}
     if (stem := state.get("Stem.0.weight")) is not None and stem.ndim == 3:
         sizes.update(d_fast=stem.shape[0], in_channels=stem.shape[1])
-    if (slow := state.get("Stem_slow.0.weight")) is not None and slow.ndim == 3:
+    if (slow := state.get(f"{trunk}Stem_slow.0.weight")) is not None and slow.ndim == 3:
         sizes["d_slow"] = slow.shape[0]
-    if (head := state.get("fc_recog.0.weight")) is not None and head.ndim == 2:
-        sizes["n_classes"] = head.shape[0] - 1
-    blocks = [re.fullmatch(r"block(\d+)_fast\.(\d+)\..+", k) for k in state]
+    if (recog := state.get(head)) is not None and recog.ndim == 2:
+        sizes["n_classes"] = recog.shape[0] - 1
+    blocks = [re.fullmatch(rf"{re.escape(trunk)}block(\d+)_fast\.(\d+)\..+", k) for k in state]
     blocks = [(int(m[1]), int(m[2])) for m in blocks if m]
     if blocks:
         sizes.update(n_stages=max(s for s, _ in blocks), depth=max(j for _, j in blocks) + 1)
-    mamba = "block1_fast.0.attn.mamba."
+    mamba = f"{trunk}block1_fast.0.attn.mamba."
     if {f"{mamba}A_log", f"{mamba}in_proj.weight", f"{mamba}conv1d.weight"} <= set(state):
         d_inner, d_model = state[f"{mamba}in_proj.weight"].shape[0] // 2, state[f"{mamba}in_proj.weight"].shape[1]
         sizes.update(d_state=state[f"{mamba}A_log"].shape[1], d_conv=state[f"{mamba}conv1d.weight"].shape[-1],
@@ -571,8 +661,22 @@ def official_config(state: Mapping[str, torch.Tensor]) -> SpotterConfig:
     return SpotterConfig.reference(**sizes)
 
 
+def _loadable_family(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> str:
+    """The family of an official state dict, or a ValueError that names what the file is."""
+    family = official_family(state)
+    if family == "net_mamba":
+        raise ValueError(f"{path} holds {OFFICIAL_FAMILIES['net_mamba']}, the model of the first ME-TST release. "
+                         "melab implements the SlowFast METST_SF only: use BoostingVRME's or ME-TST+'s METST_SF "
+                         "weights")
+    if family is None:
+        first = ", ".join(list(state)[:6])
+        raise ValueError(f"{path} is none of the published spotter families ({'; '.join(OFFICIAL_FAMILIES.values())})"
+                         f": its keys begin {first}." + _hint(list(state)))
+    return family
+
+
 def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> Spotter:
-    """The reference spotter with an official ME-TST / BoostingVRME ``METST_SF`` weight file, in eval mode.
+    """The reference spotter with an official ``METST_SF`` weight file (BoostingVRME or ME-TST+), in eval mode.
 
     Parameters
     ----------
@@ -586,30 +690,37 @@ def load_official(path: str | os.PathLike, *, n_classes: int | None = None) -> S
     Returns
     -------
     Spotter
-        ``SpotterConfig.reference()`` model, sizes read from the file (:func:`official_config`). Its
-        ``forward`` takes (B, L, 36) where the official takes (B, 36, L) (or (B, 1, 36, L)): pass
+        The reference layout with the file's sizes (:func:`official_config`): ``SpotterConfig.reference()``
+        for BoostingVRME's one shared trunk, ``SpotterConfig.reference(shared=False)`` for ME-TST+'s two
+        pathways. ``model.official_family`` names the family found (a key of :data:`OFFICIAL_FAMILIES`).
+        Its ``forward`` takes (B, L, 36) where the official takes (B, 36, L) (or (B, 1, 36, L)): pass
         ``x.transpose(1, 2)``. Inputs must be the official ROI series, window by window (see
         :func:`melab.flow.roi_series` with ``layout="reference"`` and :func:`melab.flow.reference_windows`).
 
     Raises
     ------
     ValueError
-        The file is not a plain state dict, or not this model: the message lists the unmatched keys.
+        The file is not a plain state dict; it is ME-TST's Net_Mamba (named as such); it is none of the
+        families; or it is one of them with tensors missing or misshapen (the message lists the keys).
     """
     state = read_state_dict(path)
-    config = official_config(state)
+    family = _loadable_family(state, path)
+    config = official_config(state, family)
     if n_classes is not None:
         config = SpotterConfig(**{**config.to_dict(), "n_classes": n_classes})
     model = Spotter(config)
     model.load_state_dict(from_official(state, config, source=str(path)))
+    model.official_family = family
     return model.eval()
 
 
 def init_from(model: Spotter, path: str | os.PathLike) -> Spotter:
-    """Fill ``model`` in place from a weight file: an official ``METST_SF`` state dict (the model must be
-    ``SpotterConfig.reference()``-shaped) or a melab checkpoint of the same config. For ``--init``."""
+    """Fill ``model`` in place from a weight file: an official ``METST_SF`` state dict (the model must have the
+    reference shape of its family, :func:`official_config`) or a melab checkpoint of the same config. For
+    ``--init``."""
     state = read_state_dict(path)
-    if any(melab_key(k) is not None for k in state):
+    if official_family(state) is not None:
+        _loadable_family(state, path)
         state = from_official(state, model.config, source=str(path))
     own = model.state_dict()
     problems = sorted(set(own) ^ set(state)) + sorted(k for k in set(own) & set(state)
@@ -622,13 +733,13 @@ def init_from(model: Spotter, path: str | os.PathLike) -> Spotter:
 
 
 def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfig:
-    """The config a model must have to start from the weights in ``path`` (for ``--init``):
-    ``SpotterConfig.reference()`` for an official file, the stored config of a melab checkpoint, else
-    ``default``."""
+    """The config a model must have to start from the weights in ``path`` (for ``--init``): the reference
+    layout of an official file's family (:func:`official_config`), the stored config of a melab checkpoint,
+    else ``default``."""
     state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
     raw = load_weights(path)
     if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
         return config_from(SpotterConfig, raw["config"], source=f"--init {path}")
-    if any(melab_key(k) is not None for k in state):
-        return official_config(state)
+    if official_family(state) is not None:
+        return official_config(state, _loadable_family(state, path))
     return default

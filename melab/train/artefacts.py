@@ -1,6 +1,6 @@
 """What the command line and ``make artefacts`` run: ``melab train`` (:func:`run`) and the shipped artefacts.
 
-- :func:`resolve_data` turns a ``--data`` spec into a dataset kind and a folder.
+- :func:`resolve_data` turns a ``--data`` spec into a dataset kind, a folder and its options.
 - :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
   all data, with its checkpoints, history and scores in one output folder; :func:`prepare_run` checks its
   options first (``--init`` included, before the corpus step), and :func:`check_run_paths` that the output
@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,30 +35,52 @@ from melab.features import dataset_roi_corpus, merba_corpus, roi_corpus, save_ro
 from melab.flow import default_k
 from melab.inference import MODELS, SpotScores
 from melab.models.merba import MERbaConfig
-from melab.models.spotter import SpotterConfig, init_config, read_state_dict
+from melab.models.spotter import OFFICIAL_FAMILIES, SpotterConfig, init_config, official_family, read_state_dict
 from melab.train.loop import save_model
 from melab.train.loso import Executor, fold_device, make_executor
 from melab.train.recognition import MERbaTrainConfig, loso_merba, split_merba, train_merba
 from melab.train.spotting import SpotterTrainConfig, loso, save_scores, train_spotter
 
 
-def resolve_data(data: str, *, progress: bool = True) -> tuple[str, Path]:
-    """``--data`` spec -> (dataset kind, root): ``synthetic:<preset>`` (made if needed), ``corpus:<dir>``
-    (a folder in the synthetic layout) or ``<kind>:<path>`` for a licensed dataset
-    (casme3, samm_lv, casme2, samm, smic; see :class:`melab.data.dataset.Dataset`)."""
+class DataSpec(NamedTuple):
+    """A ``--data`` spec, parsed: the dataset kind, its root, and the licensed-data options."""
+
+    kind: str
+    root: Path
+    labels: str | None = None
+    frames: str | None = None
+
+
+def resolve_data(data: str, *, progress: bool = True) -> DataSpec:
+    """``--data`` spec -> :class:`DataSpec`: ``synthetic:<preset>`` (made if needed), ``corpus:<dir>`` (a folder
+    in the synthetic layout) or ``<kind>:<path>[,labels=FILE][,frames=DIR]`` for a licensed dataset (casme3,
+    samm_lv, casme2, samm, smic, dfme; ``labels`` and ``frames`` as :class:`melab.data.dataset.Dataset`'s)."""
     from melab.data.dataset import KINDS
 
     kind, _, arg = data.partition(":")
-    if kind == "synthetic":
+    path, *rest = arg.split(",") if arg else [""]
+    options: dict[str, str] = {}
+    for part in rest:
+        key, eq, value = part.partition("=")
+        if kind not in KINDS[1:] or not eq or key not in ("labels", "frames") or not value:
+            where = "a licensed dataset's spec takes labels=FILE and frames=DIR" if kind in KINDS[1:] else \
+                f"{kind}: takes no options"
+            raise ValueError(f"--data {data!r}: {part!r} is not an option here; {where} (e.g. --data "
+                             "casme2:PATH,labels=CASME2_label_Ver_2.xls,frames=PATH/Cropped)")
+        if key in options:
+            raise ValueError(f"--data {data!r}: {key} is given twice")
+        options[key] = value
+    if kind == "synthetic" and not rest:
         from melab.data.synthetic import make_corpus
 
-        return "synthetic", make_corpus(arg or "lab", progress=progress)
-    if kind == "corpus":
-        return "synthetic", Path(arg)
-    if kind in KINDS and arg:
-        return kind, Path(arg)
+        return DataSpec("synthetic", make_corpus(path or "lab", progress=progress))
+    if kind == "corpus" and path and not rest:
+        return DataSpec("synthetic", Path(path))
+    if kind in KINDS[1:] and path:
+        return DataSpec(kind, Path(path), **options)
     raise ValueError(f"unknown --data {data!r}: use synthetic:tiny|lab|bench, corpus:<dir> (the layout "
-                     f"make_corpus writes) or <kind>:<path> with kind in {', '.join(KINDS[1:])}")
+                     f"make_corpus writes) or <kind>:<path>[,labels=FILE][,frames=DIR] with kind in "
+                     f"{', '.join(KINDS[1:])}")
 
 
 # Every file a run may write or delete in its output folder (melab.reproduce's too): an input among them is refused.
@@ -133,6 +156,7 @@ def run(
     max_retries: int = 3,
     init: str | os.PathLike | None = None,
     device: str = "cpu",
+    drop_malformed: bool = False,
 ) -> dict:
     """What ``melab train spotter|merba`` does: LOSO (or one model on all data) with outputs in ``out``.
 
@@ -179,6 +203,9 @@ def run(
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where models train and predict (:mod:`melab.device`). The command line's ``--device``
         defaults to "auto"; this function, like the rest of the Python API, to "cpu".
+    drop_malformed : bool
+        Licensed data: leave malformed label rows out (``--drop-malformed``) instead of stopping at the first;
+        the result's ``data`` entry says how many and which.
 
     Returns
     -------
@@ -196,30 +223,42 @@ def run(
     out = Path(out)
     check_run_paths(data, init, out)
     init_digest = None if init is None else _digest(Path(init).read_bytes())
-    kind, corpus = resolve_data(data, progress=progress)
+    spec = resolve_data(data, progress=progress)
+    kind, corpus = spec.kind, spec.root
+    if model == "merba" and kind != "synthetic":
+        raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
+                         "samm=PATH,smic=PATH (melab.reproduce.run_real_merba); for other real data compute "
+                         "onset-apex flow with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and "
+                         "call melab.train.train_merba or loso_merba")
+    dataset = None
     if kind == "synthetic":  # its tables, and --folds against its subjects, before the features are computed
         from melab.data.synthetic import check_corpus
-        from melab.train.loso import loso_subjects
 
         subjects = check_corpus(corpus, "--data")
-        if folds not in ("all", "none"):
-            loso_subjects(subjects, folds)
+    else:  # read (and check) the labels before anything is written
+        from melab.data.dataset import Dataset
+
+        dataset = Dataset(corpus, kind=kind, labels=spec.labels, frames=spec.frames, drop_malformed=drop_malformed)
+        subjects = dataset.videos
+    if folds not in ("all", "none"):
+        from melab.train.loso import loso_subjects
+
+        loso_subjects(subjects, folds)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, str] = {}
+    written: dict[str, str] = {} if dataset is None else {"data": dataset.summary()}
     record = dict(model=model, data=data, folds=folds, preset=preset, init=None if init is None else str(init),
                   init_digest=init_digest)
     if model == "spotter":
         config = getattr(SpotterConfig, preset)()
-        config = init_config(init, config) if init is not None else config
+        if init is not None:
+            config = init_config(init, config)
+            family = official_family(read_state_dict(init))
+            written["init"] = f"{init}: " + (OFFICIAL_FAMILIES[family] if family else "a melab checkpoint")
         train = SpotterTrainConfig.paper() if preset == "paper" else SpotterTrainConfig()
         train = SpotterTrainConfig(**{**asdict(train), "dataset": kind, **({"epochs": epochs} if epochs else {}),
                                       "init": None if init is None else str(init)})
-        if kind == "synthetic":
-            roi = roi_corpus(corpus, progress=progress)
-        else:
-            from melab.data.dataset import Dataset
-
-            roi = dataset_roi_corpus(Dataset(corpus, kind=kind), progress=progress)
+        roi = roi_corpus(corpus, progress=progress) if dataset is None else dataset_roi_corpus(dataset,
+                                                                                                progress=progress)
         record_run(out, {**record, "data_digest": _data_digest(roi.series, roi.events, roi.videos),
                          "train": train.to_dict()}, resume=resume)
         if folds == "none":
@@ -236,12 +275,6 @@ def run(
             written["scores"] = str(save_scores(out / "scores.npz", result))
             history = result.history
     else:
-        if kind != "synthetic":
-            raise ValueError("`melab train merba` reads synthetic corpora, dfme:PATH and composite:casme2=PATH,"
-                             "samm=PATH,smic=PATH (melab.reproduce.run_real_merba); for other real data compute "
-                             "onset-apex flow "
-                             "with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and call "
-                             "melab.train.train_merba or loso_merba")
         config = getattr(MERbaConfig, preset)()
         train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
         train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})

@@ -86,7 +86,8 @@ def plot_confusion_diff(cm_a: pd.DataFrame | np.ndarray, cm_b: pd.DataFrame | np
     Each cell shows the signed change ``B − A`` (of counts, or of row percentages). Its colour says what the
     change means: on the diagonal more samples is better, off the diagonal more samples (a mistake made more
     often) is worse. Blue is better for B, red is worse, white unchanged; zero cells are left blank and the
-    diagonal is boxed.
+    diagonal is boxed. The colour bar is labelled in sizes ("3 better", "3 worse"), not signs, so it never
+    contradicts a cell's signed count.
 
     Parameters
     ----------
@@ -119,10 +120,16 @@ def plot_confusion_diff(cm_a: pd.DataFrame | np.ndarray, cm_b: pd.DataFrame | np
     fig, ax = new_figure(height=5.0)
     sns.heatmap(gain, annot=text, fmt="", cmap="RdBu", vmin=-limit, vmax=limit, ax=ax, square=True,
                 linewidths=0.5, linecolor="white", annot_kws={"fontsize": MIN_FONT_PT},
-                cbar_kws={"label": f"{names[0]} → {names[1]}: worse ← → better ({unit})"})
+                cbar_kws={"label": f"for {names[1]}: how much better or worse ({unit})"})
+    # the bar gives sizes and meaning, never a sign: a cell's own text is the signed change of its count, and an
+    # off-diagonal "+3" (three more mistakes) is worse, so a signed bar would contradict it
+    bar = ax.collections[0].colorbar
+    ticks = [t for t in bar.get_ticks() if -limit <= t <= limit and float(t).is_integer()]
+    bar.set_ticks(ticks, labels=[f"{abs(t):g} better" if t > 0 else f"{abs(t):g} worse" if t < 0 else "no change"
+                                 for t in ticks])
     for i in range(len(labels)):  # outline the diagonal: the correct predictions
         ax.add_patch(plt.Rectangle((i, i), 1, 1, fill=False, edgecolor="0.3", lw=1, clip_on=False))
-    _heatmap_axes(ax, labels, title or f"{names[1]} − {names[0]} (boxed: correct)")
+    _heatmap_axes(ax, labels, title or f"{names[1]} − {names[0]} (cells: change in count; boxed: correct)")
     ax.set_title(ax.get_title(), pad=24)  # room for the legend between title and matrix
     cmap = plt.get_cmap("RdBu")
     ax.legend(handles=[Patch(color=cmap(0.85), label=f"better for {names[1]}"),

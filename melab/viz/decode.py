@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
@@ -59,15 +60,14 @@ def plot_timeline(
     """
     s = np.asarray(scores, dtype=float)
     fig, ax = new_figure(height=3.0)
-    _draw_scores(ax, s, _truth_rows(truth), intervals, is_tp, "score")
+    counts = _draw_scores(ax, s, _truth_rows(truth), intervals, is_tp, "score")
     for level in np.atleast_1d(threshold) if threshold is not None else []:
         ax.axhline(level, color="grey", ls="--", lw=0.8)
     ax.set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
     ax.set_ylabel("spotting score")
-    ax.set_title(title, pad=24)
-    ax.legend(handles=_legend_handles(), loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False,
-              handlelength=1)
-    fig.tight_layout()
+    ax.set_title(f"{title} ({counts})")
+    fig.legend(handles=_legend_handles(), loc="lower center", ncol=4, frameon=False, handlelength=1)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # the legend sits under the axes, off the curve
     return fig
 
 
@@ -75,26 +75,52 @@ def _legend_handles() -> list[Patch]:
     return [
         Patch(color=TRUE_COLOURS["micro"], label="true ME"),
         Patch(color=TRUE_COLOURS["macro"], label="true MaE"),
-        Patch(color=TP_COLOUR, label="predicted TP"),
-        Patch(color=FP_COLOUR, label="predicted FP"),
+        Patch(color=TP_COLOUR, label="decoded, TP"),
+        Patch(color=FP_COLOUR, label="decoded, FP"),
     ]
 
 
-def _draw_scores(ax, s: np.ndarray, true: pd.DataFrame, intervals, is_tp, label: str) -> None:
-    """A score curve, the true expressions (shaded, and a bar at the bottom) and the intervals (TP/FP bars)."""
+def _lanes(intervals: Sequence[tuple[int, int]]) -> list[int]:
+    """A row for each interval so that intervals in one row neither overlap nor touch (greedy, by onset)."""
+    ends: list[int] = []
+    rows = [0] * len(intervals)
+    for i in sorted(range(len(intervals)), key=lambda j: intervals[j]):
+        onset, offset = intervals[i]
+        row = next((r for r, end in enumerate(ends) if end < onset - 1), len(ends))
+        if row == len(ends):
+            ends.append(offset)
+        ends[row] = offset
+        rows[i] = row
+    return rows
+
+
+def _draw_scores(ax, s: np.ndarray, true: pd.DataFrame, intervals, is_tp, label: str) -> str:
+    """A score curve, the true expressions (shaded, and a strip below the curve) and the decoded intervals in
+    strips of their own under it (TP green, FP red; overlapping intervals on separate rows, so each one shows).
+    Returns the counts as text, for the title."""
     intervals = [(int(a), int(b)) for a, b in intervals]
     if is_tp is None:
         micro = true[true["kind"] == "micro"][["onset", "offset"]].to_numpy()
         matched = {i for i, _, _ in match_intervals(intervals, micro)} if len(intervals) and len(micro) else set()
         is_tp = [i in matched for i in range(len(intervals))]
+    rows = _lanes(intervals)
+    n_rows = max(rows, default=0) + 1
+    strip = 0.07  # height of one strip, in score units
     ax.plot(np.arange(s.size), s, color="black", lw=1, label=label)
     for onset, offset, kind in true.itertuples(index=False):
-        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.0, ymax=0.06, color=TRUE_COLOURS.get(kind, "grey"))
-        ax.axvspan(onset - 0.5, offset + 0.5, color=TRUE_COLOURS.get(kind, "grey"), alpha=0.12, lw=0)
-    for (onset, offset), tp in zip(intervals, is_tp, strict=True):
-        ax.axvspan(onset - 0.5, offset + 0.5, ymin=0.07, ymax=0.13, color=TP_COLOUR if tp else FP_COLOUR)
+        colour = TRUE_COLOURS.get(kind, "grey")
+        ax.axvspan(onset - 0.5, offset + 0.5, color=colour, alpha=0.12, lw=0)
+        ax.fill_between([onset - 0.5, offset + 0.5], -strip, -0.01, color=colour, lw=0)
+    for (onset, offset), tp, row in zip(intervals, is_tp, rows, strict=True):
+        top = -strip - 0.02 - row * (strip + 0.01)
+        ax.fill_between([onset - 0.5, offset + 0.5], top - strip, top, color=TP_COLOUR if tp else FP_COLOUR,
+                        edgecolor="white", lw=0.5)
+    ax.axhline(-strip - 0.015, color="0.6", lw=0.5)
     ax.set_xlim(-0.5, s.size - 0.5)
-    ax.set_ylim(-0.15, 1.05)
+    ax.set_ylim(-2 * strip - 0.03 - (n_rows - 1) * (strip + 0.01), 1.05)
+    ax.set_yticks([0, 0.5, 1])
+    n_tp = int(np.sum(is_tp))
+    return f"{n_tp} TP, {len(intervals) - n_tp} FP"
 
 
 def plot_baseline_vs_spotter(
@@ -129,48 +155,59 @@ def plot_baseline_vs_spotter(
     if curves[0].shape != curves[1].shape or curves[0].ndim != 1:
         raise ValueError(f"both score curves must be (T,) of one length, got {curves[0].shape} and {curves[1].shape}")
     true = _truth_rows(truth)
-    fig, axes = new_figure(2, 1, height=4.2, sharex=True)
+    fig, axes = new_figure(2, 1, height=4.8, sharex=True)
     names = ["learned spotter", "feature difference (no training)"]
     for ax, s, intervals, name in zip(axes, curves, [spotter_intervals, baseline_intervals], names, strict=True):
-        _draw_scores(ax, s, true, intervals, None, name)
+        counts = _draw_scores(ax, s, true, intervals, None, name)
         ax.set_ylabel("score")
-        ax.set_title(name, fontsize=MIN_FONT_PT)
+        ax.set_title(f"{name}: {counts}", fontsize=MIN_FONT_PT)
     axes[1].set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
     fig.suptitle(title, fontsize=10)
-    fig.legend(handles=_legend_handles(), loc="upper center", bbox_to_anchor=(0.5, 0.94), ncol=4, frameon=False,
-               handlelength=1)
-    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.legend(handles=_legend_handles(), loc="lower center", ncol=4, frameon=False, handlelength=1)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))  # the legend sits under the axes, off the curves
     return fig
 
 
-def plot_sensitivity(grid: pd.DataFrame, *, value: str = "f1", title: str = "SISS spotting F1 by threshold"):
-    """Heat map of a score over a (low, high) threshold grid.
+def plot_sensitivity(grid: pd.DataFrame, *, value: str = "f1", count: str = "tp",
+                     title: str = "SISS spotting F1 by threshold"):
+    """Heat map of a score over a (low, high) threshold grid, coloured by a count so that small counts look small.
 
     Parameters
     ----------
     grid : pandas.DataFrame
-        Columns ``low``, ``high`` and ``value``, e.g. from :func:`melab.metrics.sensitivity_grid`.
+        Columns ``low``, ``high``, ``value`` and ``count``, e.g. from :func:`melab.metrics.sensitivity_grid`.
         Missing pairs (``low > high``) are left blank.
     value : str
-        Column to show.
+        Column written in each cell (e.g. F1).
+    count : str
+        Integer column the colour shows, one colour step per unit (e.g. TP, the MEs found): F1 values of 0.04 and
+        0.05 that differ by one ME get neighbouring colours, not the two ends of a stretched scale.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    for column in ("low", "high", value, count):
+        if column not in grid.columns:
+            raise ValueError(f"grid lacks the column {column!r}; it has {list(grid.columns)}")
     table = grid.pivot(index="low", columns="high", values=value).sort_index(ascending=False)
+    counts = grid.pivot(index="low", columns="high", values=count).sort_index(ascending=False)
+    top = max(int(np.nanmax(counts.to_numpy(dtype=float))), 1)
     fig, ax = new_figure(height=4.4)
-    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto", vmin=0.0)
+    cmap = plt.get_cmap("Blues", top + 1)
+    image = ax.imshow(counts.to_numpy(dtype=float), cmap=cmap, aspect="auto", vmin=-0.5, vmax=top + 0.5)
     for (r, c), v in np.ndenumerate(table.to_numpy(dtype=float)):
         if np.isfinite(v):
-            colour = "white" if v < 0.5 else "black"
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=MIN_FONT_PT, color=colour)
+            n = counts.to_numpy(dtype=float)[r, c]
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=MIN_FONT_PT,
+                    color="white" if n > 0.6 * top else "black")
     ax.set_xticks(range(table.shape[1]), [f"{h:g}" for h in table.columns])
     ax.set_yticks(range(table.shape[0]), [f"{lo:g}" for lo in table.index])
     ax.set_xlabel("high threshold (relative)")
     ax.set_ylabel("low threshold (relative)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=value)
+    ax.set_title(f"{title}\n(cells: {value}; colour: {count}, one step per unit)")
+    bar = fig.colorbar(image, ax=ax, ticks=range(top + 1))
+    bar.set_label(f"{count} (MEs found)" if count == "tp" else count)
     fig.tight_layout()
     return fig
 

@@ -11,12 +11,13 @@ from matplotlib.patches import Rectangle
 
 from melab.face import NOSE_ROI, REFERENCE_ROIS, ROI, roi_boxes
 from melab.flow import flow_epe, flow_to_rgb, stitch_windows
-from melab.viz._style import MIN_FONT_PT, new_figure
+from melab.viz._style import MIN_FONT_PT, mark_photo, new_figure
 
 __all__ = ["plot_face_rois", "plot_flow", "plot_flow_methods", "plot_flow_quiver", "plot_head_motion",
            "plot_onset_apex", "plot_roi_series", "plot_stitching"]
 
 ROI_COLOURS = {"region": "tab:red", "patch": "lime", "nose": "deepskyblue"}
+LABEL_COLOURS = {"region": "tab:red", "patch": "darkgreen", "nose": "tab:blue"}  # the same hues, legible on white
 KIND_SHADES = {"micro": "tab:red", "macro": "tab:blue"}
 
 
@@ -48,7 +49,7 @@ def plot_flow(flow: np.ndarray, *, max_flow: float | None = None, title: str = "
     key.set_xlabel("dx (px)")
     key.set_ylabel("dy (px, down)")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # a noisy colour image: JPEG keeps it small
 
 
 def plot_flow_quiver(image: np.ndarray, flow: np.ndarray, *, step: int = 8, gain: float | None = None,
@@ -79,7 +80,24 @@ def plot_flow_quiver(image: np.ndarray, flow: np.ndarray, *, step: int = 8, gain
     ax.set_ylabel("y (px)")
     ax.set_title(f"{title} (arrows ×{gain:.0f})")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)
+
+
+def _spread(wanted: np.ndarray, gap: float, low: float, high: float) -> np.ndarray:
+    """Positions as close to ``wanted`` as possible, in the same order, at least ``gap`` apart, inside [low, high]."""
+    order = np.argsort(wanted, kind="stable")
+    placed = np.asarray(wanted, float)[order].copy()
+    for i in range(1, len(placed)):  # push down past the one above
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    overflow = placed[-1] - high if len(placed) else 0.0
+    if overflow > 0:  # then pull the column back up, as little as it takes
+        placed -= overflow
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = min(placed[i], placed[i + 1] - gap)
+    placed = np.maximum(placed, low + gap * np.arange(len(placed)))
+    out = np.empty_like(placed)
+    out[order] = placed
+    return out
 
 
 def plot_face_rois(image: np.ndarray, landmarks: np.ndarray, rois: Sequence[ROI] = REFERENCE_ROIS, *,
@@ -90,47 +108,68 @@ def plot_face_rois(image: np.ndarray, landmarks: np.ndarray, rois: Sequence[ROI]
     ----------
     image : ``(H, W, 3)`` uint8, usually a face crop.
     landmarks : ``(68, 2)`` pixels in ``image``.
-    rois : the ROI table; ``nose`` adds the head-motion box; ``labels`` numbers the boxes and lists the numbers
-        with the ROI names in a key beside the face (names written on the boxes would be too small to read).
+    rois : the ROI table; ``nose`` adds the head-motion box; ``labels`` writes each ROI's name beside the face,
+        in the box's colour, with a leader line to the box: nothing covers a box, and no two names overlap (the
+        ROIs of the left half of the image are named on the left, the others on the right).
     """
     rois = tuple(rois) + ((NOSE_ROI,) if nose else ())
     boxes = roi_boxes(landmarks, rois, size=image.shape[0] if image.shape[0] == image.shape[1] else None)
-    fig, ax = new_figure(height=3.6 if labels else 3.4)
+    height, width = image.shape[:2]
+    fig, ax = new_figure(height=3.9 if labels else 3.4)
     ax.imshow(image)
     ax.plot(landmarks[:, 0], landmarks[:, 1], ".", ms=2.5, color="cyan")
-    for number, (roi, (x0, y0, x1, y1)) in enumerate(zip(rois, boxes, strict=True), start=1):
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=0.9,
-                               ec=ROI_COLOURS[roi.kind]))
-        if labels:
-            ax.text((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5, str(number), fontsize=MIN_FONT_PT, ha="center",
-                    va="center", color="black", fontweight="bold",
-                    bbox=dict(boxstyle="round,pad=0.1", fc=ROI_COLOURS[roi.kind], ec="none", alpha=0.75))
-    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=c, label=k) for k, c in ROI_COLOURS.items()
-               if any(r.kind == k for r in rois)]
-    if labels:
-        key = "\n".join(f"{number:2d} {roi.name}" for number, roi in enumerate(rois, start=1))
-        ax.text(1.04, 1.0, key, transform=ax.transAxes, va="top", ha="left", family="monospace",
-                fontsize=MIN_FONT_PT, linespacing=1.1)
-        if handles:
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(-0.62, 1), frameon=False)
-    elif handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1))
-    ax.set_xlim(-0.5, image.shape[1] - 0.5)
-    ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    for roi, (x0, y0, x1, y1) in zip(rois, boxes, strict=True):
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.0, ec=ROI_COLOURS[roi.kind]))
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=c, lw=1.5, label=k) for k, c in ROI_COLOURS.items()
+               if any(r.kind == k for r in rois)]
+    if not labels:
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1))
+        fig.tight_layout()
+        return mark_photo(fig)
+    ax.set_axis_off()  # the names take the margins; the crop's size is in the title
+    ax.set_title(f"{title}\n({width} × {height} px crop)")
+    fig.subplots_adjust(left=0.28, right=0.72, top=0.86, bottom=0.09)
+    centres = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]) - 0.5
+    left = centres[:, 0] < width / 2
+    axes_inches = ax.get_position().height * fig.get_size_inches()[1]
+    gap = 1.3 * MIN_FONT_PT / 72 * height / axes_inches  # one text line, in image pixels
+    for side, on_side in (("left", left), ("right", ~left)):
+        idx = np.flatnonzero(on_side)
+        # ties in height (a region and the patches inside it) are named in order of distance from the margin
+        distance = centres[idx, 0] if side == "left" else width - centres[idx, 0]
+        wanted = centres[idx, 1] + 1e-3 * distance * (1 if side == "left" else -1)
+        rows = _spread(wanted, gap, -0.5 + gap / 2, height - 0.5 - gap / 2)
+        for i, y in zip(idx, rows, strict=True):
+            x0, _, x1, _ = boxes[i]
+            anchor = (x0 - 0.5, centres[i, 1]) if side == "left" else (x1 - 0.5, centres[i, 1])
+            ax.annotate(rois[i].name, xy=anchor, xytext=(-0.03 if side == "left" else 1.03, y),
+                        textcoords=("axes fraction", "data"), ha="right" if side == "left" else "left",
+                        va="center", fontsize=MIN_FONT_PT, color=LABEL_COLOURS[rois[i].kind], annotation_clip=False,
+                        arrowprops=dict(arrowstyle="-", color=ROI_COLOURS[rois[i].kind], lw=0.7, shrinkA=1,
+                                        shrinkB=0))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    return mark_photo(fig)
 
 
-def _shade_events(ax, events: pd.DataFrame | None, fps: float) -> None:
+def _shade_events(ax, events: pd.DataFrame | None, fps: float, *, mark_micro: bool = False) -> None:
+    """Shade the true expressions; ``mark_micro`` also puts a triangle over each ME's apex, since an ME of a few
+    frames is a hairline on an axis of a minute."""
     if events is None:
         return
     for kind, colour in KIND_SHADES.items():
-        for i, ev in enumerate(events[events["kind"] == kind].itertuples()):
-            ax.axvspan(ev.onset / fps, (ev.offset + 1) / fps, color=colour, alpha=0.18, lw=0,
-                       label=f"true {kind}" if i == 0 else None)
+        rows = events[events["kind"] == kind]
+        for i, ev in enumerate(rows.itertuples()):
+            ax.axvspan(ev.onset / fps, (ev.offset + 1) / fps, color=colour, alpha=0.35 if kind == "micro" else 0.15,
+                       lw=0, label=f"true {kind}" if i == 0 else None)
+        if mark_micro and kind == "micro" and len(rows):
+            ax.plot(rows["apex"] / fps, np.ones(len(rows)), "v", color=colour, ms=6, clip_on=False,
+                    transform=ax.get_xaxis_transform(), label="ME apex")
 
 
 def plot_roi_series(series: np.ndarray, channels: Sequence[str], *, fps: float, events: pd.DataFrame | None = None,
@@ -151,13 +190,13 @@ def plot_roi_series(series: np.ndarray, channels: Sequence[str], *, fps: float, 
     fig, axes = new_figure(len(rois), 1, height=0.8 * len(rois) + 1.2, sharex=True, squeeze=False)
     for ax, roi in zip(axes[:, 0], rois, strict=True):
         dx, dy = series[:, names.index(f"{roi}_dx")], series[:, names.index(f"{roi}_dy")]
-        _shade_events(ax, events, fps)
+        _shade_events(ax, events, fps, mark_micro=True)
         ax.plot(t, np.hypot(dx, dy), lw=0.7, color="k")
         ax.set_ylabel(f"{roi}\n(px)", rotation=0, ha="right", va="center")
     axes[-1, 0].set_xlabel("time (s)")
     if events is not None and len(events):
-        axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
-    axes[0, 0].set_title(title, pad=22 if events is not None and len(events) else None)
+        axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1.08), ncol=3, frameon=False)
+    axes[0, 0].set_title(title, pad=30 if events is not None and len(events) else None)
     fig.tight_layout(h_pad=0.2)
     return fig
 
@@ -181,13 +220,13 @@ def plot_head_motion(head: np.ndarray, raw: np.ndarray, series: np.ndarray, chan
     top.plot(t, head[:, 1], lw=0.8, label="dy")
     top.set_ylabel("head (px)")
     top.set_title(title)
-    top.legend(loc="upper left", ncol=2)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="head")
     _shade_events(bottom, events, fps)
     bottom.plot(t, raw[:, c], lw=0.8, color="tab:gray", label="before (raw)")
     bottom.plot(t, series[:, c], lw=0.8, color="k", label="after (compensated)")
     bottom.set_ylabel(f"{channel} (px)")
     bottom.set_xlabel("time (s)")
-    bottom.legend(loc="upper left", ncol=2)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -213,7 +252,7 @@ def plot_onset_apex(image: np.ndarray, *, title: str = "Onset → apex flow: the
         bar.ax.locator_params(nbins=3)
     fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # images of measured fields: JPEG keeps them small
 
 
 def plot_flow_methods(flows: Mapping[str, np.ndarray], truth: np.ndarray, *, mask: np.ndarray | None = None,
@@ -260,7 +299,7 @@ def plot_flow_methods(flows: Mapping[str, np.ndarray], truth: np.ndarray, *, mas
                  + (", EPE inside the mask)" if mask is not None else ")"))
     bar = fig.colorbar(shown, ax=list(axes[1, 1:]), orientation="horizontal", fraction=0.08, aspect=30)
     bar.set_label("end-point error |estimate − truth| (px)")
-    return fig
+    return mark_photo(fig)  # images of measured fields: JPEG keeps them small
 
 
 def plot_stitching(values: np.ndarray, starts: np.ndarray, n_frames: int, *, channel: int = 0,

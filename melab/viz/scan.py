@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from melab.scan import scan_order, scan_progress
-from melab.viz._style import MIN_FONT_PT, new_figure
+from melab.viz._style import MIN_FONT_PT, mark_photo, new_figure
 
 __all__ = ["plot_scan_paths", "plot_scan_step", "plot_state_decay", "plot_windows"]
 
@@ -109,28 +109,29 @@ def plot_windows(image: np.ndarray, win_px: int, *, token_px: int | None = None,
     hgt, wid = image.shape[:2]
     fig, ax = new_figure(1, 1, height=3.6)
     ax.imshow(image, extent=(0, wid, hgt, 0))
-    for x in range(0, wid + 1, win_px):
-        ax.axvline(x, color="white", lw=1.2)
+    for x in range(0, wid + 1, win_px):  # dark lines: a colour-coded flow is near white where nothing moves
+        ax.axvline(x, color="0.2", lw=1.0, ls="--")
     for y in range(0, hgt + 1, win_px):
-        ax.axhline(y, color="white", lw=1.2)
+        ax.axhline(y, color="0.2", lw=1.0, ls="--")
     x0, y0 = window[1] * win_px, window[0] * win_px
-    ax.add_patch(Rectangle((x0, y0), win_px, win_px, fill=False, ec="tab:red", lw=2))
     if token_px:
         n = win_px // token_px
         for k in range(1, n):
-            ax.plot([x0 + k * token_px] * 2, [y0, y0 + win_px], color="tab:red", lw=0.4)
-            ax.plot([x0, x0 + win_px], [y0 + k * token_px] * 2, color="tab:red", lw=0.4)
+            ax.plot([x0 + k * token_px] * 2, [y0, y0 + win_px], color="tab:red", lw=0.5)
+            ax.plot([x0, x0 + win_px], [y0 + k * token_px] * 2, color="tab:red", lw=0.5)
         if kind:
-            _draw_path(ax, scan_order(n, n, kind), n, origin=(x0, y0), cell=token_px, colour="black", lw=0.8,
+            _draw_path(ax, scan_order(n, n, kind), n, origin=(x0, y0), cell=token_px, colour="black", lw=0.9,
                        head=0.12)
+    ax.add_patch(Rectangle((x0, y0), win_px, win_px, fill=False, ec="tab:red", lw=2.5))
     ax.set_xlim(0, wid)
     ax.set_ylim(hgt, 0)
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     n_windows = (hgt // win_px) * (wid // win_px)
-    ax.set_title(f"{title}: {n_windows} windows of {win_px}×{win_px} px")
+    ax.set_title(f"{title}: {n_windows} windows of {win_px}×{win_px} px\n(dashed: windows; red: the one scanned"
+                 + (f", {kind}" if kind and token_px else "") + ")")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)  # a colour-coded flow image: JPEG keeps it small
 
 
 def plot_state_decay(responses: Mapping[str, np.ndarray], *, log: bool = False, marks: Sequence[int] = (),

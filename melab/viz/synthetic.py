@@ -7,15 +7,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
 from melab.data import synthetic as S
-from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT, new_figure
+from melab.viz._style import DPI, FIG_WIDTH, MIN_FONT_PT, mark_photo, new_figure
 
 __all__ = ["subject_gallery", "contact_sheet", "plot_au_field", "plot_event_timeline", "plot_displacement_over_time",
            "plot_frames"]
 
-KIND_COLOURS = {"micro": "tab:red", "macro": "tab:blue", "blink": "tab:gray", "head_jerk": "tab:olive",
-                "talking": "tab:green", "subtle": "tab:orange"}
+# Unlabelled movements in greys: the colours are the emotions' (EMOTION_COLOURS), and nothing else may look like one.
+KIND_COLOURS = {"micro": "tab:red", "macro": "tab:blue", "blink": "0.55", "head_jerk": "0.3", "talking": "0.55",
+                "subtle": "0.3"}
 # Lanes of unlabelled movements in an event timeline: (lane name, kinds drawn in it).
 DISTRACTOR_LANES = (("blink", ("blink",)), ("head_jerk", ("head_jerk",)), ("talking", ("talking",)),
                     ("subtle", S.SUBTLE_KINDS))
@@ -35,26 +37,35 @@ def subject_gallery(seed: int = 0, n: int = 8, *, size: int = 128) -> plt.Figure
         ax.set_title(f"{subject.subject_id}, noise σ={subject.noise_sigma:.1f}", fontsize=MIN_FONT_PT)
     fig.suptitle(f"Synthetic subjects (seed {seed}) with iBUG-68 landmarks")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)
+
+
+def _grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
+    """(rows, cols) for ``n`` panels with at most ``max_cols`` per row and as few empty slots as possible."""
+    rows = int(np.ceil(n / max_cols))
+    return rows, int(np.ceil(n / rows))
 
 
 def contact_sheet(corpus: str | Path, *, n_subjects: int = 8, kind: str = "micro") -> plt.Figure:
-    """One apex frame per subject (its first event of ``kind``), labelled with the emotion and amplitude."""
+    """One apex frame per subject (its first event of ``kind``), labelled with the emotion and amplitude; as many
+    columns as fill the rows (at most four), so no slot stays empty."""
     corpus = Path(corpus)
     events = pd.read_csv(corpus / "events.csv")
     picks = events[events["kind"] == kind].groupby("subject").head(1).head(n_subjects)
-    cols = 4
-    rows = int(np.ceil(len(picks) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(FIG_WIDTH, 2.1 * rows + 0.3), dpi=DPI, squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, ev in zip(axes.ravel(), picks.itertuples(), strict=False):
+    if picks.empty:
+        raise ValueError(f"{corpus / 'events.csv'} holds no event of kind {kind!r}")
+    rows, cols = _grid_shape(len(picks))
+    panel = FIG_WIDTH / max(cols, 3)  # three or more panels share the width; fewer keep a third each
+    fig, axes = plt.subplots(rows, cols, figsize=(panel * cols, (panel + 0.45) * rows + 0.3), dpi=DPI,
+                             squeeze=False)
+    for ax, ev in zip(axes.ravel(), picks.itertuples(), strict=True):
         img = plt.imread(corpus / ev.subject / ev.video / f"img_{ev.apex:05d}.jpg")
         ax.imshow(img)
+        ax.axis("off")
         ax.set_title(f"{ev.subject}: {ev.emotion}\n{ev.amplitude_px:.2f} px at apex", fontsize=MIN_FONT_PT)
     fig.suptitle(f"Synthetic subjects at the apex of a {kind}-expression")
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)
 
 
 def _support_box(field: np.ndarray, *, pad: int, min_side: int) -> tuple[int, int, int, int]:
@@ -107,7 +118,7 @@ def plot_au_field(subject: S.SubjectStyle, codes, *, step: int = 6, scale_px: fl
     fig.suptitle(f"AU displacement fields at {scale_px:g} px peak (zoomed; arrows lengthened ×{min(gains):.0f}"
                  + (f"–{max(gains):.0f})" if max(gains) > min(gains) + 0.5 else ")"))
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)
 
 
 EMOTION_COLOURS = {"anger": "tab:red", "contempt": "tab:brown", "disgust": "tab:olive", "fear": "tab:purple",
@@ -120,7 +131,8 @@ def plot_event_timeline(events: pd.DataFrame, n_frames: int, fps: float, *,
 
     One lane per kind (micro, macro, then the unlabelled movements that occur: blinks, head jerks and, in a
     realistic video, talking and the subtle movements of :data:`melab.data.synthetic.SUBTLE_KINDS` in one lane);
-    expressions are coloured by emotion, with the full emotion names in the legend.
+    expressions are coloured by emotion, with the full emotion names in the legend; unlabelled movements are grey,
+    so that no colour of an emotion is reused for them.
     """
     lanes = [("micro", events[events["kind"] == "micro"]), ("macro", events[events["kind"] == "macro"])]
     if distractors is not None and len(distractors):
@@ -133,19 +145,19 @@ def plot_event_timeline(events: pd.DataFrame, n_frames: int, fps: float, *,
             emotion = getattr(ev, "emotion", None) if kind in ("micro", "macro") else None
             colour = EMOTION_COLOURS.get(emotion, "tab:gray") if emotion else KIND_COLOURS[kind]
             ax.barh(lane, (ev.offset - ev.onset + 1) / fps, left=ev.onset / fps, color=colour, height=0.7,
-                    edgecolor=colour, linewidth=1.2,  # an outline keeps a 3-frame ME visible on a minute-long axis
-                    label=emotion if emotion and emotion not in seen else None)
+                    edgecolor=colour, linewidth=1.2)  # an outline keeps a 3-frame ME visible on a minute-long axis
             seen.add(emotion)
     ax.set_yticks(range(len(lanes)), [k.replace("_", " ").replace("subtle", "subtle, unlabelled") for k, _ in lanes])
     ax.set_xlim(0, n_frames / fps)
     ax.set_ylim(len(lanes) - 0.4, -0.6)
     ax.set_xlabel("time (s)")
     ax.set_title(title or "Events of one video")
-    if seen - {None}:
-        handles, labels = ax.get_legend_handles_labels()
-        order = np.argsort(labels)
-        ax.legend([handles[i] for i in order], [labels[i] for i in order], title="emotion", loc="center left",
-                  bbox_to_anchor=(1.01, 0.5), frameon=False, handlelength=1)
+    handles = [Patch(color=EMOTION_COLOURS.get(e, "tab:gray"), label=e) for e in sorted(seen - {None})]
+    if len(lanes) > 2:
+        handles.append(Patch(color="0.45", label="unlabelled\n(grey, by row)"))
+    if handles:
+        ax.legend(handles=handles, title="colour", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
+                  handlelength=1)
     fig.tight_layout()
     return fig
 
@@ -176,4 +188,4 @@ def plot_frames(frames: np.ndarray, indices, *, labels=None, title: str = "") ->
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return mark_photo(fig)

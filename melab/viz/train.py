@@ -67,10 +67,11 @@ def plot_windows(series: np.ndarray, events: pd.DataFrame, *, k: int, stride: in
     for c in channels:
         ax.plot(frames, series[lo:hi, c], lw=1, label=names[c])
     ax.set_ylabel("ROI flow (px)")
-    ax.set_title(f"{title}: k = {k}, stride = {stride}", pad=24)
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(channels) + 1, frameon=False)
+    ax.set_title(f"{title}: k = {k}, stride = {stride}")
+    right = dict(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # legends beside, never on, the data
     shown = events[(events["offset"] >= lo) & (events["onset"] < hi)]
-    _shade_events(ax, shown, fps=None, kinds=("micro",))
+    _shade_events(ax, shown, fps=None)  # MEs and macro-expressions: only the MEs are targets (bottom panel)
+    ax.legend(**right)
     ax.set_xlim(lo, hi - 1)
     for i, s in enumerate(starts):
         positive = spot[s:s + k].max() > 0
@@ -78,11 +79,10 @@ def plot_windows(series: np.ndarray, events: pd.DataFrame, *, k: int, stride: in
     wx.set_yticks(range(len(starts)), [f"{int(s)}" for s in starts])
     wx.set_ylim(len(starts) - 0.5, -0.5)
     wx.set_ylabel("window\n(first frame)")
-    wx.legend(handles=[Line2D([], [], color="tab:orange", lw=5, label="holds an ME (positive)"),
-                       Line2D([], [], color="0.5", lw=5, label="no ME (negative)")],
-              loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    wx.legend(handles=[Line2D([], [], color="tab:orange", lw=5, label="holds an ME\n(positive)"),
+                       Line2D([], [], color="0.5", lw=5, label="no ME\n(negative)")], **right)
     classes = str3_classes(dataset)
-    bx.fill_between(frames, spot[lo:hi], step="mid", alpha=0.4, label="spot target (0/1 box)")
+    bx.fill_between(frames, spot[lo:hi], step="mid", alpha=0.4, label="spot target\n(0/1 box)")
     inside = label[lo:hi] < len(classes)
     for c, name in enumerate(classes):
         mask = inside & (label[lo:hi] == c)
@@ -91,7 +91,7 @@ def plot_windows(series: np.ndarray, events: pd.DataFrame, *, k: int, stride: in
     bx.set_ylim(-0.05, 1.1)
     bx.set_xlabel("frame")
     bx.set_ylabel("target")
-    bx.legend(loc="upper right", ncol=2, frameon=False)
+    bx.legend(**right)
     fig.tight_layout(h_pad=0.3)
     return fig
 
