@@ -96,10 +96,10 @@ def array(name: str, value: object, *, ndim: int | Sequence[int] | None = None,
         flat = arr.ravel().tolist()
         if all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in flat):
             try:
-                arr = np.array(flat, dtype=np.float64 if any(isinstance(v, float) for v in flat) else np.int64)
+                numeric = np.array(flat, dtype=np.float64 if any(isinstance(v, float) for v in flat) else np.int64)
             except OverflowError:
                 raise ValueError(f"{name} holds numbers beyond 64 bits") from None
-            arr = arr.reshape(np.shape(value) if flat else (0,))
+            arr = numeric.reshape(arr.shape)  # an empty one keeps its shape: (0, 0) is not (0,)
     if arr.dtype.kind not in "iuf":
         got = "true/false values" if arr.dtype.kind == "b" else f"{arr.dtype} values"
         raise TypeError(f"{name} must be an array of numbers, got {got} (shape {arr.shape})")
