@@ -595,6 +595,7 @@ class RoiFlowStream:
                  with_raw: bool = False, nose: ROI = NOSE_ROI, name: str = "the video",
                  part: tuple[int, int] | None = (0, 1)):
         rois = tuple(rois)
+        k = checks.integer("k", k, 2, MAX_FRAMES)
         size = checks.integer("size", size, 16, 4096)
         if isinstance(top_p, str) or not isinstance(top_p, Sequence) or \
                 not all(0 < checks.number("top_p", p, 0.0, 1.0) for p in _roi_fractions(rois, top_p)):
@@ -623,9 +624,14 @@ class RoiFlowStream:
         return len(self.landmarks)
 
     def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
-        """Add the next frame (``(H, W, 3)`` uint8 RGB or ``(H, W)`` grey) and its ``(68, 2)`` landmarks (pixels)."""
-        self.ring.append(_gray(frame, "frame"))
-        self.landmarks.append(np.asarray(landmarks, np.float32))
+        """Add the next frame (``(H, W, 3)`` uint8 RGB or ``(H, W)`` grey) and its ``(68, 2)`` landmarks (pixels,
+        NaN where no face was found). Raises a ValueError or TypeError naming ``frame`` or ``landmarks``."""
+        gray = _gray(frame, "frame")
+        if self.ring and gray.shape != self.ring[0].shape:
+            raise ValueError(f"frame {self.n_frames} of {self.name} is {gray.shape[1]}x{gray.shape[0]} pixels, the "
+                             f"frames before it {self.ring[0].shape[1]}x{self.ring[0].shape[0]}: one video, one size")
+        self.ring.append(gray)
+        self.landmarks.append(_pixels(checks.array("landmarks", landmarks, shape=(68, 2), finite=False)))
         start = self.n_frames - self.k
         if start >= 0 and start % self.stride == 0:
             self._window(start, start // self.stride)
@@ -711,8 +717,7 @@ class RoiFlowWorkers:
     """
 
     def __init__(self, workers: int = 2, *, queue: int = 64):
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+        workers, queue = checks.integer("workers", workers, 1, 256), checks.integer("queue", queue, 1, 10**6)
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         self._queues = [context.Queue(maxsize=queue) for _ in range(workers)]
@@ -777,9 +782,9 @@ class RoiFlowWorkers:
 
     def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
         """As :meth:`RoiFlowStream.push`."""
-        gray = _gray(frame)
-        landmarks = np.asarray(landmarks, np.float32)
-        self._stream.push(gray, landmarks)
+        gray = _gray(frame, "frame")
+        self._stream.push(gray, landmarks)  # checks both
+        landmarks = self._stream.landmarks[-1]
         for queue in self._queues:
             self._put(queue, (gray, landmarks))
 

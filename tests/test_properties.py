@@ -499,6 +499,42 @@ def test_roi_flow_series(arg, value):
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
+@given(arg=st.sampled_from(["k", "stride", "size", "top_p", "detrend", "recentre_px", "max_recentre",
+                            "flow_options", "frame", "landmarks"]), value=JUNK, at=st.integers(0, 11))
+def test_roi_flow_stream(arg, value, at):
+    """The streamed path (melab spot and flow): options spoilt, or one pushed frame or its landmarks (frame
+    ``at``); a stream that takes everything equals roi_flow_series on what it was given."""
+    options = spoil(dict(k=6, stride=None, size=32, top_p=(0.3, 0.2), detrend=6.0, recentre_px=1.0,
+                         max_recentre=2, flow_options=None), arg, value) if arg not in ("frame", "landmarks") else \
+        dict(k=6, size=32)
+    frames, landmarks = list(FACE_FRAMES), list(FACE_LANDMARKS)
+    if arg == "frame":
+        frames[at] = value
+    if arg == "landmarks":
+        landmarks[at] = value
+
+    def streamed():
+        stream = flow.RoiFlowStream(method="dis", **options)
+        for frame, points in zip(frames, landmarks, strict=True):
+            stream.push(frame, points)
+        return stream.finish()
+
+    out = outcome(streamed, arg)
+    if out is not REFUSED:
+        whole = flow.roi_flow_series(np.stack(frames), np.stack(landmarks), method="dis", **options)
+        assert np.array_equal(out.series, whole.series)
+
+
+@FUZZ
+@given(arg=st.sampled_from(["workers", "queue"]), value=JUNK)
+def test_roi_flow_workers_refuse_before_starting(arg, value):
+    kwargs = spoil(dict(workers=1, queue=4), arg, value)
+    if outcome(lambda: flow.RoiFlowWorkers(**kwargs).__exit__(None, None, None), arg) is not REFUSED:
+        assert kwargs == dict(workers=1, queue=4) or 1 <= kwargs[arg] <= 10**6
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(arg=st.sampled_from(["frames", "k", "stride"]), value=JUNK)
 def test_video_flow(arg, value):
     kwargs = spoil(dict(frames=FACE_FRAMES[:, :32, :32], k=4, stride=None), arg, value)
