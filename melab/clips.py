@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from melab.atomic import atomic_path
+from melab.data.cache import content_digest
 from melab.data.video import list_images, read_frames
 from melab.face import apply_crop, crop_affine
 from melab.flow import onset_apex_flow, optical_flow
@@ -153,13 +154,13 @@ def clip_flow(frames: np.ndarray, onset: int, apex: int, *, size: int = 96, meth
     return onset_apex_flow(frames, onset, apex, size=size, method=method, landmarks=points)
 
 
-def _clip_identity(path: Path, first: int, last: int) -> list:
-    """Names, sizes and modification times of images ``first..last`` of a folder (what the flow reads)."""
+def _clip_identity(path: Path, first: int, last: int) -> str:
+    """A digest of the names and bytes of images ``first..last`` of a folder (what the flow reads), not of their
+    path, size or time stamp (:func:`melab.data.cache.content_digest`)."""
     images = list_images(path)
     if last >= len(images):
         raise ValueError(f"frames {first}..{last} are beyond the {len(images)} images of {path}")
-    return [str(path.resolve())] + [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                                    for p in images[first:last + 1]]
+    return content_digest(images[first:last + 1])
 
 
 def _entry_key(sample: dict, settings: dict) -> str:
@@ -189,8 +190,8 @@ def clip_flows(samples: pd.DataFrame, *, cache_dir: str | os.PathLike, size: int
         positions among the folder's images, sorted by number), ``fps``, and ``dataset`` when ``apex`` is a
         mapping (e.g. :func:`melab.data.splits.composite_3db`).
     cache_dir : folder of the cache: one ``<key>.npz`` per sample (flow and apex). The key hashes the
-        images read (names, sizes, modification times), the frames, and every setting below, so a changed
-        clip or setting is recomputed, never served stale.
+        images read (names and bytes), the frames, and every setting below, so a changed clip or setting is
+        recomputed, never served stale.
     size, method, landmarks : see :func:`clip_flow`.
     apex : ``"label"`` (use the table's apex) or ``"detect"`` (:func:`detect_apex` between onset and
         offset), or a mapping dataset -> mode, e.g. ``{"smic": "detect"}`` (datasets not named: label). A

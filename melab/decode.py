@@ -71,6 +71,8 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
+from melab import checks
+
 __all__ = [
     "VARIANTS",
     "smooth_scores",
@@ -87,34 +89,40 @@ Variant = Literal["paper", "official_samm", "official_cas"]
 VARIANTS: tuple[str, ...] = ("paper", "official_samm", "official_cas")
 
 
-def _check_scores(scores) -> np.ndarray:
+def _check_scores(scores, name: str = "scores") -> np.ndarray:
     """Return ``scores`` as a float64 ``(T,)`` array, or raise a ValueError naming the problem."""
-    s = np.asarray(scores, dtype=np.float64)
+    s = checks.array(name, scores, finite=False).astype(np.float64)
     if s.ndim != 1:
-        raise ValueError(f"scores must be a 1-D (T,) array of per-frame scores, got shape {s.shape}")
+        raise ValueError(f"{name} must be a 1-D (T,) array of per-frame scores, got shape {s.shape}")
     if s.size == 0:
-        raise ValueError("scores is empty: pass at least one frame's score")
+        raise ValueError(f"{name} is empty: pass at least one frame's score")
     bad = np.flatnonzero(~np.isfinite(s))
     if bad.size:
         first = int(bad[0])
         kind = "NaN" if np.isnan(s[first]) else "inf"
         raise ValueError(
-            f"scores contain {bad.size} non-finite value(s); the first is {kind} at frame {first}. "
+            f"{name} contain {bad.size} non-finite value(s); the first is {kind} at frame {first}. "
             "Fill or interpolate missing frames before decoding."
         )
     return s
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+MAX_FRAMES = 10**9  # frame counts and windows beyond this are no video's (and overflow int64 arithmetic)
+MAX_SMOOTH = 10**6 + 1  # 9 hours at 30 fps; scipy's box filter allocates the width (10^9 frames took 8 GB)
+
+
+def _check_int(name: str, value, minimum: int, maximum: int = MAX_FRAMES) -> int:
+    return checks.integer(name, value, minimum, maximum)
 
 
 def _check_fraction(name: str, value) -> float:
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return float(value)
+    return checks.number(name, value, 0.0, 1.0)
+
+
+def _check_choice(name: str, value, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 def smooth_scores(scores, smooth: int = 1) -> np.ndarray:
@@ -132,7 +140,7 @@ def smooth_scores(scores, smooth: int = 1) -> np.ndarray:
     numpy.ndarray, shape (T,), float64
     """
     s = _check_scores(scores)
-    smooth = _check_int("smooth", smooth, 1)
+    smooth = _check_int("smooth", smooth, 1, MAX_SMOOTH)
     if smooth % 2 == 0:
         raise ValueError(f"smooth must be odd so the box filter is centred on each frame, got {smooth}")
     if smooth == 1:
@@ -142,6 +150,7 @@ def smooth_scores(scores, smooth: int = 1) -> np.ndarray:
 
 def relative_threshold(s: np.ndarray, q: float) -> float:
     """Threshold ``mean(s) + q · (max(s) − mean(s))`` on a curve ``s`` (``q`` = 0 mean, 1 max)."""
+    s, q = _check_scores(s, "s"), _check_fraction("q", q)
     mean = float(np.mean(s))
     return mean + q * (float(np.max(s)) - mean)
 
@@ -167,6 +176,7 @@ def score_peaks(s: np.ndarray, k: int, height: float, *, edge_peaks: bool = Fals
     -------
     numpy.ndarray of int, the peak frames in increasing order.
     """
+    s, k, height = _check_scores(s, "s"), _check_int("k", k, 1), checks.number("height", height)
     if s.max() == s.min():
         return np.zeros(0, dtype=np.int64)
     if not edge_peaks:
@@ -327,13 +337,13 @@ def siss(
     >>> siss(s, k=4)
     [(20, 44)]
     """
+    _check_choice("variant", variant, VARIANTS)
+    _check_choice("scale", scale, ("relative", "absolute"))
     if variant == "official_samm":
         return _siss_official_samm(scores, k, 0.2 if low is None else low, 0.8 if high is None else high,
                                    smooth=smooth, p=0.65 if peak_height is None else peak_height)
     if variant == "official_cas":
         return _siss_official_cas(scores, k, smooth=smooth, p=0.55 if peak_height is None else peak_height)
-    if variant != "paper":
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     s = smooth_scores(scores, 1 if smooth is None else smooth)
     k = _check_int("k", k, 1)
     patience = _check_int("patience", patience, 1)
@@ -342,12 +352,9 @@ def siss(
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high}); swap them")
     height = high if peak_height is None else _check_fraction("peak_height", peak_height)
-    if not 0.0 < nms_iou <= 1.0:
-        raise ValueError(f"nms_iou must lie in (0, 1], got {nms_iou!r}")
+    nms_iou = checks.number("nms_iou", nms_iou, 0.0, 1.0, low_open=True)
     if scale == "relative":
         low, high, height = (relative_threshold(s, q) for q in (low, high, height))
-    elif scale != "absolute":
-        raise ValueError(f"scale must be 'relative' or 'absolute', got {scale!r}")
 
     proposals: dict[Interval, float] = {}
     for seed in score_peaks(s, k, height, edge_peaks=edge_peaks):
@@ -373,6 +380,9 @@ def _official_peaks(scores, k: int, smooth: int | None, p: float) -> tuple[np.nd
     k = _check_int("k", k, 1)
     p = _check_fraction("peak_height", p)
     if smooth is None:  # the official smoothing: an even box of 2k frames, zero-padded ("same" convolution)
+        if 2 * k > raw.size:  # np.convolve would return 2k values, not T
+            raise ValueError(f"k={k}: the official smoothing is a box of 2k = {2 * k} frames, longer than the "
+                             f"{raw.size} scores; pass a smaller k or smooth=")
         s = np.convolve(raw, np.ones(2 * k) / (2 * k), mode="same")
     else:
         s = smooth_scores(raw, smooth)
@@ -513,15 +523,26 @@ def assign_emotions(
         One row per kept interval, in input order. ``score`` is the mean *unpenalised*
         probability of the voted class over the interval's frames.
     """
-    probs = np.asarray(class_probs, dtype=np.float64)
-    if probs.ndim != 2:
+    probs = checks.array("class_probs", class_probs, finite=False).astype(np.float64)
+    if probs.ndim != 2 or probs.shape[1] < 1:
         raise ValueError(f"class_probs must be a 2-D (T, K+1) array, got shape {probs.shape}")
     bad = np.argwhere(~np.isfinite(probs))
     if bad.size:
         raise ValueError(f"class_probs contain non-finite values; the first is at frame {int(bad[0, 0])}")
+    if isinstance(labels, str) or not isinstance(labels, Sequence | np.ndarray) or \
+            isinstance(labels, np.ndarray) and labels.ndim != 1 or not all(isinstance(x, str) for x in labels):
+        raise TypeError(f"labels must be a sequence of class names (str), one per class_probs column; got {labels!r}")
     labels = list(labels)
     if len(labels) != probs.shape[1]:
         raise ValueError(f"labels has {len(labels)} names but class_probs has {probs.shape[1]} columns")
+    if penalty is not None and (not isinstance(penalty, Mapping) or not all(
+            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
+            for v in penalty.values())):
+        raise TypeError(f"penalty must map class names to finite numbers, e.g. {{'negative': 0.1}}; got {penalty!r}")
+    spans = checks.array("intervals", intervals, dtype="integer")
+    if spans.size and (spans.ndim != 2 or spans.shape[1] != 2):
+        raise ValueError(f"intervals must be (onset, offset) pairs, got shape {spans.shape}")
+    intervals = spans.reshape(-1, 2).astype(np.int64).tolist()
     penalty = dict(penalty or {}) if prior is None else dict(prior.penalty)
     unknown = sorted(set(penalty) - set(labels))
     if unknown:
@@ -545,7 +566,8 @@ def assign_emotions(
         onset, offset = int(onset), int(offset)
         if not 0 <= onset <= offset < n_frames:
             raise ValueError(
-                f"interval ({onset}, {offset}) is not inside [0, {n_frames}) with onset <= offset"
+                f"intervals: interval ({onset}, {offset}) is not inside [0, {n_frames}), the frames of class_probs, "
+                "with onset <= offset"
             )
         first, last = (onset, offset) if prior is None else (onset + prior.trim[0], offset - prior.trim[1])
         q = values[first : last + 1]

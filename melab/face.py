@@ -121,6 +121,10 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+MIN_FACE_PX = 64  # jaw width in pixels below which landmarks and the 128-px crop's flow lose precision
+SECOND_FACE_EVERY = 30  # frames between two checks for a second face (once a second at 30 fps)
+
+
 class FaceMeshTracker:
     """MediaPipe face mesh over a stream of frames, one at a time, mapped to iBUG 68.
 
@@ -132,41 +136,83 @@ class FaceMeshTracker:
     ----------
     static_image_mode : detect on every frame independently (True) or track between frames (False).
     min_detection_confidence : MediaPipe's face-detector threshold.
+    name : the video, for the warnings.
+
+    Warns
+    -----
+    On leaving the context after the last frame: when a second face is in view (checked on one frame in
+    :data:`SECOND_FACE_EVERY`, with a two-face detector of its own, so the track stays MediaPipe's single-face one),
+    and when the face is smaller than :data:`MIN_FACE_PX` wide (its landmarks, crop and flow lose precision; a
+    video shrunk to fit a size limit can make a distant face that small).
     """
 
-    def __init__(self, *, static_image_mode: bool = False, min_detection_confidence: float = 0.5):
+    def __init__(self, *, static_image_mode: bool = False, min_detection_confidence: float = 0.5,
+                 name: str = "the video"):
         self._mp = _import_mediapipe()
         self._options = dict(static_image_mode=static_image_mode, max_num_faces=1, refine_landmarks=False,
                              min_detection_confidence=min_detection_confidence)
-        self._mesh = None
+        self._mesh = self._probe = None
+        self.name = name
+        self._count = 0
+        self._second: list[int] = []  # frame numbers with two faces
+        self._widths: list[float] = []  # jaw width of every frame with a face, pixels (a float a frame)
+        self._size = (0, 0)
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """``(68, 2)`` float32 pixels of the face in one ``(H, W, 3)`` uint8 RGB frame; NaN if none was found."""
+    def __call__(self, frame: np.ndarray, number: int | None = None) -> np.ndarray:
+        """``(68, 2)`` float32 pixels of the face in one ``(H, W, 3)`` uint8 RGB frame; NaN if none was found.
+        ``number``: the frame's number in its video, for the warnings (default: its place in this stream)."""
         h, w = frame.shape[:2]
+        number = self._count if number is None else int(number)
         out = np.full((68, 2), np.nan, np.float32)
+        image = np.ascontiguousarray(frame)
         # MediaPipe's graph starts with the first frame; its threads log TFLite and absl chatter to file
         # descriptor 2 until that frame is done
         with _native_stderr_silenced() if self._mesh is None else contextlib.nullcontext(), \
                 warnings.catch_warnings():
             if self._mesh is None:
                 self._mesh = self._mp.solutions.face_mesh.FaceMesh(**self._options)
+                self._probe = self._mp.solutions.face_mesh.FaceMesh(
+                    **{**self._options, "static_image_mode": True, "max_num_faces": 2})
             # MediaPipe 0.10.14 calls a protobuf API that newer protobuf deprecates; not ours to fix.
             warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-            found = self._mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
+            found = self._mesh.process(image).multi_face_landmarks
+            if self._count % SECOND_FACE_EVERY == 0 and len(self._probe.process(image).multi_face_landmarks or ()) > 1:
+                self._second.append(number)
+        self._count += 1
+        self._size = (w, h)
         if found:
             pts = found[0].landmark
             out[:] = [(pts[j].x * w, pts[j].y * h) for j in IBUG_FROM_MEDIAPIPE]
+            self._widths.append(float(np.ptp(out[:, 0])))
         return out
 
+    def _warn(self) -> None:
+        """The warnings the class docstring lists, about every frame seen."""
+        if self._second:
+            shown = ", ".join(map(str, self._second[:5])) + (f" and {len(self._second) - 5} more"
+                                                               if len(self._second) > 5 else "")
+            warnings.warn(f"a second face is in view in frames {shown} of {self.name} ({self._count} frames, checked "
+                          f"one in {SECOND_FACE_EVERY}); the landmarks follow one face and may jump to the other. "
+                          "Crop the video to one face", stacklevel=3)
+        if self._widths and (width := float(np.median(self._widths))) < MIN_FACE_PX:
+            w, h = self._size
+            warnings.warn(f"the face is only {width:.0f} px wide in the {w}x{h} frames of {self.name} (below "
+                          f"{MIN_FACE_PX} px its landmarks and flow lose precision, and below about 20 px it is not "
+                          "found); use a video in which the face fills more of the frame", stacklevel=3)
+
     def close(self) -> None:
-        if self._mesh is not None:
-            self._mesh.close()
+        for mesh in (self._mesh, self._probe):
+            if mesh is not None:
+                mesh.close()
+        self._mesh = self._probe = None
 
     def __enter__(self) -> FaceMeshTracker:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, error: type[BaseException] | None, *exc) -> None:
         self.close()
+        if error is None:
+            self._warn()
 
 
 def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = None,
@@ -183,6 +229,10 @@ def mediapipe_landmarks(frames: np.ndarray, *, static_image_mode: bool | None = 
     Returns
     -------
     ``(T, 68, 2)`` float32 pixels; NaN on frames where no face was found.
+
+    Warns
+    -----
+    As :class:`FaceMeshTracker`: a second face in view, a face under :data:`MIN_FACE_PX` wide.
     """
     frames = _as_frames(frames)
     static = (len(frames) == 1) if static_image_mode is None else static_image_mode

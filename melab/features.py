@@ -11,7 +11,9 @@ the results on disk, and returns arrays keyed by video with the corpus' tables.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +24,7 @@ from tqdm.auto import tqdm
 
 from melab import ARTEFACTS
 from melab.atomic import atomic_path
+from melab.data.cache import content_digest
 from melab.data.synthetic import load_video, recognition_samples
 from melab.data.video import read_frames
 from melab.flow import default_k, extract_roi_series, onset_apex_flow
@@ -142,6 +145,16 @@ def dataset_roi_corpus(dataset, *, landmarks: str = "mediapipe", cache_dir: str 
     return RoiCorpus(series, events, videos)
 
 
+def _merba_key(corpus: Path, samples: pd.DataFrame, size: int, method: str) -> str:
+    """What :func:`merba_corpus`'s images are made of: the rows that matter (video, onset, apex, label), the
+    settings, and the content of the videos read (frames and landmarks), as 16 hex digits. An edited onset or
+    apex, or a replaced video, gives another key even when the number of MEs stays the same."""
+    rows = samples[["video", "onset", "apex", "label"]].to_csv(index=False)
+    folders = [corpus / str(video).split("_")[0] / str(video) for video in sorted(samples["video"].unique())]
+    blob = json.dumps(dict(rows=rows, size=size, method=method, videos=content_digest(folders)), sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
 def merba_corpus(corpus: str | os.PathLike, *, size: int = 96, method: str = "tvl1",
                  cache_dir: str | os.PathLike | None = None, progress: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
     """Onset-apex flow images of every ME of a synthetic corpus with a 7-class label (cached).
@@ -166,8 +179,11 @@ def merba_corpus(corpus: str | os.PathLike, *, size: int = 96, method: str = "tv
     """
     corpus = Path(corpus)
     samples = recognition_samples(pd.read_csv(corpus / "events.csv", dtype={"subject": str, "video": str}))
+    if samples.empty:
+        raise ValueError(f"{corpus / 'events.csv'} holds no micro-expression with one of the seven emotions; "
+                         "MERba has nothing to learn from")
     cache = Path(cache_dir) if cache_dir is not None else default_cache(corpus)
-    path = cache / f"{corpus.name}-merba-{size}-{method}.npz"
+    path = cache / f"{corpus.name}-merba-{size}-{method}-{_merba_key(corpus, samples, size, method)}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             if len(z["flows"]) == len(samples):

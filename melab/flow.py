@@ -44,7 +44,6 @@ import time
 import traceback
 import zipfile
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Empty, Full
@@ -54,7 +53,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from melab import checks
 from melab.atomic import atomic_path, remove_stale_temporaries
+from melab.data.cache import content_digest
 from melab.face import (
     NOSE_ROI,
     REFERENCE_ROIS,
@@ -64,7 +65,7 @@ from melab.face import (
     roi_boxes,
     warn_landmark_jumps,
 )
-from melab.workers import die_with_parent
+from melab.workers import die_with_parent, map_processes, with_context, worker_died
 
 __all__ = [
     "CODE_VERSION",
@@ -100,6 +101,7 @@ __all__ = [
 
 # Bump when a change alters extracted series: it is part of every cache key.
 CODE_VERSION = "1"
+MAX_FRAMES = 10**9  # frame counts and windows beyond this are no video's (and overflow int64 arithmetic)
 
 # --------------------------------------------------------------------------------------------------
 # Dense flow
@@ -123,17 +125,42 @@ DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DI
 _DEFAULTS = {"farneback": FARNEBACK_PARAMS, "tvl1": TVL1_FAST, "dis": {"preset": "medium"}}
 
 
+# OpenCV's own limits on each parameter (it fails with "(-215:Assertion failed)" otherwise): (low, high, integer)
+_FARNEBACK_RANGES = dict(pyr_scale=(1e-3, 0.999, False), levels=(0, 32, True), winsize=(1, 255, True),
+                         iterations=(1, 1000, True), poly_n=(1, 31, True), poly_sigma=(1e-3, 100.0, False),
+                         flags=(0, 512, True))
+_TVL1_RANGES = dict(tau=(1e-6, 10.0, False), lambda_=(1e-6, 100.0, False), theta=(1e-6, 10.0, False),
+                    nscales=(1, 32, True), warps=(1, 100, True), epsilon=(1e-9, 1.0, False),
+                    innnerIterations=(1, 1000, True), outerIterations=(1, 1000, True), scaleStep=(0.1, 0.99, False),
+                    gamma=(0.0, 10.0, False), medianFiltering=(1, 15, True))
+
+
+def _check_params(method: str, params: dict, ranges: dict) -> None:
+    unknown = sorted(set(params) - set(ranges))
+    if unknown:
+        raise ValueError(f"unknown {method} parameters {unknown}; known: {sorted(ranges)}")
+    for name, value in params.items():
+        low, high, whole = ranges[name]
+        if whole:
+            checks.integer(name, value, low, high)
+        else:
+            checks.number(name, value, low, high)
+
+
 def flow_params(method: str = "farneback", **params) -> dict:
-    """The full parameter set of ``method``: its defaults updated with ``params`` (validated)."""
-    if method not in _DEFAULTS:
+    """The full parameter set of ``method``: its defaults updated with ``params`` (validated: names and ranges)."""
+    if not isinstance(method, str) or method not in _DEFAULTS:
         raise ValueError(f"unknown flow method {method!r}; choose one of {sorted(_DEFAULTS)}")
     if method == "farneback":
         unknown = set(params) - set(FARNEBACK_PARAMS)
         if unknown:
             raise ValueError(f"unknown Farneback parameters {sorted(unknown)}; known: {sorted(FARNEBACK_PARAMS)}")
+        _check_params("Farneback", params, _FARNEBACK_RANGES)
+    if method == "tvl1":
+        _check_params("TV-L1", params, _TVL1_RANGES)
     if method == "dis":
-        unknown = set(params) - {"preset"}
-        if unknown or params.get("preset", "medium") not in DIS_PRESETS:
+        preset = params.get("preset", "medium")
+        if set(params) - {"preset"} or not isinstance(preset, str) or preset not in DIS_PRESETS:
             raise ValueError(f"DIS takes only preset= one of {sorted(DIS_PRESETS)}; got {params}")
     return {**_DEFAULTS[method], **params}
 
@@ -148,9 +175,11 @@ def _dis(preset: str) -> cv2.DISOpticalFlow:
     return cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def _gray(image: np.ndarray, name: str = "image") -> np.ndarray:
     """uint8 grey image from uint8/float RGB or grey (floats are taken as 0-255 grey levels)."""
-    img = np.asarray(image)
+    img = checks.array(name, image, ndim=(2, 3))
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"{name} is an empty image, shape {img.shape}")
     if img.dtype != np.uint8:
         img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if img.ndim == 3 and img.shape[-1] == 3:
@@ -158,7 +187,7 @@ def _gray(image: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[-1] == 1:
         return img[..., 0]
     if img.ndim != 2:
-        raise ValueError(f"expected an (H, W) grey or (H, W, 3) RGB image; got shape {img.shape}")
+        raise ValueError(f"{name} must be an (H, W) grey or (H, W, 3) RGB image; got shape {img.shape}")
     return img
 
 
@@ -185,10 +214,13 @@ def optical_flow(prev: np.ndarray, next: np.ndarray, *, method: str = "farneback
     >>> bool(abs(optical_flow(img, moved)[16:-16, 16:-16, 0].mean() - 1) < 0.1)
     True
     """
-    a, b = _gray(prev), _gray(next)
+    p = flow_params(method, **params)
+    a, b = _gray(prev, "prev"), _gray(next, "next")
     if a.shape != b.shape:
         raise ValueError(f"prev and next differ in size: {a.shape} vs {b.shape}")
-    p = flow_params(method, **params)
+    if method == "dis" and (min(a.shape) < 8 or max(a.shape) < 12):  # OpenCV's DIS refuses smaller images
+        raise ValueError(f"prev and next are {a.shape[1]}x{a.shape[0]} pixels; DIS needs both sides of 8 or more and "
+                         "one of 12 or more")
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(a, b, None, p["pyr_scale"], p["levels"], p["winsize"],
                                             p["iterations"], p["poly_n"], p["poly_sigma"], p["flags"])
@@ -201,6 +233,7 @@ def optical_flow(prev: np.ndarray, next: np.ndarray, *, method: str = "farneback
 
 def default_k(fps: float) -> int:
     """Window length: 50 frames at 30 fps (CAS(ME)^3 reference), scaled with fps, rounded to even."""
+    fps = checks.number("fps", fps, 0.0, 100_000.0, low_open=True)
     return max(2, 2 * round(50 * fps / 30 / 2))
 
 
@@ -215,7 +248,9 @@ def window_starts(n_frames: int, k: int, stride: int | None = None, *, name: str
     ValueError
         The video is shorter than ``k``, or ``stride`` is not in ``1 .. k - 1`` (windows must overlap).
     """
-    stride = k // 2 if stride is None else stride
+    n_frames = checks.integer("n_frames", n_frames, 0, MAX_FRAMES)
+    k = checks.integer("k", k, None, MAX_FRAMES)
+    stride = k // 2 if stride is None else checks.integer("stride", stride)
     if k < 2:
         raise ValueError(f"window length k must be at least 2; got {k}")
     if not 1 <= stride <= k - 1:
@@ -244,7 +279,9 @@ def video_flow(frames: np.ndarray, k: int, *, stride: int | None = None, method:
     ``(starts, flows)``: ``(n_windows,)`` first frames and ``(n_windows, k, H, W, 2)`` float32 flows;
     ``flows[w, j]`` goes from frame ``starts[w]`` to frame ``starts[w] + j`` (so ``flows[w, 0]`` is zero).
     """
-    gray = [_gray(f) for f in frames]
+    frames = checks.array("frames", frames, ndim=(3, 4), min_size=1)
+    flow_params(method, **params)
+    gray = [_gray(f, "frames") for f in frames]
     starts = window_starts(len(gray), k, stride)
     h, w = gray[0].shape
     flows = np.zeros((len(starts), k, h, w, 2), np.float32)
@@ -271,8 +308,11 @@ def top_p_mean(vectors: np.ndarray, p: float) -> np.ndarray:
     -------
     ``(N, 2)`` float32 mean (dx, dy) of the kept vectors.
     """
-    v = np.asarray(vectors, np.float32)
+    v = checks.array("vectors", vectors, shape=(None, None, 2)).astype(np.float32)
+    p = checks.number("p", p, 0.0, 1.0, low_open=True)
     n = v.shape[1]
+    if n == 0:
+        raise ValueError(f"vectors holds sets of no vector, shape {v.shape}: there is nothing to average")
     m = max(1, int(round(p * n)))
     if m >= n:
         return v.mean(axis=1)
@@ -295,7 +335,8 @@ def stitch_windows(values: np.ndarray, starts: np.ndarray, n_frames: int, *,
     values : ``(n_windows, k, C)``: ``values[w, j]`` is the displacement of frame ``starts[w] + j``
         relative to frame ``starts[w]`` (so ``values[w, 0]`` is normally zero).
     starts : ``(n_windows,)`` increasing first frames; consecutive windows must overlap and the windows
-        must cover ``0 .. n_frames - 1`` (as :func:`window_starts` gives).
+        must cover ``0 .. n_frames - 1`` exactly, the last one ending on the last frame (as :func:`window_starts`
+        gives).
     n_frames : T.
     detrend : length of the slow baseline in units of k (None: keep the chained track).
 
@@ -303,11 +344,17 @@ def stitch_windows(values: np.ndarray, starts: np.ndarray, n_frames: int, *,
     -------
     ``(T, C)`` float32: every frame has a value.
     """
-    values = np.asarray(values, np.float64)
-    starts = np.asarray(starts, np.int64)
+    values = checks.array("values", values, ndim=3, min_size=1).astype(np.float64)
+    starts = checks.array("starts", starts, ndim=1, dtype="integer").astype(np.int64)
+    n_frames = checks.integer("n_frames", n_frames, 1, MAX_FRAMES)
+    if detrend is not None:
+        detrend = checks.number("detrend", detrend, 0.0, low_open=True)
     n_w, k, _ = values.shape
-    if starts[0] != 0 or starts[-1] + k < n_frames or np.any(np.diff(starts) >= k) or np.any(np.diff(starts) < 1):
-        raise ValueError(f"windows (starts {starts.tolist()}, k={k}) must overlap and cover all {n_frames} frames")
+    if len(starts) != n_w:
+        raise ValueError(f"starts has {len(starts)} entries but values holds {n_w} windows")
+    if starts[0] != 0 or starts[-1] + k != n_frames or np.any(np.diff(starts) >= k) or np.any(np.diff(starts) < 1):
+        raise ValueError(f"windows (starts {starts.tolist()}, k={k}) must overlap and cover all n_frames = {n_frames} "
+                         "frames")
     offsets = np.zeros_like(values[:, 0])
     for w in range(1, n_w):
         overlap = np.arange(starts[w], starts[w - 1] + k)
@@ -425,6 +472,15 @@ def _frame_runs(frames: np.ndarray, limit: int = 5) -> str:
     return ", ".join(parts) + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
 
 
+def _pixels(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks as float32, refused when a coordinate is beyond a million pixels (no frame is that large)."""
+    finite = landmarks[np.isfinite(landmarks)] if landmarks.dtype.kind == "f" else landmarks
+    if finite.size and np.abs(finite).max() > 1e6:
+        raise ValueError(f"landmarks hold coordinates beyond 1e6 pixels ({np.abs(finite).max():.3g}); are they "
+                         "pixels of the video?")
+    return landmarks.astype(np.float32)
+
+
 def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, name: str = "the video",
                              source: str = "the landmarks", frames: np.ndarray | None = None) -> None:
     """Refuse landmarks that cannot be pixels of a ``height`` × ``width`` frame.
@@ -445,7 +501,8 @@ def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, 
     ------
     ValueError naming the frames.
     """
-    lm = np.asarray(landmarks, np.float32)
+    lm = _pixels(checks.array("landmarks", landmarks, shape=(None, None, 2), finite=False))
+    height, width = checks.integer("height", height, 1), checks.integer("width", width, 1)
     frames = np.arange(len(lm)) if frames is None else np.asarray(frames)
     finite = np.isfinite(lm).all(axis=2)  # (T, 68)
     if not finite.any():
@@ -463,9 +520,10 @@ def check_landmarks_in_frame(landmarks: np.ndarray, height: int, width: int, *, 
 
 def _check_landmarks(landmarks: np.ndarray, n_frames: int, starts: np.ndarray, name: str,
                      frame_size: tuple[int, int]) -> np.ndarray:
-    lm = np.asarray(landmarks, np.float32)
+    lm = checks.array("landmarks", landmarks, finite=False)
     if lm.shape != (n_frames, 68, 2):
         raise ValueError(f"landmarks of {name} must have shape ({n_frames}, 68, 2); got {lm.shape}")
+    lm = _pixels(lm)
     check_landmarks_in_frame(lm, *frame_size, name=name)
     bad = ~np.isfinite(lm[starts]).all(axis=(1, 2))
     if bad.any():
@@ -505,11 +563,12 @@ def roi_flow_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, stride
     -------
     :class:`FlowSeries`. :class:`RoiFlowStream` computes the same from frames that arrive one at a time.
     """
+    frames = checks.array("frames", frames, ndim=(3, 4), min_size=1)
     stream = RoiFlowStream(k=k, stride=stride, rois=rois, top_p=top_p, size=size, align=align, method=method,
                            flow_options=flow_options, compensate=compensate, recentre_px=recentre_px,
                            max_recentre=max_recentre, detrend=detrend, with_raw=with_raw, nose=nose, name=name)
     starts = window_starts(len(frames), k, stride, name=name)
-    lm = _check_landmarks(landmarks, len(frames), starts, name, np.shape(frames)[1:3])
+    lm = _check_landmarks(landmarks, len(frames), starts, name, frames.shape[1:3])
     for frame, points in zip(frames, lm, strict=True):
         stream.push(frame, points)
     return stream.finish(check=False)
@@ -536,8 +595,18 @@ class RoiFlowStream:
                  with_raw: bool = False, nose: ROI = NOSE_ROI, name: str = "the video",
                  part: tuple[int, int] | None = (0, 1)):
         rois = tuple(rois)
-        if not all(0 < p <= 1 for p in _roi_fractions(rois, top_p)):
+        k = checks.integer("k", k, 2, MAX_FRAMES)
+        size = checks.integer("size", size, 16, 4096)
+        if isinstance(top_p, str) or not isinstance(top_p, Sequence) or \
+                not all(0 < checks.number("top_p", p, 0.0, 1.0) for p in _roi_fractions(rois, top_p)):
             raise ValueError(f"top_p must be fractions in (0, 1]; got {top_p}")
+        if recentre_px is not None:
+            recentre_px = checks.number("recentre_px", recentre_px, 0.0)
+        max_recentre = checks.integer("max_recentre", max_recentre, 0, 100)
+        if detrend is not None:
+            detrend = checks.number("detrend", detrend, 0.0, low_open=True)
+        if flow_options is not None and not isinstance(flow_options, dict):
+            raise TypeError(f"flow_options must be a dict of the method's parameters, got {flow_options!r}")
         window_starts(k, k, stride)  # checks k and stride before any work
         self.k, self.stride, self.name, self.part = k, (k // 2 if stride is None else stride), name, part
         self.compensate, self.detrend, self.rois = compensate, detrend, rois
@@ -555,9 +624,14 @@ class RoiFlowStream:
         return len(self.landmarks)
 
     def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
-        """Add the next frame (``(H, W, 3)`` uint8 RGB or ``(H, W)`` grey) and its ``(68, 2)`` landmarks (pixels)."""
-        self.ring.append(_gray(frame))
-        self.landmarks.append(np.asarray(landmarks, np.float32))
+        """Add the next frame (``(H, W, 3)`` uint8 RGB or ``(H, W)`` grey) and its ``(68, 2)`` landmarks (pixels,
+        NaN where no face was found). Raises a ValueError or TypeError naming ``frame`` or ``landmarks``."""
+        gray = _gray(frame, "frame")
+        if self.ring and gray.shape != self.ring[0].shape:
+            raise ValueError(f"frame {self.n_frames} of {self.name} is {gray.shape[1]}x{gray.shape[0]} pixels, the "
+                             f"frames before it {self.ring[0].shape[1]}x{self.ring[0].shape[0]}: one video, one size")
+        self.ring.append(gray)
+        self.landmarks.append(_pixels(checks.array("landmarks", landmarks, shape=(68, 2), finite=False)))
         start = self.n_frames - self.k
         if start >= 0 and start % self.stride == 0:
             self._window(start, start // self.stride)
@@ -643,8 +717,7 @@ class RoiFlowWorkers:
     """
 
     def __init__(self, workers: int = 2, *, queue: int = 64):
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+        workers, queue = checks.integer("workers", workers, 1, 256), checks.integer("queue", queue, 1, 10**6)
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         self._queues = [context.Queue(maxsize=queue) for _ in range(workers)]
@@ -696,13 +769,8 @@ class RoiFlowWorkers:
 
     def _died(self, code: int | None) -> None:
         name = self._stream.name if self._stream is not None else "the video"
-        if code is not None and code < 0:
-            raise RuntimeError(f"a flow worker process for {name} was killed by signal {-code} (out of memory?); "
-                               "pass workers=0 (melab spot --workers 0) to compute everything in this process")
-        raise RuntimeError(
-            f"a flow worker process for {name} ended without its result (exit code {code}). Worker processes start "
-            "by importing the main module: a script that spots or extracts flow must do so under `if __name__ == "
-            "\"__main__\":`; or pass workers=0 (melab spot --workers 0) to compute everything in this process")
+        raise worker_died(f"a flow worker process for {name}", code,
+                          "pass workers=0 (melab spot --workers 0) to compute everything in this process")
 
     def _put(self, queue, item) -> None:
         while True:
@@ -714,9 +782,9 @@ class RoiFlowWorkers:
 
     def push(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
         """As :meth:`RoiFlowStream.push`."""
-        gray = _gray(frame)
-        landmarks = np.asarray(landmarks, np.float32)
-        self._stream.push(gray, landmarks)
+        gray = _gray(frame, "frame")
+        self._stream.push(gray, landmarks)  # checks both
+        landmarks = self._stream.landmarks[-1]
         for queue in self._queues:
             self._put(queue, (gray, landmarks))
 
@@ -773,7 +841,7 @@ def roi_series(frames: np.ndarray, landmarks: np.ndarray, *, k: int, layout: str
     frames without a detected face with zeros. That the published ``.pkl`` weights were trained on exactly
     these features cannot be verified here (the weight files are not in the repository mirrors).
     """
-    if layout not in ("melab", "reference"):
+    if not isinstance(layout, str) or layout not in ("melab", "reference"):
         raise ValueError(f"unknown roi_series layout {layout!r}; choose 'melab' or 'reference'")
     if layout == "reference":
         options = {**REFERENCE_SERIES_OPTIONS, **options}
@@ -812,10 +880,13 @@ def reference_windows(series: np.ndarray, k: int, *, stride: int | None = None) 
     windows : ``(N, k, C)`` float32, ``windows[:, 0] == 0``; transpose to ``(N, C, k)`` for the official code.
     starts : ``(N,)`` first frame of each window.
     """
-    x = np.asarray(series, np.float32)
+    x = checks.array("series", series)
+    if x.size and np.abs(x).max() > np.finfo(np.float32).max:
+        raise ValueError(f"series holds values beyond float32 ({np.abs(x).max():.3g}); ROI series are pixels")
+    x = x.astype(np.float32)
     if x.ndim != 2:
         raise ValueError(f"series must be (T, C); got shape {x.shape}")
-    starts = window_starts(len(x), k, stride)
+    starts = window_starts(len(x), k, stride, name="series")
     windows = x[starts[:, None] + np.arange(k)]
     return windows - windows[:, :1], starts
 
@@ -839,7 +910,9 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     -------
     ``(H, W)`` float32, dimensionless (pixels per pixel).
     """
-    f = np.asarray(flow, np.float64)
+    f = checks.array("flow", flow, shape=(None, None, 2)).astype(np.float64)
+    if min(f.shape[:2]) < 2:
+        raise ValueError(f"flow must be at least 2 x 2 pixels for the finite differences of strain, got {f.shape}")
     u_y, u_x = np.gradient(f[..., 0])
     v_y, v_x = np.gradient(f[..., 1])
     return np.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
@@ -853,7 +926,7 @@ def onset_apex_flow(frames: np.ndarray, onset: int, apex: int, *, size: int = 22
     Parameters
     ----------
     frames : ``(T, H, W, 3)`` uint8 RGB.
-    onset, apex : 0-based frame indices.
+    onset, apex : 0-based frame indices (whole numbers: a time in [0, 1] is refused, not read as frame 0).
     size : side S of the output, pixels.
     landmarks : ``(T, 68, 2)`` or ``(68, 2)`` pixels. If given, both frames are cropped with the reference
         crop of the onset frame (:func:`melab.face.crop_affine`); otherwise they are resized to S x S.
@@ -864,11 +937,18 @@ def onset_apex_flow(frames: np.ndarray, onset: int, apex: int, *, size: int = 22
     -------
     ``(3, S, S)`` float32: u (dx), v (dy) in output pixels, and optical strain.
     """
-    if not (0 <= onset < len(frames) and 0 <= apex < len(frames)):
-        raise IndexError(f"onset {onset} / apex {apex} outside the {len(frames)} frames")
+    frames = checks.array("frames", frames, ndim=(3, 4), min_size=1)
+    onset, apex = checks.integer("onset", onset, 0), checks.integer("apex", apex, 0)
+    for name, value in (("onset", onset), ("apex", apex)):
+        if value >= len(frames):
+            raise checks.OutOfRange(f"{name} {value} is beyond the {len(frames)} frames (0..{len(frames) - 1})")
+    size = checks.integer("size", size, 8, 4096)
+    flow_params(method, **params)
     a, b = frames[onset], frames[apex]
     if landmarks is not None:
-        lm = np.asarray(landmarks, np.float32)
+        lm = checks.array("landmarks", landmarks, ndim=(2, 3)).astype(np.float32)
+        if lm.shape[-2:] != (68, 2) or lm.ndim == 3 and len(lm) != len(frames):
+            raise ValueError(f"landmarks must be ({len(frames)}, 68, 2) or (68, 2) pixels, got {lm.shape}")
         affine = crop_affine(lm[onset] if lm.ndim == 3 else lm, size=size, align=align)
         a, b = (apply_crop(affine, size=size, frames=f) for f in (a, b))
     else:
@@ -904,9 +984,13 @@ def flow_to_rgb(flow: np.ndarray, *, max_flow: float | None = None) -> np.ndarra
     -------
     ``(H, W, 3)`` uint8 RGB.
     """
-    f = np.asarray(flow, np.float64)
+    f = checks.array("flow", flow, shape=(None, None, 2)).astype(np.float64)
+    if f.size and np.abs(f).max() > 1e6:
+        raise ValueError(f"flow holds displacements beyond 1e6 pixels ({np.abs(f).max():.3g}); is it a flow field?")
+    if max_flow is not None:
+        max_flow = checks.number("max_flow", max_flow, 1e-6)
     u, v = f[..., 0], f[..., 1]
-    scale = max_flow if max_flow is not None else max(float(np.hypot(u, v).max()), 1e-9)
+    scale = max_flow if max_flow is not None else max(float(np.hypot(u, v).max(initial=0.0)), 1e-9)
     u, v = u / scale, v / scale
     rad = np.hypot(u, v)
     wheel = _colour_wheel() / 255
@@ -928,11 +1012,21 @@ def flow_to_rgb(flow: np.ndarray, *, max_flow: float | None = None) -> np.ndarra
 
 def flow_epe(flow: np.ndarray, true_flow: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean end-point error ``|flow - true_flow|`` in pixels, over ``mask`` (bool ``(H, W)``) if given."""
-    err = np.linalg.norm(np.asarray(flow, np.float64) - np.asarray(true_flow, np.float64), axis=-1)
+    f = checks.array("flow", flow, shape=(None, None, 2), min_size=1).astype(np.float64)
+    t = checks.array("true_flow", true_flow, shape=(None, None, 2)).astype(np.float64)
+    if t.shape != f.shape:
+        raise ValueError(f"true_flow has shape {t.shape} but flow {f.shape}; they must be the same pixels")
+    err = np.linalg.norm(f - t, axis=-1)
     if mask is not None:
-        if not mask.any():
+        try:
+            m = np.asarray(mask)
+        except ValueError:  # ragged nesting
+            m = np.asarray(None)
+        if m.dtype != bool or m.shape != f.shape[:2]:
+            raise TypeError(f"mask must be a bool array of shape {f.shape[:2]}, got {m.dtype} {m.shape}")
+        if not m.any():
             raise ValueError("the EPE mask is empty")
-        err = err[mask]
+        err = err[m]
     return float(err.mean())
 
 
@@ -946,7 +1040,9 @@ def crop_true_flow(true_flow: np.ndarray, affine: np.ndarray, size: int) -> np.n
     -------
     ``(size, size, 2)`` float32.
     """
-    m = np.asarray(affine, np.float64)
+    m = checks.array("affine", affine, shape=(2, 3)).astype(np.float64)
+    true_flow = checks.array("true_flow", true_flow, shape=(None, None, 2), min_size=1)
+    size = checks.integer("size", size, 1, 4096)
     resampled = cv2.warpAffine(np.asarray(true_flow, np.float32), m, (size, size), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
     return (resampled @ m[:, :2].T.astype(np.float32)).astype(np.float32)
@@ -1047,16 +1143,11 @@ def _array_digest(arr: np.ndarray) -> str:
 
 
 def _path_identity(path: Path) -> str:
-    """Path + size + modification time (of every file, for an image folder)."""
-    path = path.resolve()
+    """What a video is: a digest of the bytes of its file, or of the names and bytes of an image folder's files
+    (:func:`melab.data.cache.content_digest`), not its path, size or time stamp, which ``cp -p`` keeps."""
     if not path.exists():
-        raise FileNotFoundError(f"no video at {path}")
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    h = hashlib.blake2b(str(path).encode(), digest_size=16)
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()
+        raise FileNotFoundError(f"no video at {path.resolve()}")
+    return content_digest([path])
 
 
 def _normalise_item(item, index: int) -> dict:
@@ -1155,9 +1246,9 @@ def _stream_file(job: dict) -> FlowSeries:
     stream = RoiFlowStream(name=name, **job["options"])
     found: list[np.ndarray] = []  # MediaPipe's landmarks of every frame
     size = None  # (H, W) of the frames
-    # ROI series do not depend on fps, but an image folder cannot be read without one
-    with VideoReader(job["path"], job["fps"] or 1.0) as reader, \
-            FaceMeshTracker() if given is None else contextlib.nullcontext() as track:
+    # ROI series do not depend on fps, but an image folder cannot be read without one (any plausible rate)
+    with VideoReader(job["path"], job["fps"] or 30.0) as reader, \
+            FaceMeshTracker(name=name) if given is None else contextlib.nullcontext() as track:
         fits = given is None or (given.ndim == 3 and given.shape[1:] == (68, 2))  # else the check below says so
         image_index = job.get("image_index")  # a padded dataset video: frame t shows image image_index[t]
         for t, frame in enumerate(reader.frames() if image_index is None else reader.pick(image_index)):
@@ -1183,8 +1274,7 @@ def _stream_file(job: dict) -> FlowSeries:
     return stream.finish(check=False)
 
 
-def _init_worker(parent_pid: int) -> None:
-    die_with_parent(parent_pid)
+def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
 
 
@@ -1201,12 +1291,14 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
         ``"mediapipe"`` (detected in the worker); when omitted: the video's ``landmarks`` attribute, else the
         ``truth.npz`` of a synthetic-corpus folder, else MediaPipe.
     cache_dir : folder of the cache, created if needed. One ``<key>.npz`` per video holds ``series``,
-        ``head``, ``channels`` and ``starts``. The key hashes the video's identity (path + size +
-        modification time, or the frame bytes), the landmarks, ``k`` and every option (flow method and its
-        parameters included) and :data:`CODE_VERSION`.
+        ``head``, ``channels`` and ``starts``. The key hashes the video's content (the bytes of its file or
+        image files, or the frames), the landmarks, ``k`` and every option (flow method and its parameters
+        included) and :data:`CODE_VERSION`: a video replaced by another one, even of the same size and time
+        stamp, is computed again.
     k : window length; ``options`` are the other keywords of :func:`roi_flow_series` (except ``name`` and
         ``with_raw``).
-    processes : 1 runs inline; more uses a process pool (spawned workers, one OpenCV thread each).
+    processes : 1 runs inline; more uses a process pool (spawned workers, one OpenCV thread each). An error
+        in a worker is raised here as the same exception, naming the video (:func:`melab.workers.map_processes`).
     progress : show a tqdm bar (``TQDM_DISABLE=1`` silences it).
 
     Returns
@@ -1219,6 +1311,11 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
     never leaves a partial entry under a valid name; rerunning computes only the missing entries. An
     unreadable entry counts as missing.
     """
+    if isinstance(items, (str, os.PathLike, np.ndarray)) or not isinstance(items, Iterable):
+        raise TypeError(f"items must be a list of videos (paths, frames, or (video, landmarks) pairs), got "
+                        f"{type(items).__name__}; wrap one video in a list")
+    k = checks.integer("k", k, 2, MAX_FRAMES)
+    processes = checks.integer("processes", processes, 1, 256)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(cache)  # entries a killed run was writing
@@ -1243,20 +1340,27 @@ def extract_roi_series(items: Iterable, *, cache_dir: str | os.PathLike, k: int,
     try:
         if processes <= 1 or len(todo) <= 1:
             for i in todo:
-                results[i] = _run_job(jobs[i])
+                try:
+                    results[i] = _run_job(jobs[i])
+                except Exception as err:
+                    raise with_context(err, _job_name(jobs[i])) from err
                 bar.update()
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                     initargs=(os.getpid(),)) as pool:
-                futures = {pool.submit(_run_job, jobs[i]): i for i in todo}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception as err:
-                        raise RuntimeError(f"ROI-series extraction failed for {jobs[i]['name']}: {err}") from err
+            runs = map_processes(_run_job, [jobs[i] for i in todo], [_job_name(jobs[i]) for i in todo],
+                                 processes=min(processes, len(todo)), initializer=_init_worker, start_method="spawn")
+            try:
+                for j, series in runs:
+                    results[todo[j]] = series
                     bar.update()
+            except BaseException:
+                runs.close()  # stops the workers (if the error was not theirs)
+                remove_stale_temporaries(cache)  # what the stopped workers were writing
+                raise
     finally:
         bar.close()
     return results
+
+
+def _job_name(job: dict) -> str:
+    """How messages name a job's video: its path (a file or an image folder), else its name."""
+    return f"video {job['path'] if job['path'] is not None else job['name']}"

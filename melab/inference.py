@@ -33,7 +33,7 @@ from melab.flow import default_k
 from melab.inputs import input_windows, spotter_input
 from melab.models.merba import MERba, MERbaConfig
 from melab.models.spotter import Spotter, SpotterConfig, load_official, official_family, read_state_dict
-from melab.weights import load_weights
+from melab.weights import config_from, load_weights
 
 __all__ = [
     "CHECKPOINT_FORMAT", "MODELS", "load_state", "read_checkpoint", "load_model",
@@ -52,7 +52,8 @@ OFFICIAL_DATASETS: dict[str, tuple[float, int]] = {"casme3": (30.0, 50), "samm_l
 
 # ---- checkpoints ----------------------------------------------------------------------------------
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+               check_only: bool = False) -> nn.Module:
     """Load a state dict strictly, with an error that names every mismatched key.
 
     Parameters
@@ -63,6 +64,8 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: s
         State dict, e.g. ``torch.load(path, weights_only=True)["model"]``.
     source : str
         Where the state came from, for the message.
+    check_only : bool
+        Compare names and shapes only (e.g. for a model built on the ``meta`` device).
 
     Raises
     ------
@@ -84,21 +87,44 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: s
             f"{source} does not fit this {type(model).__name__} ({'; '.join(p for p in parts if p)}). "
             "Build the model from the checkpoint's own config with melab.train.load_model(path)."
         )
-    model.load_state_dict(state)
+    if not check_only:
+        model.load_state_dict(state)
     return model
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a melab checkpoint safely (``weights_only=True``) and check its format."""
+    """Read a melab checkpoint safely (``weights_only=True``) and check its format and the entries every reader
+    uses: ``kind`` (a key of :data:`MODELS`), ``config`` (a mapping), ``model`` (names to tensors) and, where
+    present, ``epoch`` (a whole number), ``train`` and ``history`` (mappings). Anything else is a ValueError
+    naming the file and the entry."""
     path = Path(path)
     ckpt = load_weights(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a melab checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    kind = ckpt.get("kind")
+    problem = (
+        f"its kind {kind!r} is not one of {', '.join(MODELS)}" if not isinstance(kind, str) or kind not in MODELS
+        else "its config is not a mapping" if not isinstance(ckpt.get("config"), Mapping)
+        else "its model entry is not a mapping of names to tensors"
+        if not isinstance(ckpt.get("model"), Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                                 for k, v in ckpt["model"].items())
+        else f"its epoch {ckpt['epoch']!r} is not a whole number" if "epoch" in ckpt and (
+            not isinstance(ckpt["epoch"], int) or isinstance(ckpt["epoch"], bool) or ckpt["epoch"] < 0)
+        else next((f"its {key} entry is not a mapping" for key in ("train", "history")
+                   if key in ckpt and not isinstance(ckpt[key], Mapping)), None)
+    )
+    if problem:
+        raise ValueError(f"checkpoint {path} is damaged or was not written by melab: {problem}. Delete it, or copy "
+                         "it again")
     return ckpt
 
 
 def load_model(path: str | os.PathLike) -> nn.Module:
     """Rebuild a Spotter or MERba from a checkpoint's config and load its weights (eval mode).
+
+    The config is checked (:func:`melab.weights.config_from`) and the model is first built without memory (on
+    torch's ``meta`` device) to compare its tensor names and shapes with the checkpoint's, so a damaged config
+    is a ValueError naming the file, never a model of absurd size.
 
     Parameters
     ----------
@@ -111,9 +137,14 @@ def load_model(path: str | os.PathLike) -> nn.Module:
     """
     ckpt = read_checkpoint(path)
     model_cls, config_cls = MODELS[ckpt["kind"]]
-    config = SpotterConfig.from_dict(ckpt["config"]) if config_cls is SpotterConfig else config_cls(**ckpt["config"])
-    model = model_cls(config)
-    return load_state(model, ckpt["model"], source=str(path)).eval()
+    config = config_from(config_cls, ckpt["config"], source=f"checkpoint {path}")
+    try:
+        with torch.device("meta"):
+            shell = model_cls(config)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"checkpoint {path}: its config does not build a {model_cls.__name__} ({err})") from None
+    load_state(shell, ckpt["model"], source=str(path), check_only=True)
+    return load_state(model_cls(config), ckpt["model"], source=str(path)).eval()
 
 
 # ---- whole-video scores ---------------------------------------------------------------------------
@@ -232,9 +263,19 @@ def load_spotter(checkpoint: str | os.PathLike | None = None, *, official: str =
     if ckpt["kind"] != "spotter":
         raise ValueError(f"{path} holds a {ckpt['kind']} model; melab spot needs a spotter checkpoint")
     train = ckpt.get("train") or {}
-    fps = float(train.get("fps") or DEFAULT_FPS)
-    k = int(train.get("k") or default_k(fps))
-    labels = str3_classes(train.get("dataset", "synthetic")) + ("neutral",)
+    fps, k, dataset = train.get("fps") or DEFAULT_FPS, train.get("k"), train.get("dataset", "synthetic")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 10_000:
+        raise ValueError(f"checkpoint {path}: its training frame rate train.fps={fps!r} is not a rate in frames per "
+                         "second (1 to 10000)")
+    fps = float(fps)
+    k = default_k(fps) if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 100_000:
+        raise ValueError(f"checkpoint {path}: its window train.k={k!r} is not a whole number of frames from 2")
+    try:
+        labels = str3_classes(dataset) + ("neutral",)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint {path}: its train.dataset {dataset!r} is not a dataset melab knows "
+                         f"({err})") from None
     model = load_model(path)
     if len(labels) != model.config.n_classes + 1:
         raise ValueError(f"{path} has {model.config.n_classes + 1} recognition outputs but its dataset "

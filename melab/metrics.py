@@ -60,13 +60,15 @@ a paper.
 Other conventions (same as the official script): videos are identified by
 ``(subject, video)`` when both tables have a ``subject`` column (CASME II reuses video names
 across subjects), else by ``video``; the recognition labels default to the emotions present
-in the ground truth; a score whose denominator is 0 is 0.
+in the ground truth; a score whose denominator is 0 is 0. Unlike the official script, names are
+compared as :func:`melab.data.ids.normalise_id` spells them: subject ``01`` is ``1``, video
+``EP01_01`` is ``ep01_01``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -82,7 +84,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from melab.data.annotations import read_megc_csv
+from melab import checks
+from melab.data.annotations import normalize_emotion, read_megc_csv
+from melab.data.ids import normalise_id, spellings
 from melab.data.splits import str3_classes
 from melab.decode import assign_emotions, fixed_window, siss
 
@@ -121,17 +125,44 @@ MATCH_COLUMNS = [
 # --------------------------------------------------------------------------- intervals
 
 
+MAX_FRAME = 10**9  # frame numbers beyond this are no video's (and overflow int64 arithmetic)
+
+
 def _as_intervals(intervals, name: str) -> np.ndarray:
-    """Return ``(n, 2)`` int64 onsets/offsets, checking ``onset <= offset``."""
-    arr = np.asarray(intervals, dtype=np.float64).reshape(-1, 2) if len(intervals) else np.zeros((0, 2))
-    if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-        raise ValueError(f"{name} must hold whole frame numbers (0-based inclusive onset, offset)")
+    """Return ``(n, 2)`` int64 onsets/offsets: whole frame numbers (negative ones allowed: a prediction may start
+    before its video), ``onset <= offset``; anything else is an error naming ``name``."""
+    arr = checks.array(name, intervals, dtype="integer", finite=False)
+    if arr.size == 0:
+        return np.zeros((0, 2), np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must be (onset, offset) pairs, an (n, 2) array of frame numbers; got shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all() or arr.min() < -MAX_FRAME or arr.max() > MAX_FRAME:
+        raise ValueError(f"{name} must hold whole frame numbers (0-based inclusive onset, offset) within "
+                         f"±{MAX_FRAME:.0e}")
     arr = arr.astype(np.int64)
     bad = np.flatnonzero(arr[:, 0] > arr[:, 1])
     if bad.size:
         i = int(bad[0])
         raise ValueError(f"{name}[{i}] = ({arr[i, 0]}, {arr[i, 1]}) has onset > offset; frames are inclusive")
     return arr
+
+
+def _as_labels(name: str, values, *, unique: bool = False) -> list[str]:
+    """A 1-D sequence of class names (str) as a list, or an error naming ``name``."""
+    try:
+        flat = isinstance(values, list) and not values or np.ndim(values) == 1
+    except ValueError:  # ragged nesting
+        flat = False
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable) or not flat:
+        raise TypeError(f"{name} must be a 1-D sequence of class names, got {values!r}")
+    values = list(values)
+    bad = [v for v in values if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{name} must hold class names (str), got {bad[0]!r} ({type(bad[0]).__name__})")
+    if unique and len(set(values)) < len(values):
+        raise ValueError(f"{name} names a class twice: {values}")
+    return values
 
 
 def interval_iou(a: Interval, b: Interval) -> float:
@@ -146,7 +177,11 @@ def interval_iou(a: Interval, b: Interval) -> float:
     >>> interval_iou((0, 9), (5, 14))
     0.3333333333333333
     """
-    return float(iou_matrix([a], [b])[0, 0])
+    a, b = _as_intervals([a], "a"), _as_intervals([b], "b")
+    for name, interval in (("a", a), ("b", b)):
+        if len(interval) != 1:
+            raise ValueError(f"{name} must be one (onset, offset) pair of frame numbers")
+    return float(iou_matrix(a, b)[0, 0])
 
 
 def iou_matrix(pred, truth) -> np.ndarray:
@@ -182,6 +217,7 @@ def match_intervals(pred, truth, iou: float = 0.5) -> list[tuple[int, int, float
     -------
     list of (pred_index, truth_index, iou), sorted by pred_index.
     """
+    iou = checks.number("iou", iou, 0.0, 1.0, low_open=True)
     ious = iou_matrix(pred, truth)
     if ious.size == 0:
         return []
@@ -252,32 +288,34 @@ def spotting_scores(pred, truth, iou: float = 0.5) -> SpottingScores:
     expression are FPs, and expressions on videos without predictions are FNs; the
     official script ignores both (module docstring).
     """
-    if not 0.0 < iou <= 1.0:
-        raise ValueError(f"iou must lie in (0, 1], got {iou!r}")
+    iou = checks.number("iou", iou, 0.0, 1.0, low_open=True)
     if not isinstance(pred, pd.DataFrame) and not isinstance(truth, pd.DataFrame):
         pred = pd.DataFrame(_as_intervals(pred, "pred"), columns=["onset", "offset"]).assign(video="")
         truth = pd.DataFrame(_as_intervals(truth, "truth"), columns=["onset", "offset"]).assign(video="")
     elif not (isinstance(pred, pd.DataFrame) and isinstance(truth, pd.DataFrame)):
-        raise TypeError("pass two events tables or two interval lists, not one of each")
+        raise TypeError(f"pass pred and truth as two events tables or two interval lists, not one of each (pred is "
+                        f"a {type(pred).__name__}, truth a {type(truth).__name__})")
     keys = _video_keys(pred, truth)
     for name, table in (("pred", pred), ("truth", truth)):
         if not table.index.is_unique:
             raise ValueError(f"{name} table has a repeated index; call .reset_index(drop=True) first")
 
-    pred_groups = dict(tuple(pred.groupby(keys, sort=False, dropna=False)))
-    true_groups = dict(tuple(truth.groupby(keys, sort=False, dropna=False)))
+    # names compared as normalise_id spells them (subject 01 is 1); each group shown as the truth spells it
+    pred_groups = dict(tuple(pred.groupby([pred[k].map(normalise_id) for k in keys], sort=False, dropna=False)))
+    true_groups = dict(tuple(truth.groupby([truth[k].map(normalise_id) for k in keys], sort=False, dropna=False)))
     tp = fp = fn = 0
     rows = []
     for key in sorted(set(pred_groups) | set(true_groups), key=str):
         p = pred_groups.get(key, pred.iloc[:0])
         t = true_groups.get(key, truth.iloc[:0])
-        p_iv = _as_intervals(p[["onset", "offset"]].to_numpy(), f"pred rows of {key}")
-        t_iv = _as_intervals(t[["onset", "offset"]].to_numpy(), f"truth rows of {key}")
+        shown = tuple((t if len(t) else p)[keys].iloc[0])
+        p_iv = _as_intervals(p[["onset", "offset"]].to_numpy(), f"pred rows of {shown}")
+        t_iv = _as_intervals(t[["onset", "offset"]].to_numpy(), f"truth rows of {shown}")
         pairs = match_intervals(p_iv, t_iv, iou)
         tp += len(pairs)
         fp += len(p_iv) - len(pairs)
         fn += len(t_iv) - len(pairs)
-        label = key[0] if len(keys) == 1 else key
+        label = shown[0] if len(keys) == 1 else shown
         for i, j, v in pairs:
             rows.append((label, p.index[i], t.index[j], *p_iv[i], *t_iv[j], v))
     precision, recall, f1 = _prf(tp, fp, fn)
@@ -335,7 +373,8 @@ def recognition_scores(y_true, y_pred, labels: Sequence[str]) -> RecognitionScor
     RecognitionScores
         All scores are 0 when there are no samples.
     """
-    y_true, y_pred, labels = list(y_true), list(y_pred), list(labels)
+    y_true, y_pred = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
+    labels = _as_labels("labels", labels, unique=True)
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} samples but y_pred has {len(y_pred)}")
     if not labels:
@@ -374,10 +413,7 @@ def strs(spot_f1: float, recog_f1: float) -> float:
     >>> round(strs(0.2906, 0.6882), 4)
     0.2
     """
-    for name, value in (("spot_f1", spot_f1), ("recog_f1", recog_f1)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return float(spot_f1 * recog_f1)
+    return checks.number("spot_f1", spot_f1, 0.0, 1.0) * checks.number("recog_f1", recog_f1, 0.0, 1.0)
 
 
 def confusion(y_true, y_pred, labels: Sequence[str], normalize: str | None = None) -> pd.DataFrame:
@@ -386,9 +422,18 @@ def confusion(y_true, y_pred, labels: Sequence[str], normalize: str | None = Non
     Wraps :func:`sklearn.metrics.confusion_matrix`; ``normalize="true"`` divides each row by
     its class count (rows of absent classes stay 0).
     """
-    if normalize not in (None, "true"):
+    if normalize is not None and (not isinstance(normalize, str) or normalize != "true"):
         raise ValueError(f"normalize must be None or 'true', got {normalize!r}")
-    m = confusion_matrix(list(y_true), list(y_pred), labels=list(labels), normalize=normalize)
+    y_true, y_pred = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
+    labels = _as_labels("labels", labels, unique=True)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} samples but y_pred has {len(y_pred)}")
+    if not labels:
+        raise ValueError("labels is empty: pass the classes to count")
+    if not set(y_true) & set(labels):  # nothing to count (scikit-learn refuses this case)
+        return pd.DataFrame(0.0 if normalize else 0, index=pd.Index(labels, name="true"),
+                            columns=pd.Index(labels, name="predicted"))
+    m = confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
     return pd.DataFrame(m, index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))
 
 
@@ -507,13 +552,19 @@ def evaluate(pred_df: pd.DataFrame, truth_df: pd.DataFrame, *, iou: float = 0.5,
     -------
     Evaluation
     """
-    if protocol not in PROTOCOLS:
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    for name, table in (("pred_df", pred_df), ("truth_df", truth_df)):
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"{name} must be an events table (a pandas DataFrame), got {type(table).__name__}")
+    if labels is not None:
+        labels = _as_labels("labels", labels, unique=True)
     pred_df, truth_df = pred_df.reset_index(drop=True), truth_df.reset_index(drop=True)
     if protocol == "megc_official":
         keys = _video_keys(pred_df, truth_df)
-        annotated = pd.MultiIndex.from_frame(truth_df[keys].astype(str)).unique()
-        pred_df = pred_df[pd.MultiIndex.from_frame(pred_df[keys].astype(str)).isin(annotated)].reset_index(drop=True)
+        annotated = pd.MultiIndex.from_frame(truth_df[keys].map(normalise_id)).unique()
+        pred_df = pred_df[pd.MultiIndex.from_frame(pred_df[keys].map(normalise_id)).isin(annotated)]
+        pred_df = pred_df.reset_index(drop=True)
     spotting = spotting_scores(pred_df, truth_df, iou)
     boundary = boundary_scores(spotting.matches)
     if "emotion" not in pred_df.columns or "emotion" not in truth_df.columns:
@@ -538,8 +589,18 @@ def evaluate_csv(pred_path: str | Path, truth_path: str | Path, *, iou: float = 
     """
     pred = read_megc_csv(pred_path)
     truth = read_megc_csv(truth_path)
+    if labels is not None:  # spelt as the readers spell the files' emotions ("Happy" is happiness)
+        labels = [_label(label) for label in labels]
     warn_mismatch(pred, truth, labels, pred_name=str(pred_path), truth_name=str(truth_path))
     return evaluate(pred, truth, iou=iou, labels=labels, protocol=protocol)
+
+
+def _label(label: str) -> str:
+    """A ``--labels`` entry in melab's emotion vocabulary when it is one of its spellings, else lower case."""
+    try:
+        return normalize_emotion(label)
+    except ValueError:
+        return str(label).strip().lower()
 
 
 def warn_mismatch(pred: pd.DataFrame, truth: pd.DataFrame, labels: Sequence[str] | None = None, *,
@@ -547,11 +608,25 @@ def warn_mismatch(pred: pd.DataFrame, truth: pd.DataFrame, labels: Sequence[str]
     """Warn about inputs that score 0 (or less than they should) for a reason that is not the predictions'
     quality: no predicted video is annotated in the truth (named otherwise), and ``labels`` that occur in
     neither table (a misspelt or differently named class)."""
-    pred_videos, true_videos = set(pred["video"].astype(str)), set(truth["video"].astype(str))
+    pred_videos, true_videos = set(pred["video"].map(normalise_id)), set(truth["video"].map(normalise_id))
     if len(pred) and len(truth) and not pred_videos & true_videos:
-        warnings.warn(f"no video of {pred_name} is in {truth_name} (predicted e.g. {sorted(pred_videos)[:3]}, "
-                      f"annotated e.g. {sorted(true_videos)[:3]}): every prediction is a false positive and every "
+        warnings.warn(f"no video of {pred_name} is in {truth_name} (predicted e.g. {spellings(pred['video'])}, "
+                      f"annotated e.g. {spellings(truth['video'])}): every prediction is a false positive and every "
                       "expression a miss; check that both files name the videos alike", stacklevel=3)
+    elif len(pred) and len(truth) and "subject" in pred.columns and "subject" in truth.columns:
+        pairs = [set(zip(t["subject"].map(normalise_id), t["video"].map(normalise_id), strict=True))
+                 for t in (pred, truth)]
+        if not pairs[0] & pairs[1]:
+            warnings.warn(f"the videos of {pred_name} are in {truth_name}, but never for the same subject (predicted "
+                          f"subjects e.g. {spellings(pred['subject'])}, annotated e.g. {spellings(truth['subject'])}): "
+                          "videos are matched by (subject, video), so every prediction is a false positive; check "
+                          "that both files name the subjects alike", stacklevel=3)
+    key = [c for c in ("subject", "video", "onset", "offset", "kind") if c in truth.columns]
+    twice = truth.duplicated(subset=key)
+    if twice.any():
+        warnings.warn(f"{truth_name} repeats {int(twice.sum())} expression(s) (same {', '.join(key)}; e.g. rows "
+                      f"{', '.join(map(str, twice[twice].index[:3]))}): each copy is one more expression to find, so "
+                      "recall and F1 are lower; delete the copies", stacklevel=3)
     if labels is not None and "emotion" in pred.columns and "emotion" in truth.columns:
         seen = set(pred["emotion"].astype(str)) | set(truth["emotion"].astype(str))
         absent = [label for label in labels if label not in seen]
@@ -583,12 +658,12 @@ def decode_video(
     ``k, low, high, smooth``). With ``class_probs`` and ``labels``, intervals are labelled by
     :func:`melab.decode.assign_emotions` and those voted neutral are dropped.
     """
+    if not isinstance(method, str) or method not in ("fixed_window", "siss"):
+        raise ValueError(f"method must be 'fixed_window' or 'siss', got {method!r}")
     if method == "fixed_window":
         intervals = fixed_window(scores, k, p, smooth=smooth)
-    elif method == "siss":
-        intervals = siss(scores, k, low, high, smooth=smooth)
     else:
-        raise ValueError(f"method must be 'fixed_window' or 'siss', got {method!r}")
+        intervals = siss(scores, k, low, high, smooth=smooth)
     if class_probs is None:
         return pd.DataFrame(intervals, columns=["onset", "offset"], dtype="int64")
     if labels is None:
@@ -695,6 +770,8 @@ def decode_corpus(
     Evaluation
         ``spotting.matches["true_row"]`` are index labels of ``truth`` when it has a unique index.
     """
+    if not isinstance(scores_by_video, Mapping):
+        raise TypeError(f"scores_by_video must map video names to (T,) scores, got {type(scores_by_video).__name__}")
     if class_probs is not None and labels is None:
         raise ValueError("pass labels (one name per class_probs column, neutral last) with class_probs")
     missing = [video for video in scores_by_video if class_probs is not None and video not in class_probs]
@@ -745,6 +822,10 @@ def sensitivity_grid(
     pandas.DataFrame
         One row per valid pair: ``low, high, tp, fp, fn, precision, recall, f1``.
     """
+    if not isinstance(scores_by_video, Mapping):
+        raise TypeError(f"scores_by_video must map video names to (T,) scores, got {type(scores_by_video).__name__}")
+    lows = [checks.number("lows", q, 0.0, 1.0) for q in checks.array("lows", lows, ndim=1, min_size=1)]
+    highs = [checks.number("highs", q, 0.0, 1.0) for q in checks.array("highs", highs, ndim=1, min_size=1)]
     true = _truth_table(truth, kinds)
     true = true[true["video"].isin(list(scores_by_video))][["video", "onset", "offset"]]
     rows = []
@@ -758,7 +839,7 @@ def sensitivity_grid(
                 columns=["video", "onset", "offset"],
             )
             rows.append({"low": low, "high": high} | spotting_scores(pred, true, iou).as_dict())
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["low", "high", "tp", "fp", "fn", "precision", "recall", "f1"])
 
 
 # --------------------------------------------------------------------------- per-frame ranking

@@ -28,6 +28,8 @@ import pandas as pd
 import torch
 from einops import rearrange
 
+from melab import checks
+
 __all__ = [
     "BASE_KINDS",
     "SCAN_KINDS",
@@ -49,6 +51,42 @@ BASE_KINDS: tuple[str, ...] = ("h_raster", "v_raster", "h_zigzag", "v_zigzag")
 SCAN_KINDS: tuple[str, ...] = BASE_KINDS + tuple(
     f"{base}{suffix}" for suffix in ("_rev", "_mirror") for base in BASE_KINDS
 )
+
+
+MAX_SIDE = 4096  # tokens per side: far beyond any feature map, and a bound on what a grid can allocate
+
+
+def _grid(h, w) -> tuple[int, int]:
+    return checks.integer("h", h, 1, MAX_SIDE), checks.integer("w", w, 1, MAX_SIDE)
+
+
+def _kind(kind, name: str = "kind") -> str:
+    if not isinstance(kind, str) or kind not in SCAN_KINDS:
+        raise ValueError(f"unknown scan {name} {kind!r}; valid kinds are: {', '.join(SCAN_KINDS)}")
+    return kind
+
+
+def _kinds(kinds) -> tuple[str, ...]:
+    if isinstance(kinds, str) or not isinstance(kinds, (tuple, list)) or not kinds:
+        raise TypeError(f"kinds must be a non-empty tuple or list of scan kinds, got {kinds!r}")
+    return tuple(_kind(k, "kinds entry") for k in kinds)
+
+
+def _permutation(order, n: int, name: str = "order", grid: str = "") -> np.ndarray:
+    """``order`` as int64 ``(n,)``, refused unless it is a permutation of ``0 .. n-1`` (``grid`` says why n)."""
+    order = checks.array(name, order, ndim=1, dtype="integer").astype(np.int64)
+    if order.size != n or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValueError(f"{name} must be a permutation of 0..{n - 1}{grid} (each token visited once), got "
+                         f"{order.size} entries" + ("" if order.size != n else " with repeats or gaps"))
+    return order
+
+
+def _tensor(name: str, x, ndim: int, shape: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(x).__name__}")
+    if x.dim() != ndim:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    return x
 
 
 def _base_order(h: int, w: int, base: str) -> np.ndarray:
@@ -84,10 +122,8 @@ def scan_order(h: int, w: int, kind: str) -> np.ndarray:
     >>> scan_order(3, 4, "v_zigzag").tolist()
     [0, 4, 8, 9, 5, 1, 2, 6, 10, 11, 7, 3]
     """
-    if kind not in SCAN_KINDS:
-        raise ValueError(f"unknown scan kind {kind!r}; valid kinds are: {', '.join(SCAN_KINDS)}")
-    if h < 1 or w < 1:
-        raise ValueError(f"grid must be at least 1 x 1 tokens, got h={h}, w={w}")
+    kind = _kind(kind)
+    h, w = _grid(h, w)
     order = _base_order(h, w, kind.removesuffix("_rev").removesuffix("_mirror"))
     if kind.endswith("_rev"):
         order = order[::-1]
@@ -110,9 +146,8 @@ def inverse(order: np.ndarray) -> np.ndarray:
     np.ndarray
         int64 array ``(L,)``: entry ``t`` is the position at which token ``t`` is visited.
     """
-    order = np.asarray(order, dtype=np.int64)
-    if not np.array_equal(np.sort(order), np.arange(order.size)):
-        raise ValueError(f"order must be a permutation of 0..{order.size - 1}")
+    order = checks.array("order", order, ndim=1, dtype="integer").astype(np.int64)
+    order = _permutation(order, order.size)
     inv = np.empty_like(order)
     inv[order] = np.arange(order.size)
     return inv
@@ -133,10 +168,11 @@ def apply_scan(x: torch.Tensor, order: np.ndarray) -> torch.Tensor:
     torch.Tensor
         ``(B, C, L)`` with ``L = H * W``; ``out[..., i]`` is the token visited ``i``-th.
     """
-    _, _, h, w = x.shape
+    _, _, h, w = _tensor("x", x, 4, "(B, C, H, W)").shape
+    order = checks.array("order", order, ndim=1, dtype="integer")
     if len(order) != h * w:
-        raise ValueError(f"order has {len(order)} tokens but the map has H*W = {h}*{w} = {h * w}")
-    index = torch.as_tensor(np.asarray(order), dtype=torch.long, device=x.device)
+        raise ValueError(f"order has {len(order)} tokens but the map x has H*W = {h}*{w} = {h * w}")
+    index = torch.as_tensor(_permutation(order, h * w), dtype=torch.long, device=x.device)
     return rearrange(x, "b c h w -> b c (h w)").index_select(-1, index)
 
 
@@ -157,8 +193,12 @@ def undo_scan(x: torch.Tensor, order: np.ndarray, h: int, w: int) -> torch.Tenso
     torch.Tensor
         ``(B, C, h, w)`` feature map.
     """
+    _tensor("x", x, 3, "(B, C, L)")
+    h, w = _grid(h, w)
+    order = checks.array("order", order, ndim=1, dtype="integer")
     if x.shape[-1] != h * w or len(order) != h * w:
-        raise ValueError(f"sequence length {x.shape[-1]} and order length {len(order)} must both be h*w = {h * w}")
+        raise ValueError(f"the sequence length of x ({x.shape[-1]}) and the order length ({len(order)}) must both be "
+                         f"h*w = {h * w}")
     index = torch.as_tensor(inverse(order), dtype=torch.long, device=x.device)
     return rearrange(x.index_select(-1, index), "b c (h w) -> b c h w", h=h, w=w)
 
@@ -179,10 +219,13 @@ def window_partition(x: torch.Tensor, win: int) -> torch.Tensor:
         ``(B * (H // win) * (W // win), C, win, win)``; windows are ordered by image, then window row,
         then window column.
     """
-    _, _, h, w = x.shape
-    if win < 1 or h % win or w % win:
+    _, _, h, w = _tensor("x", x, 4, "(B, C, H, W)").shape
+    win = checks.integer("win", win, 1, MAX_SIDE)
+    if not h or not w:
+        raise ValueError(f"x is an empty map, shape {tuple(x.shape)}")
+    if h % win or w % win:
         raise ValueError(
-            f"feature map {h}x{w} cannot be cut into {win}x{win} windows: H and W must be multiples of "
+            f"feature map {h}x{w} cannot be cut into win={win} x {win} windows: H and W must be multiples of "
             f"the window size; pad the map (e.g. torch.nn.functional.pad) or choose a divisor of both"
         )
     return rearrange(x, "b c (nh wh) (nw ww) -> (b nh nw) c wh ww", wh=win, ww=win)
@@ -205,13 +248,17 @@ def window_merge(windows: torch.Tensor, win: int, h: int, w: int) -> torch.Tenso
     torch.Tensor
         ``(B, C, h, w)``.
     """
-    if win < 1 or h % win or w % win:
-        raise ValueError(f"map {h}x{w} is not a whole number of {win}x{win} windows; H and W must be multiples")
+    _tensor("windows", windows, 4, "(B·windows, C, win, win)")
+    win = checks.integer("win", win, 1, MAX_SIDE)
+    h, w = _grid(h, w)
+    if h % win or w % win:
+        raise ValueError(f"map h x w = {h}x{w} is not a whole number of win={win} x {win} windows; h and w must be "
+                         "multiples")
     per_image = (h // win) * (w // win)
-    if windows.shape[0] % per_image or tuple(windows.shape[-2:]) != (win, win):
+    if windows.shape[0] % per_image or windows.shape[0] == 0 or tuple(windows.shape[-2:]) != (win, win):
         raise ValueError(
-            f"got windows of shape {tuple(windows.shape)}; expected (B*{per_image}, C, {win}, {win}) for a "
-            f"{h}x{w} map"
+            f"got windows of shape {tuple(windows.shape)}; expected (B*{per_image}, C, {win}, {win}) for an "
+            f"h x w = {h}x{w} map"
         )
     return rearrange(windows, "(b nh nw) c wh ww -> b c (nh wh) (nw ww)", nh=h // win, nw=w // win)
 
@@ -244,7 +291,8 @@ def adjacency(order: np.ndarray, h: int, w: int) -> Adjacency:
     Adjacency
         Per-step neighbour flags and jump lengths (tokens), plus their summaries.
     """
-    rows, cols = np.divmod(np.asarray(order, dtype=np.int64), w)
+    h, w = _grid(h, w)
+    rows, cols = np.divmod(_permutation(order, h * w, grid=f" for h*w = {h}*{w} tokens"), w)
     dr, dc = np.diff(rows), np.diff(cols)
     neighbour = np.abs(dr) + np.abs(dc) == 1
     jump = np.hypot(dr, dc)
@@ -295,10 +343,10 @@ def redundancy(order_a: np.ndarray, order_b: np.ndarray, h: int, w: int, *, dire
         ``|pairs(a) & pairs(b)| / (h*w - 1)`` in [0, 1]: 1.0 means no new pair at all (e.g. a scan and
         its ``_rev``). Both scans have ``h*w - 1`` pairs, so the measure is symmetric.
     """
+    h, w = _grid(h, w)
     n = h * w
-    order_a, order_b = np.asarray(order_a, dtype=np.int64), np.asarray(order_b, dtype=np.int64)
-    if len(order_a) != n or len(order_b) != n:
-        raise ValueError(f"both orders must have h*w = {n} tokens, got {len(order_a)} and {len(order_b)}")
+    grid = f" for h*w = {h}*{w} tokens"
+    order_a, order_b = _permutation(order_a, n, "order_a", grid), _permutation(order_b, n, "order_b", grid)
     if n < 2:
         return 1.0
     if directed:
@@ -316,6 +364,7 @@ def redundancy_matrix(h: int, w: int, kinds: tuple[str, ...] = SCAN_KINDS) -> pd
     pd.DataFrame
         ``(len(kinds), len(kinds))`` float table indexed and labelled by kind.
     """
+    kinds = _kinds(kinds)
     orders = {k: scan_order(h, w, k) for k in kinds}
     values = [[redundancy(orders[a], orders[b], h, w) for b in kinds] for a in kinds]
     return pd.DataFrame(values, index=list(kinds), columns=list(kinds))
@@ -345,6 +394,7 @@ def scan_table(h: int, w: int, kinds: tuple[str, ...] = SCAN_KINDS) -> pd.DataFr
         - ``new_pairs_vs_4``: 4-neighbour pairs it visits that none of the four base kinds visits.
           For every ``_rev`` and ``_mirror`` twin this is 0: they add no new neighbour pair.
     """
+    kinds, (h, w) = _kinds(kinds), _grid(h, w)
     union_base = set().union(*(_neighbour_pairs(scan_order(h, w, b), w) for b in BASE_KINDS))
     rows = []
     for kind in kinds:
@@ -385,7 +435,8 @@ def scan_progress(h: int, w: int, kind: str, step: int) -> np.ndarray:
         int64 ``(h, w)``: the visit position of each token already visited, ``-1`` for tokens not yet
         reached.
     """
-    if not 0 <= step < h * w:
-        raise ValueError(f"step must be in 0..{h * w - 1} for a {h}x{w} grid, got {step}")
+    h, w = _grid(h, w)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step < h * w:
+        raise ValueError(f"step must be in 0..{h * w - 1} for an h x w = {h}x{w} grid, got {step!r}")
     visit = inverse(scan_order(h, w, kind)).reshape(h, w)
     return np.where(visit <= step, visit, -1)

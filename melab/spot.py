@@ -60,8 +60,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from melab import ARTEFACTS
-from melab.atomic import atomic_path, check_output_file
+from melab import ARTEFACTS, checks
+from melab.atomic import Output, atomic_path, check_output_file, check_paths
+from melab.data.ids import normalise_id, spellings
 from melab.data.video import VideoError, VideoReader
 from melab.decode import assign_emotions, siss, smooth_scores
 from melab.device import torch_threads
@@ -71,6 +72,7 @@ from melab.inference import DEFAULT_CHECKPOINT, OFFICIAL_DATASETS, SpotterModel,
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "decoding_settings",
     "default_decoding",
     "OFFICIAL_DATASETS",
     "OUTPUT_COLUMNS",
@@ -94,6 +96,7 @@ OUTPUT_COLUMNS = ["video", "onset", "offset", "emotion", "score", "interpolated_
 
 Interval = tuple[int, int]
 DECODING_FILE = ARTEFACTS / "spot_decoding.json"
+MAX_FRAME = 10**9  # frame numbers above this are no video's (a day at 10,000 fps is 8.6e8 frames)
 
 
 def default_decoding() -> dict:
@@ -103,6 +106,36 @@ def default_decoding() -> dict:
     of its own training corpus (:func:`melab.train.artefacts.spot_decoding`), with the held-out F1 it is worth.
     """
     return json.loads(DECODING_FILE.read_text())["settings"]
+
+
+def decoding_settings(low: float | None = None, high: float | None = None,
+                      smooth: int | None = None) -> tuple[float, float, int]:
+    """SISS's ``(low, high, smooth)`` for ``melab spot``: each one not given from :func:`default_decoding`, all checked.
+
+    Raises
+    ------
+    ValueError naming the flag (``--low``, ``--high``, ``--smooth``): a threshold outside [0, 1], ``low`` above
+    ``high`` (no interval could be extended), or a width that is not an odd whole number of frames.
+    """
+    chosen = default_decoding() if None in (low, high, smooth) else {}
+    given = {"low": low, "high": high, "smooth": smooth}
+    value = {name: chosen[name] if v is None else v for name, v in given.items()}
+
+    def shown(name: str) -> str:
+        return f"--{name} {value[name]}" + (f" (the default from {DECODING_FILE.name})" if given[name] is None else "")
+
+    for name in ("low", "high"):
+        if isinstance(value[name], bool) or not isinstance(value[name], (int, float)) or \
+                not 0.0 <= value[name] <= 1.0:
+            raise ValueError(f"{shown(name)}: a SISS threshold is a score in [0, 1]")
+    if value["low"] > value["high"]:
+        raise ValueError(f"{shown('low')} is above {shown('high')}: SISS extends an interval while scores stay above "
+                         "low near the peak and above high beyond it, so low must not exceed high; swap them")
+    width = value["smooth"]
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1 or width % 2 == 0:
+        raise ValueError(f"{shown('smooth')}: the box filter's width must be an odd whole number of frames "
+                         "(1 = no smoothing)")
+    return float(value["low"]), float(value["high"]), int(width)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,10 +163,9 @@ def resample_index(n_frames: int, fps: float, model_fps: float) -> np.ndarray:
     >>> resample_index(4, 20.0, 30.0)
     array([0, 1, 1, 2, 3])
     """
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    if not (fps > 0 and model_fps > 0):
-        raise ValueError(f"frame rates must be positive, got fps={fps}, model_fps={model_fps}")
+    n_frames = checks.integer("n_frames", n_frames, 1, MAX_FRAME)
+    fps, model_fps = (checks.number(name, rate, 0.0, 100_000.0, low_open=True)
+                      for name, rate in (("fps", fps), ("model_fps", model_fps)))
     ratio = fps / model_fps
     # the small tolerance keeps frames whose time is on the last frame up to float rounding
     n_model = int(math.floor((n_frames - 1) / ratio + 1e-9)) + 1
@@ -165,8 +197,11 @@ def to_video_intervals(intervals, fps: float, model_fps: float, n_frames: int) -
     """
     index = resample_index(n_frames, fps, model_fps)
     ratio = fps / model_fps
+    spans = checks.array("intervals", intervals, dtype="integer")
+    if spans.size and (spans.ndim != 2 or spans.shape[1] != 2):
+        raise ValueError(f"intervals must be (onset, offset) pairs of model frames, got shape {spans.shape}")
     out = []
-    for onset, offset in intervals:
+    for onset, offset in spans.reshape(-1, 2).astype(np.int64).tolist():
         if not 0 <= onset <= offset < len(index):
             raise ValueError(f"interval ({onset}, {offset}) is not inside the {len(index)} model frames")
         start = min(math.ceil((onset - 0.5) * ratio - 1e-9), index[onset])
@@ -290,11 +325,17 @@ class _FaceTrack:
 
     A dropout is filled as :func:`numpy.interp` fills it over the whole video (linearly between the detections
     around it, the nearest detection at the video's ends), exactly; one longer than ``max_gap`` frames stops the
-    work (its frames are still counted, for the message of :meth:`finish`).
+    work (its frames are still counted, for the message of :meth:`finish`). ``detector``: the landmarks are
+    MediaPipe's, whose misses the message explains.
     """
 
-    def __init__(self, max_gap: int, name: str):
+    def __init__(self, max_gap: int, name: str, *, detector: bool = False):
         self.max_gap, self.name = max_gap, name
+        # measured on skimage's astronaut: a face 30 % of the frame's height was found, one of 18 % missed, at 640
+        # and at 2000 px wide alike (the detector sees the frame at 128 px: resolution does not help)
+        self.hint = (" MediaPipe's face detector sees the whole frame at 128 px: a face under about a quarter of the "
+                     "frame's height is missed, whatever the resolution, so crop the video around the face."
+                     if detector else "")
         self.index: list[int] = []  # video frame of each model frame
         self.landmarks: list[np.ndarray] = []  # (68, 2) each, filled in place
         self.missing: list[bool] = []
@@ -348,7 +389,7 @@ class _FaceTrack:
         if fatal:
             raise ValueError(f"no face found in frames {_frame_ranges(fatal, index)} of {self.name}; check that one "
                              "frontal, well-lit face is visible there (or cut them off), or pass --landmarks "
-                             "FILE.npy with (T, 68, 2) landmarks from another detector")
+                             f"FILE.npy with (T, 68, 2) landmarks from another detector.{self.hint}")
         ready = self._fill(right=None)
         if runs:
             warnings.warn(f"no face in frames {_frame_ranges(runs, index)} of {self.name}; interpolated the landmarks "
@@ -442,13 +483,7 @@ class SpotResult:
         if truth is not None:
             from melab.metrics import spotting_scores  # here: scoring against a truth is the rare case
 
-            if "video" in truth.columns:
-                others = sorted(set(truth["video"].astype(str)))
-                truth = truth[truth["video"].astype(str) == self.video]
-                if len(others) and truth.empty:
-                    warnings.warn(f"no row of the truth table is for video {self.video!r} (it names "
-                                  f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); every interval "
-                                  "counts as a false positive. The video column must be the file's stem", stacklevel=2)
+            truth = _truth_of(truth, self.video)
             micro = truth[truth["kind"] == "micro"] if "kind" in truth.columns else truth
             micro = micro.reset_index(drop=True)
             s = spotting_scores(table[["onset", "offset"]].to_numpy().tolist(),
@@ -540,20 +575,22 @@ def _spot_stream(picked: Iterable[tuple[int, np.ndarray]], flow, *, spotter: Spo
     stitched ROI series (T × 36 floats) once the video has ended. ``fps``, ``n_frames`` and ``scale`` are callables
     read when their value is known (a file's length at its end); the other keywords are :func:`spot_frames`'.
     """
+    low, high, smooth = decoding_settings(low, high, smooth)  # checked before the work
     layout = REFERENCE_SERIES_OPTIONS if spotter.layout == "reference" else {}
     options = dict(k=spotter.k, name=video, **layout)
     flow = flow.configure(**options) if isinstance(flow, RoiFlowWorkers) else RoiFlowStream(**options)
-    track = _FaceTrack(int(max_gap_s * spotter.fps), video)
     given = None
     if not (isinstance(landmarks, str) and landmarks == "mediapipe"):
         given = _GivenLandmarks(landmarks, fps=fps(), model_fps=spotter.fps, name=video)
-    with FaceMeshTracker() if given is None else contextlib.nullcontext() as tracker, \
-            tqdm(total=expected, desc=f"spot {video}", unit="frame", disable=not progress) as bar:
+    track = _FaceTrack(int(max_gap_s * spotter.fps), video, detector=given is None)
+    # pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 in the environment still works
+    with FaceMeshTracker(name=video) if given is None else contextlib.nullcontext() as tracker, \
+            tqdm(total=expected, desc=f"spot {video}", unit="frame", **({} if progress else {"disable": True})) as bar:
         n_model = 0
         for j, (i, frame) in enumerate(picked):
             n_model = j + 1
             bar.update()
-            points = tracker(frame) if given is None else given(j, int(i), frame, scale())
+            points = tracker(frame, int(i)) if given is None else given(j, int(i), frame, scale())
             if points is None:  # the video does not fit the given landmarks: given.check says so at its end
                 continue
             for ready in track.push(int(i), frame, points):
@@ -581,9 +618,6 @@ def _decode(scores, index: np.ndarray, filled: np.ndarray, *, spotter: SpotterMo
             n_frames: int, low, high, smooth, k_decode, penalty) -> SpotResult:
     """Intervals, emotions and the result table from whole-video scores (see :func:`spot_frames`)."""
     k_decode = k_decode if k_decode is not None else max(1, round(spotter.fps / 6))
-    chosen = default_decoding()
-    low, high, smooth = (chosen[name] if value is None else value
-                         for name, value in (("low", low), ("high", high), ("smooth", smooth)))
     model_intervals = siss(scores.spot, k_decode, low, high, smooth=smooth, scale="absolute")
     rows = assign_emotions(scores.probs, model_intervals, labels=spotter.labels, penalty=penalty)
     kept = [(onset, offset) for onset, offset, _, _ in rows]
@@ -678,17 +712,16 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
         check_output_file(out, "--out")
     if plot is not None:
         check_output_file(plot, "--plot")
-    given = {"VIDEO": video, "--out": out, "--truth": None if isinstance(truth, pd.DataFrame) else truth,
-             "--landmarks": None if isinstance(landmarks, str) and landmarks == "mediapipe" else landmarks}
-    for flag, path in (("--out", out), ("--plot", plot)):
-        same = [name for name, other in given.items() if path is not None and isinstance(other, (str, os.PathLike))
-                and name != flag and Path(other).resolve() == Path(path).resolve()]
-        if same:
-            raise ValueError(f"{flag} {path} is also the {same[0]} file; writing it would destroy that. Give {flag} "
-                             "another name")
+    given_landmarks = None if isinstance(landmarks, str) and landmarks == "mediapipe" else landmarks
+    model_path = checkpoint.path if isinstance(checkpoint, SpotterModel) else checkpoint or DEFAULT_CHECKPOINT
+    check_paths({"VIDEO": video, "--checkpoint": model_path,
+                 "--truth": truth if isinstance(truth, (str, os.PathLike)) else None,
+                 "--landmarks": given_landmarks if isinstance(given_landmarks, (str, os.PathLike)) else None},
+                [Output("--out", out), Output("--plot", plot)])
     truth = _read_truth(truth)
-    if isinstance(landmarks, (str, os.PathLike)) and landmarks != "mediapipe":
-        load_landmarks(landmarks)  # a bad file fails here, before the work
+    if isinstance(given_landmarks, (str, os.PathLike)):
+        load_landmarks(given_landmarks)  # a bad file fails here, before the work
+    decoding_settings(options.get("low"), options.get("high"), options.get("smooth"))
     result = spot_video(video, checkpoint=checkpoint, landmarks=landmarks, fps=fps, **options)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -698,7 +731,7 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
         from melab.viz.spot import plot_spotting
 
-        fig = plot_spotting(result, truth=truth)
+        fig = plot_spotting(result, truth=None if truth is None else _truth_of(truth, result.video, warn=False))
         with atomic_path(plot) as tmp:
             fig.savefig(tmp, format="png")
         plt.close(fig)
@@ -706,7 +739,9 @@ def spot(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
 
 def _read_truth(truth) -> pd.DataFrame | None:
-    """An events table, or its CSV read with an error that names the file and what is wrong."""
+    """An events table, or its CSV, checked value by value: an error names the file (or table), the row and what
+    is wrong, before any work. Frames become int64, ``kind`` and ``emotion`` lower case; exact duplicate rows are
+    warned about (each would count as one more expression to find)."""
     if truth is None:
         return None
     if not isinstance(truth, pd.DataFrame):
@@ -719,13 +754,64 @@ def _read_truth(truth) -> pd.DataFrame | None:
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise ValueError(f"--truth {path} is not a CSV file ({type(err).__name__}: {err})") from None
         source = f"--truth {path}"
+
+        def row(i) -> str:
+            return f"line {i + 2}"  # the header is line 1
     else:
-        source = "truth"
+        source = "the truth table"
+
+        def row(i) -> str:
+            return f"row {i!r}"
     missing = [c for c in ("onset", "offset") if c not in truth.columns]
     if missing:
         raise ValueError(f"{source} has no column(s) {', '.join(missing)}; an events CSV needs video, onset, offset "
                          f"(0-based frames) and optionally kind, emotion; found {', '.join(map(str, truth.columns))}")
+    truth = truth.copy()
+    for column in ("onset", "offset"):
+        raw = truth[column]
+        number = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+        bad = ~np.isfinite(number) | (number != np.round(number)) | (number < 0) | (number > MAX_FRAME)
+        if bad.any():
+            i = bad[bad].index[0]
+            shown = "(blank)" if pd.isna(raw[i]) else repr(raw[i]) if isinstance(raw[i], str) else str(raw[i])
+            raise ValueError(f"{source}, {row(i)}: {column} {shown} is not a frame number (a whole number from 0 to "
+                             f"{MAX_FRAME:.0e}, 0-based); {int(bad.sum())} row(s) like it. Fix or delete them")
+        truth[column] = number.astype(np.int64)
+    late = truth["onset"] > truth["offset"]
+    if late.any():
+        i = late[late].index[0]
+        raise ValueError(f"{source}, {row(i)}: onset {truth.onset[i]} is after offset {truth.offset[i]} (frames are "
+                         f"0-based and inclusive); {int(late.sum())} row(s) like it")
+    for column in ("kind", "emotion"):
+        if column in truth.columns:
+            truth[column] = truth[column].astype("string").str.strip().str.lower()
+    if "kind" in truth.columns:
+        odd = ~truth["kind"].isin(["micro", "macro"])
+        if odd.any():
+            i = odd[odd].index[0]
+            raise ValueError(f"{source}, {row(i)}: kind {truth['kind'][i]!r} is neither micro nor macro (only micro "
+                             "rows are matched)")
+    key = [c for c in ("video", "onset", "offset", "kind") if c in truth.columns]
+    twice = truth.duplicated(subset=key, keep="first")
+    if twice.any():
+        rows = ", ".join(row(i) for i in twice[twice].index[:3])
+        warnings.warn(f"{source} repeats {int(twice.sum())} row(s) ({rows}{', ...' if twice.sum() > 3 else ''}); "
+                      "each copy is one more expression to find, so recall and F1 are lower. Delete the copies",
+                      stacklevel=3)
     return truth
+
+
+def _truth_of(truth: pd.DataFrame, video: str, *, warn: bool = True) -> pd.DataFrame:
+    """The rows of ``truth`` for ``video``, its names compared as :func:`melab.data.ids.normalise_id` does
+    (``EP01`` is ``ep01``), with ``video`` spelt as the file is; every row when the table has no ``video``."""
+    if "video" not in truth.columns:
+        return truth
+    mine = truth["video"].map(normalise_id) == normalise_id(video)
+    if warn and len(truth) and not mine.any():
+        warnings.warn(f"no row of the truth table is for video {video!r} (it names {spellings(truth['video'])}); "
+                      "every interval counts as a false positive. The video column must be the file's stem",
+                      stacklevel=3)
+    return truth[mine].assign(video=video)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -232,3 +232,17 @@ def test_merba_folds_on_the_cluster_match_local(cluster, tmp_path):
                                         executor=RayExecutor(address=cluster.address), **kw)
     pd.testing.assert_frame_equal(local, remote)
     pd.testing.assert_frame_equal(local_history, remote_history)
+
+
+def test_a_failing_fold_on_ray_raises_its_own_error_with_the_fold_named(cluster, tmp_path):
+    from melab.train import run_folds
+
+    def fold(subject, *, checkpoint, progress, data):  # sent to the workers by value (it is not importable there)
+        if subject == "S02":
+            raise ValueError(f"no windows in {data}")
+        return subject
+
+    with pytest.raises(ValueError, match=r"^fold S02: no windows in corpus X$") as info:
+        run_folds(fold, ["S01", "S02"], shared={"data": "corpus X"}, checkpoint_dir=tmp_path, progress=False,
+                  executor=RayExecutor(address=cluster.address))
+    assert "Traceback" not in str(info.value)  # Ray's wrapper (and its remote traceback) is not what the user sees

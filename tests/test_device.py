@@ -143,7 +143,8 @@ def test_melab_train_device_cuda_without_a_gpu_fails_before_any_work(tmp_path, c
     err = capsys.readouterr().err
     assert "melab train: error: --device cuda: no CUDA GPU is visible to torch" in err
     assert not out.exists()  # refused before the corpus was read or a folder written
-    assert main(["train", "merba", "--data", f"corpus:{tmp_path}", "--out", str(out), "--device", "tpu"]) == 2
+    assert main(["train", "merba", "--data", f"corpus:{tmp_path / 'nothing'}", "--out", str(out), "--device",
+                 "tpu"]) == 2
     assert "--device tpu: unknown device" in capsys.readouterr().err
 
 

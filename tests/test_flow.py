@@ -319,7 +319,7 @@ def test_two_processes_give_the_same_series(two_videos, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_image_folders_are_read_keyed_by_mtime_and_use_their_truth(two_videos, tmp_path, monkeypatch):
+def test_image_folders_are_read_keyed_by_content_and_use_their_truth(two_videos, tmp_path, monkeypatch):
     frames, lm = two_videos[1]
     folder = tmp_path / "sub01" / "sub01_1"
     folder.mkdir(parents=True)
@@ -329,7 +329,10 @@ def test_image_folders_are_read_keyed_by_mtime_and_use_their_truth(two_videos, t
     cache = tmp_path / "cache"
     (series,) = extract_roi_series([folder], cache_dir=cache, k=8, size=64, progress=False)
     np.testing.assert_allclose(series, roi_series(frames, lm, k=8, size=64), atol=1e-6)
-    os.utime(folder / "img_00003.png", ns=(1, 1))  # the video changed: its entry is stale
+    os.utime(folder / "img_00003.png", ns=(1, 1))  # touched, not changed: the entry still serves
+    extract_roi_series([folder], cache_dir=cache, k=8, size=64, progress=False)
+    assert len(list(cache.glob("*.npz"))) == 1
+    cv2.imwrite(str(folder / "img_00003.png"), cv2.cvtColor(frames[4], cv2.COLOR_RGB2BGR))  # the video changed
     extract_roi_series([folder], cache_dir=cache, k=8, size=64, progress=False)
     assert len(list(cache.glob("*.npz"))) == 2
 

@@ -570,7 +570,8 @@ def test_sweep_spot_truth_for_another_video_is_warned(tmp_path, clip):
 
     truth = pd.DataFrame({"video": ["EP01_01", "EP01_02"], "onset": [10, 20], "offset": [20, 30]})
     result = spot(clip["video"], checkpoint=SPOTTER, landmarks=clip["landmarks"], progress=False)
-    with pytest.warns(UserWarning, match=r"no row of the truth table is for video 'clip' \(it names EP01_01, EP01_02"):
+    with pytest.warns(UserWarning, match=r"no row of the truth table is for video 'clip' \(it names 'EP01_01', "
+                                         r"'EP01_02'"):
         result.report(truth)
 
 

@@ -54,7 +54,7 @@ def test_interval_iou_is_the_iou_of_inclusive_frame_sets(a, b):
 
 
 def test_iou_rejects_reversed_intervals():
-    with pytest.raises(ValueError, match=r"pred\[0\] = \(9, 3\) has onset > offset"):
+    with pytest.raises(ValueError, match=r"a\[0\] = \(9, 3\) has onset > offset"):
         interval_iou((9, 3), (0, 5))
     assert iou_matrix([], [(0, 1)]).shape == (0, 1)
 

@@ -127,7 +127,7 @@ def test_a_failed_window_names_the_video_and_its_frames_in_one_process_and_in_wo
 
 def test_a_worker_that_dies_is_reported_not_waited_for(clip):
     frames, landmarks = clip
-    with pytest.raises(RuntimeError, match=r"a flow worker process for clip was killed by signal 9"), \
+    with pytest.raises(ChildProcessError, match=r"a flow worker process for clip was killed by signal 9"), \
             RoiFlowWorkers(2) as workers:
         workers.configure(k=K, name="clip")
         for t, (frame, points) in enumerate(zip(frames, landmarks, strict=True)):

@@ -192,6 +192,8 @@ def _frame(value: object) -> int | None:
         raise ValueError(f"{text!r} is not a frame number") from None
     if not math.isfinite(number) or not number.is_integer():
         raise ValueError(f"{text!r} is not a whole frame number")
+    if abs(number) > 1e9:  # no video has 10^9 frames (a day at 10,000 fps is 8.6e8); beyond int64 it would overflow
+        raise ValueError(f"{text!r} is beyond the frames of any video")
     return int(number)
 
 

@@ -64,6 +64,22 @@ def warn_if_truncated(path: str | os.PathLike, n_read: int, n_declared: int) -> 
                       f"0–{n_read - 1} only", stacklevel=3)
 
 
+PLAUSIBLE_FPS = (10.0, 1000.0)  # face videos: webcams 15-60, ME datasets 30-200 (SAMM), high-speed up to 1000
+
+
+def warn_if_implausible_fps(path: str | os.PathLike, fps: float, *, given: bool, fps_flag: str = "fps=") -> None:
+    """Warn when a frame rate lies outside :data:`PLAUSIBLE_FPS`: a container stamped 1 fps (or a mistyped
+    ``--fps``) makes every later step wrong without an error (a 30 fps clip read at 1 fps is spotted over 30 times
+    its length, each frame repeated 30 times)."""
+    low, high = PLAUSIBLE_FPS
+    if not low <= fps <= high:
+        source = f"{fps_flag}{'' if fps_flag.endswith('=') else ' '}{fps:g} was given" if given else \
+            f"its file states {fps:g} fps"
+        warnings.warn(f"video {path}: {source}, an implausible rate for a face video (usually {low:g}–{high:g} fps); "
+                      f"its timing and every resampling follow from it. If it is wrong, pass the true rate with "
+                      f"{fps_flag}", stacklevel=3)
+
+
 class VideoReader:
     """Frames of a video file or an image folder, decoded one at a time: the one reader of ``melab spot``,
     :mod:`melab.flow` and the datasets.
@@ -114,6 +130,7 @@ class VideoReader:
             if not self.files:
                 raise VideoError(f"image folder {self.path} holds zero frames (looked for {', '.join(IMAGE_SUFFIXES)})")
             self.fps, self.n_declared = float(fps), len(self.files)
+            warn_if_implausible_fps(self.path, self.fps, given=True, fps_flag=fps_flag)
             return
         self.files = None
         self._capture = cv2.VideoCapture(str(self.path))
@@ -125,6 +142,7 @@ class VideoReader:
             self.close()
             raise VideoError(f"video {self.path} does not state its frame rate; pass {fps_flag}")
         self.fps, self.n_declared = float(rate), int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        warn_if_implausible_fps(self.path, self.fps, given=fps is not None, fps_flag=fps_flag)
 
     def close(self) -> None:
         """Release the file (reading ends by itself at its last frame)."""

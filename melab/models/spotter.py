@@ -74,7 +74,7 @@ from torch import nn
 
 from melab.inputs import DEFAULT_INPUT, LEGACY_INPUT, check_input
 from melab.ssm import Mamba
-from melab.weights import load_weights
+from melab.weights import config_from, load_weights
 
 LAYOUTS = ("melab", "reference")
 
@@ -754,7 +754,7 @@ def init_config(path: str | os.PathLike, default: SpotterConfig) -> SpotterConfi
     state = read_state_dict(path)  # checks the file and refuses anything but tensors and plain containers
     raw = load_weights(path)
     if isinstance(raw, Mapping) and raw.get("kind") == "spotter" and isinstance(raw.get("config"), Mapping):
-        return SpotterConfig.from_dict(raw["config"])
+        return config_from(SpotterConfig, raw["config"], source=f"--init {path}")
     if official_family(state) is not None:
         return official_config(state, _loadable_family(state, path))
     return default

@@ -3,16 +3,22 @@
 - :func:`resolve_data` turns a ``--data`` spec into a dataset kind, a folder and its options.
 - :func:`run` is ``melab train spotter|merba``: LOSO (on this machine or a Ray cluster) or one model on
   all data, with its checkpoints, history and scores in one output folder; :func:`prepare_run` checks its
-  options first. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
+  options first (``--init`` included, before the corpus step), and :func:`check_run_paths` that the output
+  folder touches no input. ``run.json`` in the output folder records what the run trained on (a content
+  digest of its data, of ``--init`` and its settings); ``--resume`` refuses checkpoints of another run,
+  naming the difference. MERba's protocols on licensed data (``--data dfme:...|composite:...``) are
   :func:`melab.reproduce.run_real_merba`, which sits above this package and runs through the same check.
 - :func:`build_artefacts` trains and writes the checkpoints, ROI series and LOSO scores in ``data/``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from melab.atomic import atomic_path, write_text
+from melab.atomic import LOCK_NAME, Output, atomic_path, check_paths, write_text
 from melab.data.splits import DfmeSplit
 from melab.device import resolve_device
 from melab.features import dataset_roi_corpus, merba_corpus, roi_corpus, save_roi_corpus
@@ -77,6 +83,29 @@ def resolve_data(data: str, *, progress: bool = True) -> DataSpec:
                      f"{', '.join(KINDS[1:])}")
 
 
+# Every file a run may write or delete in its output folder (melab.reproduce's too): an input among them is refused.
+RUN_FILES = ("model.pt", "checkpoint.pt", "history.csv", "scores.npz", "scores.csv", "predictions.csv", "counts.csv",
+             "published_counts.csv", "run.json", "fold_*.pt", ".*.tmp-*", ".melab-shared-check-*", LOCK_NAME)
+
+
+def data_paths(data: str) -> list[Path]:
+    """The files and folders a ``--data`` spec reads: the synthetic corpus' folder, or every path it names
+    (``kind:PATH``, ``composite:casme2=PATH,...``, ``labels=FILE``), for :func:`check_run_paths`."""
+    kind, _, arg = data.partition(":")
+    if kind == "synthetic":
+        from melab.data.synthetic import corpus_dir
+
+        return [corpus_dir(arg or "lab")]
+    values = [part.partition("=")[2] if "=" in part else part for part in arg.split(",")]
+    return [Path(value) for value in values if value.strip()]
+
+
+def check_run_paths(data: str, init: str | os.PathLike | None, out: str | os.PathLike) -> None:
+    """Refuse, before any work, a ``melab train`` whose output folder is, or lies inside, its data, or would
+    overwrite or delete ``--init`` or a data file (:func:`melab.atomic.check_paths`)."""
+    check_paths({"--init": init, "--data": data_paths(data)}, [Output("--out", out, RUN_FILES)])
+
+
 def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, preset: str,
                 init: str | os.PathLike | None, executor: str, address: str | None, cpus_per_fold: int,
                 gpus_per_fold: float, max_retries: int, device: str) -> tuple[Executor, str]:
@@ -99,6 +128,9 @@ def prepare_run(model: str, data: str, *, folds: str | int, epochs: int | None, 
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     if init is not None and model != "spotter":
         raise ValueError(f"--init {init} is for the spotter; MERba has no published weights to start from")
+    if init is not None:  # read and checked now, not after the corpus step
+        read_state_dict(init)
+        init_config(init, SpotterConfig.tiny())
     if executor == "local" and (address or gpus_per_fold):
         raise ValueError("--address and --gpus-per-fold are options of --executor ray; add --executor ray")
     runner = make_executor(executor, address=address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold,
@@ -187,6 +219,10 @@ def run(
         raise ValueError(f"--data {data}: MERba's protocols on licensed data run through "
                          "melab.reproduce.run_real_merba (which `melab train merba --data ...` calls), with the "
                          "same options")
+    t0 = time.perf_counter()
+    out = Path(out)
+    check_run_paths(data, init, out)
+    init_digest = None if init is None else _digest(Path(init).read_bytes())
     spec = resolve_data(data, progress=progress)
     kind, corpus = spec.kind, spec.root
     if model == "merba" and kind != "synthetic":
@@ -195,14 +231,23 @@ def run(
                          "onset-apex flow with melab.flow.onset_apex_flow(frames, onset, apex, landmarks=...) and "
                          "call melab.train.train_merba or loso_merba")
     dataset = None
-    if kind != "synthetic":  # read (and check) the labels before anything is written
+    if kind == "synthetic":  # its tables, and --folds against its subjects, before the features are computed
+        from melab.data.synthetic import check_corpus
+
+        subjects = check_corpus(corpus, "--data")
+    else:  # read (and check) the labels before anything is written
         from melab.data.dataset import Dataset
 
         dataset = Dataset(corpus, kind=kind, labels=spec.labels, frames=spec.frames, drop_malformed=drop_malformed)
-    t0 = time.perf_counter()
-    out = Path(out)
+        subjects = dataset.videos
+    if folds not in ("all", "none"):
+        from melab.train.loso import loso_subjects
+
+        loso_subjects(subjects, folds)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {} if dataset is None else {"data": dataset.summary()}
+    record = dict(model=model, data=data, folds=folds, preset=preset, init=None if init is None else str(init),
+                  init_digest=init_digest)
     if model == "spotter":
         config = getattr(SpotterConfig, preset)()
         if init is not None:
@@ -214,6 +259,8 @@ def run(
                                       "init": None if init is None else str(init)})
         roi = roi_corpus(corpus, progress=progress) if dataset is None else dataset_roi_corpus(dataset,
                                                                                                 progress=progress)
+        record_run(out, {**record, "data_digest": _data_digest(roi.series, roi.events, roi.videos),
+                         "train": train.to_dict()}, resume=resume)
         if folds == "none":
             fps = float(roi.videos["fps"].median())
             fit_on, val, _ = split_validation(roi.videos, roi.events, train.validation, kinds=train.kinds)
@@ -234,6 +281,8 @@ def run(
         train = MERbaTrainConfig.paper() if preset == "paper" else MERbaTrainConfig()
         train = MERbaTrainConfig(**{**asdict(train), **({"epochs": epochs} if epochs else {})})
         flows, samples = merba_corpus(corpus, size=config.img_size, progress=progress)
+        record_run(out, {**record, "data_digest": _data_digest({"flows": flows}, samples),
+                         "train": train.to_dict()}, resume=resume)
         if folds == "all" and (corpus / "split.csv").exists():  # a clips corpus: its fixed DFME-style split
             from melab.data.synthetic import read_split
 
@@ -261,6 +310,81 @@ def run(
         history.to_csv(tmp, index=False)
     written["history"] = str(out / "history.csv")
     return {**written, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _data_digest(arrays: Mapping[str, np.ndarray], *tables: pd.DataFrame) -> str:
+    """A content digest of a run's training data: every array (by name) and table, byte for byte."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{array.dtype.str}{array.shape};".encode())
+        h.update(memoryview(array).cast("B"))
+    for table in tables:
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        h.update(buffer.getvalue().encode())
+    return h.hexdigest()
+
+
+def record_run(out: Path, record: dict, *, resume: bool) -> None:
+    """Write ``out/run.json`` (what this run trains on and how); with ``resume``, first check that the
+    checkpoints in ``out`` are of the same run.
+
+    Raises
+    ------
+    ValueError
+        ``resume`` and ``run.json`` records other data (content digest), another ``--init`` or other settings,
+        each difference named; or ``out`` holds checkpoints but no ``run.json``, so their origin is unknown.
+    """
+    path = out / "run.json"
+    record = json.loads(json.dumps(record))  # the form it takes on disk (tuples as lists)
+    if resume:
+        checkpoints = sorted(p.name for p in out.glob("*.pt") if p.name == "checkpoint.pt" or
+                             p.name.startswith("fold_"))
+        if path.exists():
+            try:
+                before = json.loads(path.read_text())
+            except ValueError as err:
+                raise ValueError(f"--resume: {path} is not readable JSON ({err}); rerun without --resume") from None
+            parts = []
+            for key in ("model", "preset", "data_digest", "init_digest", "train"):  # not --folds: a fold is a fold
+                old, new = before.get(key), record.get(key)
+                if old == new:
+                    continue
+                if key == "train":
+                    old, new = old or {}, new or {}
+                    parts += [f"train.{k}: {old.get(k)!r} then, {new.get(k)!r} now"
+                              for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+                elif key == "data_digest":
+                    parts.append(f"data: {before.get('data')} then (content {old}), {record['data']} now "
+                                 f"(content {new})")
+                elif key == "init_digest":
+                    parts.append(f"--init: {before.get('init')} then (content {old}), {record['init']} now "
+                                 f"(content {new})")
+                else:
+                    parts.append(f"{key}: {old!r} then, {new!r} now")
+            if parts:
+                raise ValueError(f"--resume: the checkpoints in {out} were made by another run: {'; '.join(parts)}. "
+                                 "Resume with the same --data, --init and settings, or rerun without --resume "
+                                 "(or with another --out)")
+            return
+        if checkpoints:
+            raise ValueError(f"--resume: {out} holds {', '.join(checkpoints[:3])} but no run.json, so what data and "
+                             "settings they were trained with is unknown; rerun without --resume (or with another "
+                             "--out)")
+    else:  # a fresh run: checkpoints of an earlier run here must not be resumed later as if they were this one's
+        stale = sorted(p for p in out.glob("*.pt") if p.name == "checkpoint.pt" or p.name.startswith("fold_"))
+        for checkpoint in stale:
+            checkpoint.unlink()
+        if stale:
+            names = ", ".join(p.name for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
+            warnings.warn(f"removed {len(stale)} checkpoint(s) of an earlier run in {out} ({names}): this run starts "
+                          "afresh, and a later --resume must not take them for its own", stacklevel=3)
+    write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 ARTEFACT_PARTS = ("spotter", "merba")

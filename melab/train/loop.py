@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -39,9 +40,15 @@ def progress_bar(iterable: Iterable, progress: bool, **kwargs) -> Iterable:
 # ---- checkpoints ----------------------------------------------------------------------------------
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    """``torch.save`` through :func:`melab.atomic.atomic_path`: a crash never leaves half a file."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` through :func:`melab.atomic.atomic_path`: a crash never leaves half a file.
+
+    The checkpoint is serialised in memory first, so a failing disk (full, read-only) raises the ``OSError`` of
+    the write, naming the file, not torch's ``RuntimeError`` from inside its zip writer.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
 
 
 def _model_kind(model: nn.Module) -> str:
@@ -174,8 +181,9 @@ def fit(
     Returns
     -------
     pd.DataFrame
-        One row per epoch: ``epoch``, ``loss``, the averaged ``parts``, ``lr`` and the ``evaluate``
-        metrics; with ``early_stopping`` also ``best`` (True on the epoch whose weights the model holds).
+        One row per epoch: ``epoch``, ``loss``, the averaged ``parts``, ``lr`` (the learning rate of the epoch's
+        last step) and the ``evaluate`` metrics; with ``early_stopping`` also ``best`` (True on the epoch whose
+        weights the model holds).
     """
     if early_stopping is not None and evaluate is None:
         raise ValueError("early_stopping needs an evaluate function that measures its metric "
@@ -218,6 +226,7 @@ def fit(
                 loss, parts = step(model, to_device(batch, device), epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                lr = optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
@@ -226,8 +235,7 @@ def fit(
                     sums[key] = sums.get(key, 0.0) + value
             if n == 0:
                 raise ValueError(f"epoch {epoch} produced no batches; check the training data")
-            row = {"epoch": epoch + 1, "loss": total / n, **{k: v / n for k, v in sums.items()},
-                   "lr": optimizer.param_groups[0]["lr"]}
+            row = {"epoch": epoch + 1, "loss": total / n, **{k: v / n for k, v in sums.items()}, "lr": lr}
             if evaluate is not None:
                 model.eval()
                 with torch.no_grad():

@@ -10,7 +10,10 @@ Executors:
 
 - ``"local"`` (:class:`LocalExecutor`, the default): one fold after another in this process.
 - ``"ray"`` (:class:`RayExecutor`): one Ray task per fold with declared CPUs and GPUs, on a running
-  cluster (``address`` or ``RAY_ADDRESS``) or on a Ray instance started here. When the worker running a
+  cluster (``address`` or ``RAY_ADDRESS``) or on a Ray instance started here.
+
+With either, a fold that fails raises its own error here, with the fold named (``fold S01: ...``); on Ray the
+folds still running are cancelled. When the worker running a
   fold dies, Ray runs the task again (``max_retries``) and the fold resumes from its own checkpoint,
   bit-identically (:func:`melab.train.loop.fit`). So the checkpoint folder must be one that every node
   sees; :class:`RayExecutor` checks that before it submits anything.
@@ -40,6 +43,7 @@ from melab.atomic import write_text
 from melab.device import check_device, resolve_device
 from melab.inference import read_checkpoint
 from melab.train.loop import progress_bar
+from melab.workers import with_context
 
 RAY_INSTALL = "pip install 'melab[cluster]'  (or: pip install 'ray==2.60.0')"
 
@@ -54,7 +58,7 @@ def loso_subjects(table: pd.DataFrame, folds: str | int | Sequence[str] = "all")
         return subjects
     if isinstance(folds, int | np.integer):
         if not 1 <= folds <= len(subjects):
-            raise ValueError(f"folds={folds} but the data has {len(subjects)} subjects; pass 1..{len(subjects)}")
+            raise ValueError(f"--folds {folds}, but the data has {len(subjects)} subjects; pass 1..{len(subjects)}")
         return subjects[:folds]
     unknown = sorted(set(map(str, folds)) - set(subjects))
     if unknown:
@@ -159,8 +163,12 @@ class LocalExecutor:
 
     def map(self, fold, subjects, shared, *, checkpoint_dir, progress):
         for subject in subjects:
-            yield subject, run_fold(fold, subject, shared, checkpoint=fold_checkpoint(checkpoint_dir, subject),
-                                    threads=self.threads, progress=progress)
+            try:
+                run = run_fold(fold, subject, shared, checkpoint=fold_checkpoint(checkpoint_dir, subject),
+                               threads=self.threads, progress=progress)
+            except Exception as err:
+                raise with_context(err, f"fold {subject}") from err
+            yield subject, run
 
 
 class RayNotInstalled(ImportError):
@@ -240,7 +248,14 @@ class RayExecutor:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 subject = pending.pop(done[0])
-                yield subject, ray.get(done[0])
+                try:
+                    run = ray.get(done[0])
+                except Exception as err:  # the fold's own error, not Ray's wrapper with its remote traceback
+                    for ref in pending:
+                        ray.cancel(ref, force=True)
+                    cause = getattr(err, "cause", None)
+                    raise with_context(cause if isinstance(cause, Exception) else err, f"fold {subject}") from err
+                yield subject, run
         finally:
             if started:
                 ray.shutdown()

@@ -56,6 +56,7 @@ from melab.data.synthetic.corpus import (
     ClipsPreset,
     CorpusPlan,
     Preset,
+    check_corpus,
     clips_split,
     corpus_dir,
     default_root,
@@ -121,7 +122,8 @@ __all__ = [
     # render
     "FACE_DISTANCE_FACES", "SyntheticVideo", "generate_video", "generate_clip",
     # corpus
-    "GENERATOR_VERSION", "Preset", "PRESETS", "default_root", "corpus_dir", "ClipsPreset", "CLIPS", "PRESET_NAMES",
+    "GENERATOR_VERSION", "Preset", "PRESETS", "default_root", "corpus_dir", "check_corpus", "ClipsPreset", "CLIPS",
+    "PRESET_NAMES",
     "clips_split", "read_split", "make_corpus", "CorpusPlan", "plan_corpus", "load_video", "recognition_samples",
     "summarize",
     # the shared vocabularies the generator uses (melab.data.labels, melab.data.annotations)

@@ -16,7 +16,6 @@ import shutil
 import warnings
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from melab.atomic import TMP_MARK, pid_alive, remove_stale_temporaries
+from melab.atomic import TMP_MARK, output_lock, pid_alive, remove_stale_temporaries
 from melab.data.cache import manifest_problem, write_manifest
 from melab.data.labels import SEVEN_CLASSES
 from melab.data.synthetic.face import lateral_basis, make_subject
@@ -37,7 +36,7 @@ from melab.data.synthetic.timeline import (
     _resolve,
     clip_timeline,
 )
-from melab.workers import die_with_parent
+from melab.workers import map_processes, with_context
 
 # Version 2 added difficulty "realistic"; "easy" output is version 1's, byte for byte (its subjects.json still says
 # generator_version 1: the version whose output it is). The cache directory carries the difficulty and this version.
@@ -91,8 +90,20 @@ PRESETS: dict[str, Preset] = {
 
 
 def default_root() -> Path:
-    """Where corpora are cached: ``$MELAB_DATA`` if set, else ``~/.cache/melab``."""
-    return Path(os.environ.get("MELAB_DATA") or Path.home() / ".cache" / "melab")
+    """Where corpora are cached: ``$MELAB_DATA`` if set, else ``~/.cache/melab``.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``MELAB_DATA`` names a file (or a path through one).
+    """
+    given = os.environ.get("MELAB_DATA")
+    root = Path(given or Path.home() / ".cache" / "melab")
+    blocker = next((p for p in [root, *root.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"{'MELAB_DATA=' + given if given else root}: {blocker} is a file, not a folder; "
+                                 "point MELAB_DATA at a folder for melab's corpora and caches")
+    return root
 
 
 def corpus_dir(preset: str = "lab", seed: int = 0, root: str | os.PathLike | None = None, *,
@@ -327,11 +338,21 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         raise ValueError(f"the clips preset is realistic only; got difficulty={difficulty!r}")
     difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
     final = corpus_dir(preset, seed, root, difficulty=difficulty)
+    if final.exists() and not overwrite and manifest_problem(final) is None:
+        return final  # a whole corpus is served without a lock (its cache may be read-only)
+    # a second run of one corpus waits for the first, then finds it made
+    with output_lock(final, "corpus", wait=True, beside=True, what="melab synth"):
+        return _make_corpus(preset, seed, final, difficulty=difficulty, processes=processes, progress=progress,
+                            overwrite=overwrite)
+
+
+def _make_corpus(preset: str, seed: int, final: Path, *, difficulty: str, processes: int | None, progress: bool,
+                 overwrite: bool) -> Path:
     damage = manifest_problem(final) if final.exists() and not overwrite else None
     if final.exists() and not overwrite and damage is None:
         return final
     if damage is not None:
-        warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=2)
+        warnings.warn(f"cached corpus {final} is damaged or incomplete ({damage}); generating it again", stacklevel=3)
         overwrite = True
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _adopt_temporary(final)
@@ -349,14 +370,22 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         cfg = PRESETS[preset]
         build, jobs = _build_video, [(spec, seed, cfg.size, cfg.jpeg_quality, str(tmp))
                                      for spec in _video_specs(cfg, seed)]
+    names = [f"{preset} subject {job[0]}" if preset == "clips" else
+             f"{preset} video {job[0]['subject_index']}/{job[0]['video_index']}" for job in jobs]
     jobs = [(build, job, str(tmp / DONE / f"{i:05d}.json")) for i, job in enumerate(jobs)]
+    # pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 in the environment still works
+    bar = tqdm(total=len(jobs), desc=f"synth {preset}", **({} if progress else {"disable": True}))
     try:
+        results: list = [None] * len(jobs)
         if workers > 1:
-            with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-                results = list(tqdm(pool.map(_resumable, jobs), total=len(jobs), desc=f"synth {preset}",
-                                    disable=not progress))
+            for i, result in map_processes(_resumable, jobs, names, processes=workers):
+                results[i] = result
+                bar.update()
         else:
-            results = [_resumable(j) for j in tqdm(jobs, desc=f"synth {preset}", disable=not progress)]
+            for i, job in enumerate(jobs):
+                results[i] = _resumable(job)
+                bar.update()
+        bar.close()
         shutil.rmtree(tmp / DONE)
         if preset == "clips":
             _write_tables(tmp, events=[r[0] for r in results], truth_events=[r[1] for r in results],
@@ -386,9 +415,12 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
         if overwrite and final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as err:
+        bar.close()
         if not (tmp / DONE).is_dir():  # past the jobs: nothing to resume from
             shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):  # a full or read-only disk: say where (pandas and OpenCV do not)
+            raise with_context(err, f"writing the corpus {final}") from err
         raise
     return final
 
@@ -488,6 +520,69 @@ def _write_tables(folder: Path, **parts: list[pd.DataFrame]) -> None:
     """Concatenate each table's per-video parts and write it as ``<name>.csv``."""
     for name, frames in parts.items():
         pd.concat(frames, ignore_index=True).to_csv(folder / f"{name}.csv", index=False)
+
+
+CORPUS_TABLES = {"videos.csv": ("subject", "video", "n_frames", "fps"),
+                 "events.csv": ("subject", "video", "onset", "apex", "offset", "emotion", "kind")}
+
+
+def _shown(value: object) -> str:
+    """A table cell for a message: text quoted, numbers as written."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_corpus(corpus: str | os.PathLike, flag: str = "corpus") -> pd.DataFrame:
+    """Check, before any work, that ``corpus`` has the layout :func:`make_corpus` writes; its ``videos.csv`` table.
+
+    Its two tables must be readable CSV files with the columns :data:`CORPUS_TABLES` names; ``videos.csv`` must list
+    at least one video, each with a plausible frame rate and length and a folder holding its ``truth.npz``; every
+    event of ``events.csv`` must lie inside its video with ``onset <= apex <= offset`` and be micro or macro.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError naming ``flag``, the file and what is missing.
+    """
+    corpus = Path(corpus)
+    tables = {}
+    for name, columns in CORPUS_TABLES.items():
+        path = corpus / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{flag} {corpus} is not a corpus in melab's layout: it has no {name}; make one "
+                                    "with melab.data.synthetic.make_corpus('lab')")
+        try:
+            tables[name] = pd.read_csv(path, dtype={"subject": str, "video": str})
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"{flag}: {path} is not a CSV file ({type(err).__name__}: {err})") from None
+        missing = [c for c in columns if c not in tables[name].columns]
+        if missing:
+            raise ValueError(f"{flag}: {path} lacks the column(s) {', '.join(missing)}; it needs {', '.join(columns)}")
+    videos, events = tables["videos.csv"], tables["events.csv"]
+    if videos.empty:
+        raise ValueError(f"{flag}: {corpus / 'videos.csv'} lists no video")
+    rate = pd.to_numeric(videos["fps"], errors="coerce")
+    length = pd.to_numeric(videos["n_frames"], errors="coerce")
+    bad = ~((rate > 0) & (rate <= 10_000)) | ~((length >= 1) & (length == length.round()))
+    if bad.any():
+        i = bad[bad].index[0]
+        raise ValueError(f"{flag}: {corpus / 'videos.csv'}, line {i + 2}: video {videos.video[i]!r} has fps "
+                         f"{_shown(videos.fps[i])} and n_frames {_shown(videos.n_frames[i])}; a frame rate is a number "
+                         "of frames per second up to 10000 and a length a whole number of frames")
+    frames = {c: pd.to_numeric(events[c], errors="coerce") for c in ("onset", "apex", "offset")}
+    known = events["video"].map(dict(zip(videos["video"], length, strict=True)))
+    bad = ~((frames["onset"] >= 0) & (frames["onset"] <= frames["apex"]) & (frames["apex"] <= frames["offset"])
+            & (frames["offset"] < known)) | ~events["kind"].isin(["micro", "macro"])
+    if bad.any():
+        i = bad[bad].index[0]
+        row = events.loc[i]
+        raise ValueError(f"{flag}: {corpus / 'events.csv'}, line {i + 2}: video {row.video!r}, onset "
+                         f"{_shown(row.onset)}, apex {_shown(row.apex)}, offset {_shown(row.offset)}, kind "
+                         f"{_shown(row.kind)}: an event needs 0 <= onset <= apex <= offset inside a video of "
+                         "videos.csv, and kind micro or macro")
+    absent = [v for v in videos["video"] if not (corpus / str(v).split("_")[0] / str(v) / "truth.npz").exists()]
+    if absent:
+        raise FileNotFoundError(f"{flag}: {len(absent)} video(s) of {corpus / 'videos.csv'} have no folder with a "
+                                f"truth.npz, e.g. {corpus / absent[0].split('_')[0] / absent[0]}")
+    return videos
 
 
 def load_video(corpus: str | os.PathLike, video: str) -> SyntheticVideo:
