@@ -177,7 +177,8 @@ def claim_counts(report: Mapping, scores: Mapping, events: pd.DataFrame,
     """Per-video TP/FP/FN of the spotting arms of a shipped claims report, decoded as the report chose.
 
     ``benchmarks/claims.py --shipped`` chooses every decoder and baseline setting per held-out subject on the
-    other subjects' videos and stores the choices (``decoder_choices``, ``baseline_choices``, ``k_decode``); this
+    other subjects' videos and stores the choices (``decoder_choices``, ``baseline_choices``, and the half window
+    ``k_decode_by_fold`` from the other subjects' MEs); this
     decodes each video with its subject's choice again, so a paired bootstrap over these counts asks the
     report's question on the report's units.
 
@@ -198,27 +199,30 @@ def claim_counts(report: Mapping, scores: Mapping, events: pd.DataFrame,
         Arm -> DataFrame indexed by video (sorted), columns ``tp, fp, fn``: ``"SISS"``, ``"fixed window
         (matched)"``, ``"fixed window (best)"`` and, with ``series``, ``"feature difference"``.
     """
-    if "decoder_choices" not in report or "k_decode" not in report:
-        raise ValueError("report must be a shipped claims report with decoder_choices and k_decode "
+    if "decoder_choices" not in report or "k_decode_by_fold" not in report:
+        raise ValueError("report must be a shipped claims report with decoder_choices and k_decode_by_fold "
                          "(benchmarks/results/claims_shipped_lab.json)")
-    k, choices = int(report["k_decode"]), report["decoder_choices"][0]
+    choices = report["decoder_choices"][0]
     videos = sorted(scores)
     subject_of = events.drop_duplicates("video").set_index("video")["subject"].astype(str)
+    k_of = {v: int(report["k_decode_by_fold"][subject_of[v]]) for v in videos}
     micro = events[events["kind"] == "micro"]
     truth = {v: [tuple(iv) for iv in g[["onset", "offset"]].to_numpy()] for v, g in micro.groupby("video")}
     decoders = {
-        "SISS": lambda v, c: siss(scores[v].spot, k, c["low"], c["high"], smooth=c["smooth"], peak_height=c["p"]),
-        "fixed window (matched)": lambda v, c: fixed_window(scores[v].spot, k, c["p"], smooth=c["smooth"],
+        "SISS": lambda v, c: siss(scores[v].spot, k_of[v], c["low"], c["high"], smooth=c["smooth"],
+                                  peak_height=c["p"]),
+        "fixed window (matched)": lambda v, c: fixed_window(scores[v].spot, k_of[v], c["p"], smooth=c["smooth"],
                                                             edge_peaks=True),
     }
     arms = {name: {v: video_counts(decode(v, choices["siss"][subject_of[v]]), truth.get(v, []))
                    for v in videos} for name, decode in decoders.items()}
     arms["fixed window (best)"] = {v: video_counts(fixed_window(
-        scores[v].spot, k, choices["fixed_best"][subject_of[v]]["p"], smooth=choices["fixed_best"][subject_of[v]][
+        scores[v].spot, k_of[v], choices["fixed_best"][subject_of[v]]["p"], smooth=choices["fixed_best"][subject_of[v]][
             "smooth"], edge_peaks=True), truth.get(v, [])) for v in videos}
     if series is not None:
+        baseline = report["baseline_choices"]
         arms["feature difference"] = {v: video_counts(feature_difference_spot(
-            series[v], half_width=k, **report["baseline_choices"][subject_of[v]]), truth.get(v, [])) for v in videos}
+            series[v], half_width=k_of[v], **baseline[subject_of[v]]), truth.get(v, [])) for v in videos}
     return {name: pd.DataFrame.from_dict(counts, orient="index", columns=["tp", "fp", "fn"]).rename_axis("video")
             for name, counts in arms.items()}
 
