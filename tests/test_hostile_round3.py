@@ -437,6 +437,18 @@ def test_an_implausible_frame_rate_is_warned(tmp_path, clip):
         read_resampled(stamped, 30.0, fps=30.0)
 
 
+def test_an_image_folder_is_streamed_without_a_made_up_frame_rate(tmp_path, clip):
+    """ROI series need no frame rate and an image folder has none: melab flow's streamed read takes a plausible one
+    (house's stream took 1 fps, which the implausible-rate check would then have warned about)."""
+    from melab.flow import extract_roi_series
+
+    folder = _bmp_folder(tmp_path / "frames", clip["frames"][:20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extract_roi_series([(folder, clip["truth"][:20])], cache_dir=tmp_path / "cache", k=10, size=32,
+                           method="dis", progress=False)
+
+
 def _astronaut() -> np.ndarray:
     from skimage.data import astronaut
 
@@ -545,6 +557,7 @@ def test_sweep_merba_on_a_corpus_without_labelled_mes_is_named(tmp_path, tiny_co
     (["flow", "x.mp4", "--out", "o", "--k", "10000000"], "--k"),
     (["flow", "x.mp4", "--out", "o", "--processes", "100000"], "--processes"),
     (["spot", "v.mp4", "--out", "s.csv", "--fps", "1e9"], "--fps"),
+    (["spot", "v.mp4", "--out", "s.csv", "--workers", "100000"], "--workers"),
     (["synth", "--seed", str(2**40), "--preset", "tiny"], "--seed"),
     (["train", "spotter", "--epochs", "1000000000", "--data", "corpus:/nonexistent"], "--epochs"),
     (["train", "spotter", "--gpus-per-fold", "-1", "--data", "corpus:/nonexistent"], "--gpus-per-fold"),

@@ -499,6 +499,16 @@ def test_roi_flow_series(arg, value):
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
+@given(arg=st.sampled_from(["frames", "landmarks", "k", "layout"]), value=JUNK)
+def test_roi_series(arg, value):
+    kwargs = spoil(dict(frames=FACE_FRAMES, landmarks=FACE_LANDMARKS, k=6, layout="melab"), arg, value)
+    out = outcome(lambda: flow.roi_series(size=32, method="dis", **kwargs), arg)
+    if out is not REFUSED:
+        assert out.shape == (len(kwargs["frames"]), 36) and np.isfinite(out).all()
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(arg=st.sampled_from(["k", "stride", "size", "top_p", "detrend", "recentre_px", "max_recentre",
                             "flow_options", "frame", "landmarks"]), value=JUNK, at=st.integers(0, 11))
 def test_roi_flow_stream(arg, value, at):

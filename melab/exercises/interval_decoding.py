@@ -158,7 +158,8 @@ def check_losing_k(answer, length: int, *, iou: float = 0.5) -> Feedback:
         return _say("wrong", f"give k as a whole number of frames, at least 1; got {_describe(answer)}")
     k = int(value.value)
     ref = next(kk for kk in range(1, 10 * length + 2) if fixed_window_iou(length, kk).max() < iou)
-    best = fixed_window_iou(length, k).max()
+    # a window that holds the whole ME has IoU length / (2k + 1); a huge k (an answer of 10^9) builds no window
+    best = length / (2 * k + 1) if k >= length else fixed_window_iou(length, k).max()
     if k == ref:
         return _say("correct", f"at k = {ref} the window has {2 * ref + 1} frames and the best IoU is {best:.3f} "
                                f"< {iou:g}; at k = {ref - 1} it is {fixed_window_iou(length, ref - 1).max():.3f}")
