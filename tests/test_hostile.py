@@ -164,15 +164,19 @@ def test_08_intervals_over_interpolated_frames_are_marked_and_warned(tmp_path, c
     lm[40:46] = np.nan
     np.save(tmp_path / "lm.npy", lm)
     with pytest.warns(UserWarning) as record:
-        result = spot(video, tmp_path / "s.csv", checkpoint=SPOTTER, landmarks=tmp_path / "lm.npy", progress=False)
+        # thresholds under the gap's peak (0.2): the point is how an interval over the gap is marked, whatever
+        # the shipped spotter makes of a hidden face
+        result = spot(video, tmp_path / "s.csv", checkpoint=SPOTTER, landmarks=tmp_path / "lm.npy", progress=False,
+                      low=0.05, high=0.1)
     table = pd.read_csv(tmp_path / "s.csv")
     assert OUTPUT_COLUMNS[:5] == ["video", "onset", "offset", "emotion", "score"] == list(table.columns[:5])
     assert list(table.columns) == OUTPUT_COLUMNS and "interpolated_frames" in table.columns
     overlapping = (table.onset <= 45) & (table.offset >= 40)
-    assert overlapping.any()  # the gap itself looks like an ME to the spotter
+    assert overlapping.any()  # the gap itself is spotted
     assert (table.interpolated_frames[overlapping] > 0).all() and (table.interpolated_frames[~overlapping] == 0).all()
     row = table[overlapping].iloc[0]
-    assert any(f"interval {row.onset}–{row.offset} of hidden overlaps frames 40–45" in str(w.message)
+    shared = f"{max(row.onset, 40)}–{min(row.offset, 45)}"  # the interval's frames inside the gap
+    assert any(f"interval {row.onset}–{row.offset} of hidden overlaps frames {shared}" in str(w.message)
                for w in record)
     pd.testing.assert_frame_equal(table, result.intervals, check_dtype=False)
 

@@ -339,6 +339,7 @@ def make_corpus(preset: str = "lab", seed: int = 0, root: str | os.PathLike | No
     difficulty = "realistic" if preset == "clips" else _resolve(difficulty)
     final = corpus_dir(preset, seed, root, difficulty=difficulty)
     if final.exists() and not overwrite and manifest_problem(final) is None:
+        remove_stale_temporaries(final.parent, prefix=final.name)  # killed runs': the corpus is whole, none resumes
         return final  # a whole corpus is served without a lock (its cache may be read-only)
     # a second run of one corpus waits for the first, then finds it made
     with output_lock(final, "corpus", wait=True, beside=True, what="melab synth"):
