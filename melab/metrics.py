@@ -165,6 +165,18 @@ def _as_labels(name: str, values, *, unique: bool = False) -> list[str]:
     return values
 
 
+def _label_triple(y_true, y_pred, labels, verb: str) -> tuple[list[str], list[str], list[str]]:
+    """``y_true``, ``y_pred`` (as long as each other) and a non-empty ``labels``, checked, or an error naming the
+    argument; ``verb`` says what the classes are for ("score", "count")."""
+    y_true, y_pred = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
+    labels = _as_labels("labels", labels, unique=True)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} samples but y_pred has {len(y_pred)}")
+    if not labels:
+        raise ValueError(f"labels is empty: pass the classes to {verb}")
+    return y_true, y_pred, labels
+
+
 def interval_iou(a: Interval, b: Interval) -> float:
     """Intersection over union of two inclusive frame intervals.
 
@@ -373,12 +385,7 @@ def recognition_scores(y_true, y_pred, labels: Sequence[str]) -> RecognitionScor
     RecognitionScores
         All scores are 0 when there are no samples.
     """
-    y_true, y_pred = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
-    labels = _as_labels("labels", labels, unique=True)
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} samples but y_pred has {len(y_pred)}")
-    if not labels:
-        raise ValueError("labels is empty: pass the classes to score")
+    y_true, y_pred, labels = _label_triple(y_true, y_pred, labels, "score")
     if not y_true:
         empty = pd.DataFrame(0.0, index=pd.Index(labels, name="label"),
                              columns=["precision", "recall", "f1", "support"])
@@ -424,12 +431,7 @@ def confusion(y_true, y_pred, labels: Sequence[str], normalize: str | None = Non
     """
     if normalize is not None and (not isinstance(normalize, str) or normalize != "true"):
         raise ValueError(f"normalize must be None or 'true', got {normalize!r}")
-    y_true, y_pred = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
-    labels = _as_labels("labels", labels, unique=True)
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} samples but y_pred has {len(y_pred)}")
-    if not labels:
-        raise ValueError("labels is empty: pass the classes to count")
+    y_true, y_pred, labels = _label_triple(y_true, y_pred, labels, "count")
     if not set(y_true) & set(labels):  # nothing to count (scikit-learn refuses this case)
         return pd.DataFrame(0.0 if normalize else 0, index=pd.Index(labels, name="true"),
                             columns=pd.Index(labels, name="predicted"))

@@ -41,3 +41,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 3-s synthetic face MP4 at 30 fps with its true landmarks as .npy (no MediaPipe needed)."""
+    import numpy as np
+
+    from melab.data.synthetic import generate_video
+    from melab.data.video import write_video
+
+    folder = tmp_path_factory.mktemp("clip")
+    video = generate_video(1, 0, 0, duration_s=3.0, n_me=0, n_mae=0)
+    path = write_video(video.frames, folder / "clip.mp4", video.fps)
+    np.save(folder / "clip.npy", video.landmarks)
+    return dict(video=path, landmarks=folder / "clip.npy", frames=video.frames, truth=video.landmarks,
+                fps=video.fps)

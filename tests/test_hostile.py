@@ -19,39 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_probes import run, snapshot
 
-from melab.cli import main
-from melab.data.synthetic import generate_video
 from melab.data.video import VideoError, read_frames, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SPOTTER = REPO / "data" / "spotter_lab.pt"
 PYTHON = sys.executable
-
-
-def run(argv: list[str], capsys) -> tuple[int, str]:
-    """``melab ARGV`` in-process: (exit status, stderr). argparse errors exit with status 2 too."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes, to prove that nothing was written or overwritten."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    """A 3-s synthetic face MP4 at 30 fps with its true landmarks as .npy (no MediaPipe needed)."""
-    folder = tmp_path_factory.mktemp("clip")
-    video = generate_video(1, 0, 0, duration_s=3.0, n_me=0, n_mae=0)
-    path = write_video(video.frames, folder / "clip.mp4", video.fps)
-    np.save(folder / "clip.npy", video.landmarks)
-    return dict(video=path, landmarks=folder / "clip.npy", frames=video.frames, truth=video.landmarks,
-                fps=video.fps)
 
 
 def small_video(path: Path, n: int = 40) -> Path:
