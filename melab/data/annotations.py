@@ -1040,11 +1040,39 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
                              "test sets were handed out); read it with melab.data.annotations.read_dfme_samples, "
                              "or open the folder with melab.data.Dataset(kind='dfme'), which predicts them") from None
         raise
+    report = _Problems(table.source, rejected)
+    records = []
+    for row, cells, video, rate, part in _dfme_clips(table, split, fps, report, check_split=True):
+        try:
+            emotion = normalize_emotion(cells["emotion"])
+        except ValueError as err:
+            report(row, table.headers["emotion"], cells["emotion"], str(err))
+            continue
+        if emotion not in _SEVEN:
+            report(row, table.headers["emotion"], cells["emotion"],
+                   f"DFME labels one of the seven emotions {', '.join(_SEVEN)}, not {emotion!r}")
+            continue
+        frames = _frames(table, row, cells, report, base=frame_base)
+        if frames is None:
+            continue
+        records.append(_record(row, _text(cells["subject"]), video, frames, emotion, "micro", rate,
+                               apex_labelled=_apex_given(cells, frame_base), set=part, aus=_text(cells.get("aus"))))
+    if not records:
+        return _empty_reader_table().assign(set=pd.Series(dtype=str), aus=pd.Series(dtype=str))
+    columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
+    events = validate_events(pd.DataFrame(records), source=table.source, subjects=None, columns=columns,
+                             frame_base=frame_base, rejected=rejected)
+    return events.assign(label_file=table.source)
+
+
+def _dfme_clips(table, split: str | None, fps: float | None, report, *, check_split: bool):
+    """The rows of a DFME table that pass the checks both DFME readers make, as ``(row, cells, video, rate,
+    set)``: a rate from the column or ``fps=`` (one of :data:`DFME_FPS`), no video listed twice, a known set
+    (and, with ``check_split``, the one ``split`` asks for). Other rows go to ``report``."""
     if "fps" not in table.headers and fps is None:
         raise ValueError(f"{table.source}: no fps column (fps / Frame Rate) and no fps= given; DFME clips run at "
                          f"200, 300 or 500 fps, so melab needs the rate of each clip")
-    report = _Problems(table.source, rejected)
-    records, seen = [], {}
+    seen = {}
     for row, cells in table.rows:
         video = _text(cells["video"])
         if video in seen:
@@ -1066,29 +1094,10 @@ def read_dfme(path: str | os.PathLike, *, split: str | None = None, fps: float |
             if part is None:
                 report(row, table.headers["set"], cells["set"], "unknown set; expected train, Test A or Test B")
                 continue
-            if split is not None and part != split:
+            if check_split and split is not None and part != split:
                 report(row, table.headers["set"], cells["set"], f"this file was read as set {split!r}")
                 continue
-        try:
-            emotion = normalize_emotion(cells["emotion"])
-        except ValueError as err:
-            report(row, table.headers["emotion"], cells["emotion"], str(err))
-            continue
-        if emotion not in _SEVEN:
-            report(row, table.headers["emotion"], cells["emotion"],
-                   f"DFME labels one of the seven emotions {', '.join(_SEVEN)}, not {emotion!r}")
-            continue
-        frames = _frames(table, row, cells, report, base=frame_base)
-        if frames is None:
-            continue
-        records.append(_record(row, _text(cells["subject"]), video, frames, emotion, "micro", rate,
-                               apex_labelled=_apex_given(cells, frame_base), set=part, aus=_text(cells.get("aus"))))
-    if not records:
-        return _empty_reader_table().assign(set=pd.Series(dtype=str), aus=pd.Series(dtype=str))
-    columns = {name: table.headers.get(name, name) for name in EVENT_COLUMNS}
-    events = validate_events(pd.DataFrame(records), source=table.source, subjects=None, columns=columns,
-                             frame_base=frame_base, rejected=rejected)
-    return events.assign(label_file=table.source)
+        yield row, cells, video, rate, part
 
 
 def _check_dfme_arguments(split: str | None, fps: float | None) -> None:
@@ -1127,32 +1136,9 @@ def read_dfme_samples(path: str | os.PathLike, *, split: str | None = None, fps:
     """
     _check_dfme_arguments(split, fps)
     table = _read_table(path, _DFME_FIELDS, ("video",), dataset="DFME")
-    if "fps" not in table.headers and fps is None:
-        raise ValueError(f"{table.source}: no fps column (fps / Frame Rate) and no fps= given; DFME clips run at "
-                         f"200, 300 or 500 fps, so melab needs the rate of each clip")
     report = _Problems(table.source, rejected)
-    rows, seen = [], {}
-    for row, cells in table.rows:
-        video = _text(cells["video"])
-        if video in seen:
-            report(row, table.headers["video"], video, f"video {video!r} is listed again (first in row {seen[video]})")
-            continue
-        seen[video] = row
-        rate = fps
-        if "fps" in table.headers:
-            try:
-                rate = float(_text(cells["fps"]))
-            except ValueError:
-                rate = None
-            if rate not in DFME_FPS:
-                report(row, table.headers["fps"], cells["fps"], f"fps must be one of {DFME_FPS}")
-                continue
-        part = split or ""
-        if "set" in table.headers:
-            part = _dfme_set(cells["set"])
-            if part is None:
-                report(row, table.headers["set"], cells["set"], "unknown set; expected train, Test A or Test B")
-                continue
+    rows = []
+    for row, cells, video, rate, part in _dfme_clips(table, split, fps, report, check_split=False):
         rows.append(dict(subject=_text(cells.get("subject")), video=video, fps=float(rate), set=part,
                          label_file=table.source, label_row=row))
     columns = ["subject", "video", "fps", "set", "label_file", "label_row"]
