@@ -465,6 +465,16 @@ def test_22_the_strs_sample_is_vendored_with_its_source_and_licence():
     (["spot", "v.mp4", "--out", "s.csv", "--low", "1.5"], "--low"),
     (["spot", "v.mp4", "--out", "s.csv", "--high", "-0.1"], "--high"),
     (["spot", "v.mp4", "--out", "s.csv", "--smooth", "4"], "--smooth"),
+    # upper bounds too (issue 25): a value too large to mean anything is refused before any work
+    (["flow", "x.mp4", "--out", "o", "--size", "100000"], "--size"),
+    (["flow", "x.mp4", "--out", "o", "--k", "10000000"], "--k"),
+    (["flow", "x.mp4", "--out", "o", "--processes", "100000"], "--processes"),
+    (["spot", "v.mp4", "--out", "s.csv", "--fps", "1e9"], "--fps"),
+    (["spot", "v.mp4", "--out", "s.csv", "--workers", "100000"], "--workers"),
+    (["synth", "--seed", str(2**40), "--preset", "tiny"], "--seed"),
+    (["train", "spotter", "--epochs", "1000000000", "--data", "corpus:/nonexistent"], "--epochs"),
+    (["train", "spotter", "--gpus-per-fold", "-1", "--data", "corpus:/nonexistent"], "--gpus-per-fold"),
+    (["train", "spotter", "--gpus-per-fold", "nan", "--data", "corpus:/nonexistent"], "--gpus-per-fold"),
 ])
 def test_sweep_numeric_flags_are_range_checked(tmp_path, capsys, monkeypatch, argv, flag):
     monkeypatch.chdir(tmp_path)
